@@ -1,0 +1,130 @@
+# sqmail -- see README.md.  `make`, `make run`, `make check`, `make install`.
+
+PREFIX ?=	/usr/local
+DESTDIR ?=
+SBINDIR ?=	$(PREFIX)/sbin
+MANDIR ?=	$(PREFIX)/share/man
+SYSCONFDIR ?=	/etc/sqmail
+
+CC ?=		cc
+YACC ?=		byacc
+PKGS =		libbsd-overlay libevent libtls
+CPPFLAGS +=	-Ilib -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS))
+CFLAGS ?=	-O2 -g
+CFLAGS +=	-Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+		-Wmissing-prototypes -Wstrict-prototypes -fstack-protector-strong \
+		-D_FORTIFY_SOURCE=2 -fPIE -MMD -MP
+LDFLAGS +=	-pie -Wl,-z,relro,-z,now
+LDLIBS +=	$(shell pkg-config --libs $(PKGS)) -lcdb -lcares -lpthread -lcrypt
+
+# One archive per directory; main() lives only in the program files.
+PROGMAINS =	smtpd/sqmaild.c control/sqmailctl.c
+LIB_SRCS =	$(filter-out lib/parse.c,$(wildcard lib/*.c)) lib/parse.c
+DIRS =		smtpd lka queue mda mta control
+DIR_SRCS =	$(filter-out $(PROGMAINS),$(foreach d,$(DIRS),$(wildcard $(d)/*.c)))
+LIB_OBJS =	$(LIB_SRCS:.c=.o)
+DIR_OBJS =	$(DIR_SRCS:.c=.o)
+ARCHIVES =	$(foreach d,$(DIRS),$(d)/lib$(d).a) lib/libsq.a
+
+UNIT_SRCS =	$(wildcard regress/unit/*.c)
+UNIT_TESTS =	$(UNIT_SRCS:.c=.t)
+FUZZ_SRCS =	$(wildcard regress/fuzz/fuzz_*.c)
+FUZZ_BINS =	$(FUZZ_SRCS:.c=)
+FUZZ_SECONDS ?=	60
+
+PROGS =		sqmaild sqmailctl
+MANPAGES =	$(wildcard man/*.[1-9])
+
+all: $(PROGS)
+
+lib/parse.c: lib/parse.y
+	$(YACC) -o $@ lib/parse.y
+
+lib/libsq.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+define dir_archive
+$(1)/lib$(1).a: $(filter $(1)/%,$(DIR_OBJS))
+	$$(AR) rcs $$@ $$(filter $(1)/%,$(DIR_OBJS))
+endef
+$(foreach d,$(DIRS),$(eval $(call dir_archive,$(d))))
+
+LINKARCHIVES =	-Wl,--start-group $(ARCHIVES) -Wl,--end-group
+
+sqmaild: smtpd/sqmaild.o $(ARCHIVES)
+	$(CC) $(LDFLAGS) -o $@ smtpd/sqmaild.o $(LINKARCHIVES) $(LDLIBS)
+
+sqmailctl: control/sqmailctl.o $(ARCHIVES)
+	$(CC) $(LDFLAGS) -o $@ control/sqmailctl.o $(LINKARCHIVES) $(LDLIBS)
+
+regress/unit/%.t: regress/unit/%.o $(ARCHIVES)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINKARCHIVES) $(LDLIBS)
+
+# Dependencies: apt-get when root, a list of what is missing otherwise.
+deps:
+	@sh scripts/deps.sh build
+
+test-deps:
+	@sh scripts/deps.sh test
+	@if [ -f scripts/test-deps.sh ]; then sh scripts/test-deps.sh; fi
+
+# The built-in configuration: SMTP on 127.0.0.1:2525, everything under ./run.
+# It needs no root; started by root it runs as nobody (root gets no mail).
+run: deps all
+	@mkdir -p run
+	@if [ "$$(id -u)" -eq 0 ]; then \
+		chown -R nobody:nogroup run; \
+		echo "make run: running sqmaild as nobody (root receives no mail)"; \
+		exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		    ./sqmaild -d -E; \
+	else \
+		exec ./sqmaild -d -E; \
+	fi
+
+manlint:
+	mandoc -Tlint -Wwarning $(MANPAGES)
+
+check: deps test-deps all $(UNIT_TESTS) manlint
+	prove --timer --exec '' $(addprefix ./,$(UNIT_TESTS) $(sort $(wildcard regress/e2e/*.t)))
+
+# libFuzzer targets, built with clang and ASan; each runs FUZZ_SECONDS.
+FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer-no-link,address,undefined $(CPPFLAGS) \
+		-Wno-unused-parameter
+FUZZ_LIBSRCS =	$(LIB_SRCS) $(DIR_SRCS)
+fuzz-build: lib/parse.c
+	@mkdir -p regress/fuzz/obj
+	@for f in $(FUZZ_SRCS); do \
+		b=$${f%.c}; \
+		echo "clang $$b"; \
+		clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$b $$f \
+		    $(FUZZ_LIBSRCS) $(LDLIBS) || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@for b in $(FUZZ_BINS); do \
+		mkdir -p regress/fuzz/corpus/$$(basename $$b); \
+		echo "fuzzing $$b for $(FUZZ_SECONDS)s"; \
+		$$b -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		    regress/fuzz/corpus/$$(basename $$b) \
+		    $$(test -d regress/fuzz/seeds/$$(basename $$b) && \
+		    echo regress/fuzz/seeds/$$(basename $$b)) || exit 1; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)
+	install -m 755 sqmaild sqmailctl $(DESTDIR)$(SBINDIR)
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; \
+	done
+	install -m 644 etc/sqmail.conf $(DESTDIR)$(SYSCONFDIR)/sqmail.conf.sample
+
+clean:
+	rm -f $(PROGS) lib/parse.c $(ARCHIVES) $(UNIT_TESTS) $(FUZZ_BINS)
+	find . -name '*.o' -o -name '*.d' | xargs rm -f
+	rm -rf regress/fuzz/obj regress/unit.log
+
+.PHONY: all deps test-deps run manlint check fuzz fuzz-build install clean
+.SECONDARY:
+
+-include $(shell find . -name '*.d' 2>/dev/null)

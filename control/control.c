@@ -1,0 +1,889 @@
+/*
+ * The control process: accepts sqmailctl connections on the control
+ * socket, checks who is asking, and forwards each request to the process
+ * that can answer it, relaying the answer back.
+ *
+ * A client connection carries one request at a time.  Each gets an id
+ * (ctlid) that rides with the request to the other processes; their
+ * replies (IMSG_CTL_LINE ..., IMSG_CTL_END) come back with it and are
+ * relayed to the connection with that id, or dropped when it has gone.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <event.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "imsg.h"
+#include "log.h"
+#include "mproc.h"
+#include "msg.h"
+#include "proc.h"
+#include "sqmail.h"
+
+/* Connections at once. */
+#define CONTROL_CLIENTS_MAX	64
+/* Payload octets of the largest request. */
+#define CONTROL_REQUEST_MAX	64
+/* Lines queued to one client, at most. */
+#define CONTROL_QUEUED_MAX	(1 << 20)
+/* Seconds a client may leave its answer unread before we drop it. */
+#define CONTROL_STALL		60
+/* Seconds to deliver a last answer before closing. */
+#define CONTROL_LINGER		5
+/* Supplementary groups of a client we look at, at most. */
+#define CONTROL_GROUPS_MAX	65536
+
+/*
+ * One client connection.  id is the ctlid of its requests; pending the
+ * request being served (0: none); waiting has bit 1 << proc set for each
+ * process whose END is still to come, worst and error collect the worst
+ * status and the first error text among those ENDs.  closing: stop
+ * reading, close once the answer is out.
+ */
+struct ctl_conn {
+	TAILQ_ENTRY(ctl_conn)	 entry;
+	uint32_t		 id;
+	struct imsgbuf		 ibuf;
+	struct event		 ev;
+	struct event		 ev_linger;
+	struct event		 ev_stall;
+	uid_t			 uid;
+	gid_t			 gid;
+	pid_t			 pid;
+	int			 allowed;
+	int			 closing;
+	uint32_t		 pending;
+	uint32_t		 waiting;
+	int			 worst;
+	char			 error[256];
+};
+TAILQ_HEAD(ctl_connlist, ctl_conn);
+
+static struct ctl_connlist	 control_conns =
+				    TAILQ_HEAD_INITIALIZER(control_conns);
+static size_t			 control_nconns;
+static uint64_t			 control_nrequests;
+static uint32_t			 control_nextid = 1;
+static struct event		 control_ev_accept;
+static struct event		 control_ev_resume;
+static jmp_buf			 control_jmp;
+
+/* Who answers show stats. */
+static const enum proc_type	 control_stats_procs[] = {
+	PROC_SMTP, PROC_LKA, PROC_QUEUE, PROC_MDA
+};
+#define CONTROL_NSTATS	(sizeof(control_stats_procs) / \
+			    sizeof(control_stats_procs[0]))
+
+/* Who hears a verbosity change. */
+static const enum proc_type	 control_log_procs[] = {
+	PROC_PARENT, PROC_SMTP, PROC_LKA, PROC_QUEUE, PROC_MDA, PROC_MTA
+};
+#define CONTROL_NLOG	(sizeof(control_log_procs) / \
+			    sizeof(control_log_procs[0]))
+
+static const char *
+control_reqname(uint32_t type)
+{
+	switch (type) {
+	case IMSG_CTL_SHOW_QUEUE:
+		return "show queue";
+	case IMSG_CTL_SHOW_STATS:
+		return "show stats";
+	case IMSG_CTL_SHOW_PROCS:
+		return "show processes";
+	case IMSG_CTL_SCHEDULE:
+		return "schedule";
+	case IMSG_CTL_REMOVE:
+		return "remove";
+	case IMSG_CTL_PAUSE_REQ:
+		return "pause";
+	case IMSG_CTL_RESUME_REQ:
+		return "resume";
+	case IMSG_CTL_LOG:
+		return "log";
+	case IMSG_CTL_RELOAD:
+		return "reload";
+	case IMSG_CTL_STOP:
+		return "stop";
+	default:
+		return "unknown";
+	}
+}
+
+/*
+ * Client connections
+ */
+
+static struct ctl_conn *
+control_conn_byid(uint32_t id)
+{
+	struct ctl_conn	*c;
+
+	TAILQ_FOREACH(c, &control_conns, entry)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static uint32_t
+control_newid(void)
+{
+	uint32_t	 id;
+
+	/* Ids are not reused until they wrap: a late reply finds nobody. */
+	do {
+		id = control_nextid++;
+	} while (id == 0 || control_conn_byid(id) != NULL);
+	return id;
+}
+
+static void
+control_conn_free(struct ctl_conn *c)
+{
+	log_debug("control: client %u closed", c->id);
+	event_del(&c->ev);
+	evtimer_del(&c->ev_linger);
+	evtimer_del(&c->ev_stall);
+	imsg_clear(&c->ibuf);
+	close(c->ibuf.fd);
+	TAILQ_REMOVE(&control_conns, c, entry);
+	control_nconns--;
+	free(c);
+}
+
+static void	 control_conn_event(int, short, void *);
+
+/*
+ * A client with output queued must take some of it every CONTROL_STALL
+ * seconds; progress (again) restarts the clock.
+ */
+static void
+control_conn_stall_arm(struct ctl_conn *c, int progress)
+{
+	struct timeval	 tv = { CONTROL_STALL, 0 };
+
+	if (progress || evtimer_pending(&c->ev_stall, NULL) == 0)
+		evtimer_add(&c->ev_stall, &tv);
+}
+
+/*
+ * Arm the connection's event for what it is waiting for, or free it
+ * when it is closing and everything it had to say is out.  Called last
+ * in every path that touched c: c may be gone after it.
+ */
+static void
+control_conn_update(struct ctl_conn *c)
+{
+	short	 events = 0;
+
+	if (c->closing && c->ibuf.w.queued == 0) {
+		control_conn_free(c);
+		return;
+	}
+	if (!c->closing)
+		events |= EV_READ;
+	if (c->ibuf.w.queued > 0) {
+		events |= EV_WRITE;
+		control_conn_stall_arm(c, 0);
+	} else
+		evtimer_del(&c->ev_stall);
+	event_del(&c->ev);
+	event_set(&c->ev, c->ibuf.fd, events, control_conn_event, c);
+	event_add(&c->ev, NULL);
+}
+
+static void
+control_conn_linger(int fd, short ev, void *arg)
+{
+	struct ctl_conn	*c = arg;
+
+	log_debug("control: client %u did not take its answer", c->id);
+	control_conn_free(c);
+}
+
+static void
+control_conn_stalled(int fd, short ev, void *arg)
+{
+	struct ctl_conn	*c = arg;
+
+	log_warnx("control: client %u (uid %u): answer unread for %d "
+	    "seconds, dropped", c->id, (unsigned)c->uid, CONTROL_STALL);
+	control_conn_free(c);
+}
+
+/* Stop reading; close once what is queued is out (or after a while). */
+static void
+control_conn_close(struct ctl_conn *c)
+{
+	struct timeval	 tv = { CONTROL_LINGER, 0 };
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	evtimer_add(&c->ev_linger, &tv);
+}
+
+/* Give up on c now: nothing more goes out to it. */
+static void
+control_conn_drop(struct ctl_conn *c, const char *why)
+{
+	log_warnx("control: client %u (uid %u): %s, dropped", c->id,
+	    (unsigned)c->uid, why);
+	msgbuf_clear(&c->ibuf.w);
+	control_conn_close(c);
+}
+
+/* Queue one message to a client: u32 ctlid, [int status], string text. */
+static void
+control_conn_send(struct ctl_conn *c, uint32_t type, int status,
+    const char *text)
+{
+	struct ibuf	*b;
+	size_t		 len;
+	int32_t		 st = status;
+
+	if (c->closing)
+		return;
+	if (c->ibuf.w.queued >= CONTROL_QUEUED_MAX) {
+		control_conn_drop(c, "not reading its answers");
+		return;
+	}
+	len = sizeof(c->id) + strlen(text) + 1;
+	if (type == IMSG_CTL_END)
+		len += sizeof(st);
+	if ((b = imsg_create(&c->ibuf, type, 0, 0, len)) == NULL ||
+	    imsg_add(b, &c->id, sizeof(c->id)) == -1 ||
+	    (type == IMSG_CTL_END &&
+	    imsg_add(b, &st, sizeof(st)) == -1) ||
+	    imsg_add(b, text, strlen(text) + 1) == -1) {
+		/* imsg_add frees the message when it fails. */
+		control_conn_drop(c, "cannot queue an answer");
+		return;
+	}
+	imsg_close(&c->ibuf, b);
+}
+
+static void
+control_conn_line(struct ctl_conn *c, const char *line)
+{
+	control_conn_send(c, IMSG_CTL_LINE, 0, line);
+}
+
+/* The END of the request in progress: the connection is free again. */
+static void
+control_conn_finish(struct ctl_conn *c, int status, const char *text)
+{
+	c->pending = 0;
+	c->waiting = 0;
+	control_conn_send(c, IMSG_CTL_END, status, text);
+}
+
+/*
+ * Authorisation: root, the user who started sqmaild, or a member of the
+ * control group (primary or supplementary, as the kernel saw the peer
+ * when it connected).
+ */
+static int
+control_allowed(int fd, uid_t uid, gid_t gid)
+{
+	gid_t		 small[64], *groups = small;
+	socklen_t	 len;
+	size_t		 i, n;
+	int		 found = 0;
+
+	if (uid == 0 || uid == sq_owner_uid)
+		return 1;
+	if (sq_control_gid == (gid_t)-1)
+		return 0;
+	if (gid == sq_control_gid)
+		return 1;
+#ifdef SO_PEERGROUPS
+	len = sizeof(small);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1) {
+		if (errno != ERANGE) {
+			log_warn("control: SO_PEERGROUPS");
+			return 0;
+		}
+		n = len / sizeof(gid_t);
+		if (n == 0 || n > CONTROL_GROUPS_MAX)
+			return 0;
+		if ((groups = reallocarray(NULL, n, sizeof(gid_t))) == NULL) {
+			log_warn("control: supplementary groups");
+			return 0;
+		}
+		len = n * sizeof(gid_t);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups,
+		    &len) == -1) {
+			log_warn("control: SO_PEERGROUPS");
+			free(groups);
+			return 0;
+		}
+	}
+	n = len / sizeof(gid_t);
+	for (i = 0; i < n; i++)
+		if (groups[i] == sq_control_gid)
+			found = 1;
+	if (groups != small)
+		free(groups);
+#endif
+	return found;
+}
+
+/* Over the limit: say so without a connection struct, and hang up. */
+static void
+control_refuse(int fd)
+{
+	static struct imsgbuf	 ibuf;
+	struct ibuf		*b;
+	uint32_t		 id = 0;
+	int32_t		 status = SQ_TEMPFAIL;
+	static const char	 text[] = "too many control clients";
+
+	imsg_init(&ibuf, fd);
+	if ((b = imsg_create(&ibuf, IMSG_CTL_END, 0, 0, 64)) != NULL &&
+	    imsg_add(b, &id, sizeof(id)) != -1 &&
+	    imsg_add(b, &status, sizeof(status)) != -1 &&
+	    imsg_add(b, text, sizeof(text)) != -1) {
+		imsg_close(&ibuf, b);
+		/* Non-blocking, once: best effort. */
+		(void)msgbuf_write(&ibuf.w);
+	}
+	imsg_clear(&ibuf);
+	close(fd);
+}
+
+static void
+control_accept_resume(int fd, short ev, void *arg)
+{
+	event_add(&control_ev_accept, NULL);
+}
+
+static void
+control_accept(int lfd, short ev, void *arg)
+{
+	struct sockaddr_storage	 ss;
+	struct ucred		 cred;
+	struct ctl_conn		*c;
+	struct timeval		 tv = { 1, 0 };
+	socklen_t		 len;
+	int			 fd;
+
+	len = sizeof(ss);
+	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		switch (errno) {
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			/* Out of something: wait a second, do not spin. */
+			log_warn("control: accept");
+			event_del(&control_ev_accept);
+			evtimer_add(&control_ev_resume, &tv);
+			break;
+		case EAGAIN:
+		case EINTR:
+		case ECONNABORTED:
+			break;
+		default:
+			log_warn("control: accept");
+			break;
+		}
+		return;
+	}
+
+	if (control_nconns >= CONTROL_CLIENTS_MAX) {
+		log_warnx("control: %d clients connected already, refusing "
+		    "another", CONTROL_CLIENTS_MAX);
+		control_refuse(fd);
+		return;
+	}
+
+	len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    len != sizeof(cred)) {
+		log_warn("control: SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("control: client");
+		close(fd);
+		return;
+	}
+	c->id = control_newid();
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	c->allowed = control_allowed(fd, cred.uid, cred.gid);
+	imsg_init(&c->ibuf, fd);
+	event_set(&c->ev, fd, EV_READ, control_conn_event, c);
+	evtimer_set(&c->ev_linger, control_conn_linger, c);
+	evtimer_set(&c->ev_stall, control_conn_stalled, c);
+	TAILQ_INSERT_TAIL(&control_conns, c, entry);
+	control_nconns++;
+	log_debug("control: client %u connected: uid %u gid %u pid %ld%s",
+	    c->id, (unsigned)c->uid, (unsigned)c->gid, (long)c->pid,
+	    c->allowed ? "" : " (not allowed)");
+	control_conn_update(c);
+}
+
+/*
+ * Requests
+ */
+
+static __attribute__((__noreturn__)) void
+control_bad_request(const char *what)
+{
+	longjmp(control_jmp, 1);
+}
+
+/*
+ * Read a client's request into req, with the getters failing into a
+ * -1 here rather than into fatalx(): a client is not a trusted peer.
+ */
+static int
+control_parse(struct imsg *imsg, struct ctl_request *req)
+{
+	void		(*saved)(const char *) = m_error;
+	struct msg	 m;
+	const char	*s;
+	uint32_t	 ctlid;
+
+	if (imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+		return -1;
+	}
+	if (imsg->hdr.len - IMSG_HEADER_SIZE > CONTROL_REQUEST_MAX)
+		return -1;
+	memset(req, 0, sizeof(*req));
+	req->type = imsg->hdr.type;
+
+	if (setjmp(control_jmp) != 0) {
+		m_error = saved;
+		return -1;
+	}
+	m_error = control_bad_request;
+	m_msg(&m, imsg);
+	m_get_u32(&m, &ctlid);	/* the client's: ours replaces it */
+	switch (req->type) {
+	case IMSG_CTL_SHOW_QUEUE:
+	case IMSG_CTL_SHOW_STATS:
+	case IMSG_CTL_SHOW_PROCS:
+	case IMSG_CTL_RELOAD:
+	case IMSG_CTL_STOP:
+		break;
+	case IMSG_CTL_SCHEDULE:
+	case IMSG_CTL_REMOVE:
+		m_get_u64(&m, &req->msgid);
+		break;
+	case IMSG_CTL_PAUSE_REQ:
+	case IMSG_CTL_RESUME_REQ:
+		m_get_string(&m, &s);
+		/* Too long for any target: left "", an unknown target. */
+		if (strlcpy(req->arg, s, sizeof(req->arg)) >=
+		    sizeof(req->arg))
+			req->arg[0] = '\0';
+		break;
+	case IMSG_CTL_LOG:
+		m_get_int(&m, &req->verbose);
+		break;
+	default:
+		m_error = saved;
+		return -1;
+	}
+	m_end(&m);
+	m_error = saved;
+	return 0;
+}
+
+/* Send a request on to proc; its END finishes it. */
+static void
+control_forward(struct ctl_conn *c, enum proc_type proc,
+    const struct ctl_request *req)
+{
+	struct mproc	*p = peers[proc];
+	char		 err[64];
+
+	if (p == NULL) {
+		(void)snprintf(err, sizeof(err), "no channel to %s",
+		    proc_name(proc));
+		control_conn_finish(c, SQ_TEMPFAIL, err);
+		return;
+	}
+	m_create(p, req->type, 0, -1);
+	m_add_u32(p, c->id);
+	if (req->type == IMSG_CTL_SCHEDULE || req->type == IMSG_CTL_REMOVE)
+		m_add_u64(p, req->msgid);
+	m_close(p);
+	c->pending = req->type;
+	c->waiting = 1U << proc;
+	c->worst = SQ_OK;
+	c->error[0] = '\0';
+}
+
+static void
+control_stats_end(struct ctl_conn *c)
+{
+	char	 line[64];
+
+	(void)snprintf(line, sizeof(line), "control.clients %zu",
+	    control_nconns);
+	control_conn_line(c, line);
+	(void)snprintf(line, sizeof(line), "control.requests %" PRIu64,
+	    control_nrequests);
+	control_conn_line(c, line);
+	control_conn_finish(c, c->worst, c->worst == SQ_OK ? "" : c->error);
+}
+
+static void
+control_stats(struct ctl_conn *c)
+{
+	struct mproc	*p;
+	size_t		 i;
+
+	c->pending = IMSG_CTL_SHOW_STATS;
+	c->waiting = 0;
+	c->worst = SQ_OK;
+	c->error[0] = '\0';
+	for (i = 0; i < CONTROL_NSTATS; i++) {
+		if ((p = peers[control_stats_procs[i]]) == NULL) {
+			c->worst = SQ_TEMPFAIL;
+			if (c->error[0] == '\0')
+				(void)snprintf(c->error, sizeof(c->error),
+				    "no channel to %s",
+				    proc_name(control_stats_procs[i]));
+			continue;
+		}
+		m_create(p, IMSG_CTL_SHOW_STATS, 0, -1);
+		m_add_u32(p, c->id);
+		m_close(p);
+		c->waiting |= 1U << control_stats_procs[i];
+	}
+	if (c->waiting == 0)
+		control_stats_end(c);
+}
+
+static int
+control_target(const char *name, enum proc_type *proc)
+{
+	if (strcmp(name, "smtp") == 0)
+		*proc = PROC_SMTP;
+	else if (strcmp(name, "mda") == 0)
+		*proc = PROC_MDA;
+	else if (strcmp(name, "mta") == 0)
+		*proc = PROC_MTA;
+	else
+		return -1;
+	return 0;
+}
+
+static void
+control_pause(struct ctl_conn *c, const struct ctl_request *req)
+{
+	enum proc_type	 proc;
+	int		 pause = req->type == IMSG_CTL_PAUSE_REQ;
+
+	if (control_target(req->arg, &proc) == -1) {
+		control_conn_finish(c, SQ_PERMFAIL, "unknown target");
+		return;
+	}
+	if (peers[proc] == NULL) {
+		control_conn_finish(c, SQ_TEMPFAIL, "no channel to target");
+		return;
+	}
+	m_compose(peers[proc], pause ? IMSG_CTL_PAUSE : IMSG_CTL_RESUME, 0,
+	    -1, NULL, 0);
+	log_info("control: %s %s (uid %u)", pause ? "pause" : "resume",
+	    req->arg, (unsigned)c->uid);
+	control_conn_finish(c, SQ_OK, "");
+}
+
+static void
+control_log(struct ctl_conn *c, const struct ctl_request *req)
+{
+	struct mproc	*p;
+	size_t		 i;
+
+	if (req->verbose < 0) {
+		control_conn_finish(c, SQ_PERMFAIL, "invalid verbosity");
+		return;
+	}
+	for (i = 0; i < CONTROL_NLOG; i++) {
+		if ((p = peers[control_log_procs[i]]) == NULL)
+			continue;
+		m_create(p, IMSG_CTL_VERBOSE, 0, -1);
+		m_add_int(p, req->verbose);
+		m_close(p);
+	}
+	log_setverbose(req->verbose);
+	log_info("control: log %s (uid %u)",
+	    req->verbose ? "verbose" : "brief", (unsigned)c->uid);
+	control_conn_finish(c, SQ_OK, "");
+}
+
+static void
+control_dispatch_client(struct ctl_conn *c, struct imsg *imsg)
+{
+	struct ctl_request	 req;
+
+	control_nrequests++;
+	if (control_parse(imsg, &req) == -1) {
+		log_warnx("control: client %u (uid %u): malformed request "
+		    "(type %u, %zu octets)", c->id, (unsigned)c->uid,
+		    imsg->hdr.type, (size_t)imsg->hdr.len - IMSG_HEADER_SIZE);
+		control_conn_finish(c, SQ_PERMFAIL, "malformed request");
+		control_conn_close(c);
+		return;
+	}
+	if (!c->allowed) {
+		log_warnx("control: uid %u: %s: permission denied",
+		    (unsigned)c->uid, control_reqname(req.type));
+		control_conn_send(c, IMSG_CTL_END, SQ_PERMFAIL,
+		    "permission denied");
+		return;
+	}
+	if (c->pending != 0) {
+		/* The answer to the first one is still coming: not finish. */
+		control_conn_send(c, IMSG_CTL_END, SQ_PERMFAIL, "busy");
+		return;
+	}
+
+	switch (req.type) {
+	case IMSG_CTL_SHOW_QUEUE:
+		log_debug("control: show queue (uid %u)", (unsigned)c->uid);
+		control_forward(c, PROC_QUEUE, &req);
+		break;
+	case IMSG_CTL_SCHEDULE:
+	case IMSG_CTL_REMOVE:
+		if (req.msgid == 0)
+			log_info("control: %s all (uid %u)",
+			    control_reqname(req.type), (unsigned)c->uid);
+		else
+			log_info("control: %s %" PRIu64 " (uid %u)",
+			    control_reqname(req.type), req.msgid,
+			    (unsigned)c->uid);
+		control_forward(c, PROC_QUEUE, &req);
+		break;
+	case IMSG_CTL_SHOW_PROCS:
+		log_debug("control: show processes (uid %u)",
+		    (unsigned)c->uid);
+		control_forward(c, PROC_PARENT, &req);
+		break;
+	case IMSG_CTL_RELOAD:
+	case IMSG_CTL_STOP:
+		log_info("control: %s (uid %u)", control_reqname(req.type),
+		    (unsigned)c->uid);
+		control_forward(c, PROC_PARENT, &req);
+		break;
+	case IMSG_CTL_SHOW_STATS:
+		log_debug("control: show stats (uid %u)", (unsigned)c->uid);
+		control_stats(c);
+		break;
+	case IMSG_CTL_PAUSE_REQ:
+	case IMSG_CTL_RESUME_REQ:
+		control_pause(c, &req);
+		break;
+	case IMSG_CTL_LOG:
+		control_log(c, &req);
+		break;
+	}
+}
+
+static void
+control_conn_event(int fd, short ev, void *arg)
+{
+	struct ctl_conn	*c = arg;
+	struct imsg	 imsg;
+	ssize_t		 n;
+	int		 r;
+
+	if (ev & EV_WRITE) {
+		r = msgbuf_write(&c->ibuf.w);
+		if (r == 0 || (r == -1 && errno != EAGAIN)) {
+			/* Gone, or broken: nobody is left to tell. */
+			control_conn_free(c);
+			return;
+		}
+		if (r == 1)
+			control_conn_stall_arm(c, 1);
+	}
+	if ((ev & EV_READ) && !c->closing) {
+		n = imsg_read(&c->ibuf);
+		if (n == -1 && errno != EAGAIN) {
+			if (errno == EBADMSG || errno == ENOBUFS) {
+				control_conn_finish(c, SQ_PERMFAIL,
+				    "malformed request");
+				control_conn_close(c);
+			} else {
+				control_conn_free(c);
+				return;
+			}
+		} else if (n == 0) {
+			control_conn_free(c);
+			return;
+		}
+		while (!c->closing) {
+			if ((n = imsg_get(&c->ibuf, &imsg)) == 0)
+				break;
+			if (n == -1) {
+				log_warnx("control: client %u (uid %u): "
+				    "malformed message", c->id,
+				    (unsigned)c->uid);
+				control_conn_finish(c, SQ_PERMFAIL,
+				    "malformed request");
+				control_conn_close(c);
+				break;
+			}
+			control_dispatch_client(c, &imsg);
+			imsg_free(&imsg);
+		}
+	}
+	control_conn_update(c);
+}
+
+/*
+ * Replies from the processes
+ */
+
+static void
+control_reply(struct mproc *p, struct imsg *imsg)
+{
+	struct ctl_conn	*c;
+	struct msg	 m;
+	const char	*text;
+	uint32_t	 ctlid, bit = 1U << p->proc;
+	int		 status = SQ_OK;
+
+	m_msg(&m, imsg);
+	m_get_u32(&m, &ctlid);
+	if (imsg->hdr.type == IMSG_CTL_END)
+		m_get_int(&m, &status);
+	m_get_string(&m, &text);
+	m_end(&m);
+
+	if ((c = control_conn_byid(ctlid)) == NULL || c->closing ||
+	    (c->waiting & bit) == 0) {
+		/* The client went away; one line in the log is enough. */
+		if (imsg->hdr.type == IMSG_CTL_END)
+			log_debug("control: answer from %s for client %u "
+			    "dropped", p->name, ctlid);
+		return;
+	}
+	if (imsg->hdr.type == IMSG_CTL_LINE) {
+		control_conn_line(c, text);
+		control_conn_update(c);
+		return;
+	}
+
+	if (status != SQ_OK && status != SQ_TEMPFAIL &&
+	    status != SQ_PERMFAIL) {
+		log_warnx("control: %s answered with status %d", p->name,
+		    status);
+		status = SQ_TEMPFAIL;
+	}
+	c->waiting &= ~bit;
+	if (status > c->worst)
+		c->worst = status;
+	if (status != SQ_OK && c->error[0] == '\0') {
+		/* A cut error text is still the error: length unchecked. */
+		if (c->pending == IMSG_CTL_SHOW_STATS)
+			(void)snprintf(c->error, sizeof(c->error), "%s: %s",
+			    p->name, text[0] != '\0' ? text : "failed");
+		else
+			(void)strlcpy(c->error, text, sizeof(c->error));
+	}
+	if (c->waiting == 0) {
+		if (c->pending == IMSG_CTL_SHOW_STATS)
+			control_stats_end(c);
+		else
+			control_conn_finish(c, c->worst, c->error);
+	}
+	control_conn_update(c);
+}
+
+static void
+control_dispatch_parent(struct mproc *p, struct imsg *imsg)
+{
+	struct msg	 m;
+	int		 v;
+
+	switch (imsg->hdr.type) {
+	case IMSG_CONF_START:
+	case IMSG_CONF_FILE:
+	case IMSG_CONF_END:
+		if (config_imsg(imsg) == 1)
+			log_debug("control: new configuration in force");
+		break;
+	case IMSG_CTL_VERBOSE:
+		m_msg(&m, imsg);
+		m_get_int(&m, &v);
+		m_end(&m);
+		log_setverbose(v);
+		break;
+	case IMSG_CTL_LINE:
+	case IMSG_CTL_END:
+		control_reply(p, imsg);
+		break;
+	default:
+		fatalx("control: unexpected imsg %u from parent",
+		    imsg->hdr.type);
+	}
+}
+
+static void
+control_dispatch_proc(struct mproc *p, struct imsg *imsg)
+{
+	switch (imsg->hdr.type) {
+	case IMSG_CTL_LINE:
+	case IMSG_CTL_END:
+		control_reply(p, imsg);
+		break;
+	default:
+		fatalx("control: unexpected imsg %u from %s",
+		    imsg->hdr.type, p->name);
+	}
+}
+
+void
+control_main(void)
+{
+	int	 i, flags;
+
+	log_procinit("control");
+	if (sq_control_fd == -1)
+		fatalx("control: no control socket");
+	if ((flags = fcntl(sq_control_fd, F_GETFL)) == -1 ||
+	    fcntl(sq_control_fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		fatal("control: control socket");
+
+	for (i = 0; i < PROC_COUNT; i++) {
+		if (peers[i] == NULL || i == PROC_CONTROL)
+			continue;
+		peers[i]->handler = i == PROC_PARENT ?
+		    control_dispatch_parent : control_dispatch_proc;
+	}
+
+	event_set(&control_ev_accept, sq_control_fd, EV_READ | EV_PERSIST,
+	    control_accept, NULL);
+	event_add(&control_ev_accept, NULL);
+	evtimer_set(&control_ev_resume, control_accept_resume, NULL);
+
+	proc_loop_init();
+	event_dispatch();
+	fatalx("control: event loop ended");
+}

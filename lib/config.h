@@ -1,0 +1,210 @@
+/*
+ * sqmail.conf in memory.  lib/parse.y fills it; every process holds a copy
+ * (children inherit the parent's at fork, and rebuild it from the file set
+ * the parent sends on reload, see config_send/config_imsg).
+ */
+#ifndef SQ_CONFIG_H
+#define SQ_CONFIG_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <bsd/sys/queue.h>
+
+#include <limits.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sqmail.h"
+
+enum listen_proto {
+	LPROTO_SMTP = 1,	/* port 25 style */
+	LPROTO_SUBMISSION,	/* port 587 style (AUTH required, a later issue) */
+	LPROTO_SMTPS,		/* implicit TLS (a later issue) */
+	LPROTO_QMTP,
+	LPROTO_QMQP,
+	LPROTO_POP3
+};
+
+struct listener {
+	TAILQ_ENTRY(listener)	 entry;
+	struct sockaddr_storage	 ss;	/* address and port */
+	socklen_t		 sslen;
+	enum listen_proto	 proto;
+	char			 name[64];	/* "127.0.0.1:2525", for logs */
+	int			 fd;		/* listening socket, -1 until opened */
+};
+TAILQ_HEAD(listenerlist, listener);
+
+enum table_type {
+	TABLE_FILE = 1,		/* text, "key value" per line, '#' comments */
+	TABLE_CDB		/* tinycdb */
+};
+
+struct table {
+	TAILQ_ENTRY(table)	 entry;
+	char			 name[64];
+	enum table_type		 type;
+	char			 path[PATH_MAX];	/* absolute */
+	void			*handle;	/* lka only: loaded data */
+};
+TAILQ_HEAD(tablelist, table);
+
+/* One network in "relay from": address and prefix length. */
+struct netaddr {
+	struct sockaddr_storage	 ss;
+	int			 bits;
+};
+
+/*
+ * A domain block.  name is a domain ("example.org"), a suffix match
+ * (".example.org": every subdomain) or "*" (any other domain: only with
+ * explicit delivery).  Later issues add routes, TLS policy and checks.
+ */
+struct domain {
+	TAILQ_ENTRY(domain)	 entry;
+	char			 name[SQ_DOMAIN_MAX + 1];
+	enum mbox_method	 method;	/* local delivery method */
+	char			 mailbox[PATH_MAX];	/* path template, see struct dest */
+	char			 user[SQ_USER_MAX + 1];	/* deliver all as this user, or "" */
+	struct table		*users;		/* local part -> user; NULL: passwd */
+	struct table		*aliases;	/* local part -> addr, addr, ...; or NULL */
+	struct table		*recipients;	/* valid local parts; NULL: any that resolves */
+};
+TAILQ_HEAD(domainlist, domain);
+
+struct sqconf {
+	char			 hostname[SQ_DOMAIN_MAX + 1];
+	char			 spool[PATH_MAX];	/* absolute */
+	char			 control_socket[PATH_MAX];	/* absolute */
+	char			 control_group[64];	/* may use sqmailctl besides root */
+	char			 user[SQ_USER_MAX + 1];	/* smtp, lka, mda, mta, control */
+	char			 queue_user[SQ_USER_MAX + 1];	/* queue */
+	char			 empty_dir[PATH_MAX];	/* chroot of smtp, mda, mta, control */
+	int			 log_syslog;	/* 0: stderr */
+	char			 postmaster[SQ_ADDR_MAX];	/* double bounces go here */
+
+	/* limits */
+	uint64_t		 max_message_size;	/* octets */
+	uint32_t		 max_recipients;	/* per transaction */
+	uint32_t		 max_sessions;
+	uint32_t		 max_sessions_per_ip;
+	uint32_t		 max_errors;	/* bad commands before 421 */
+	time_t			 timeout_command;	/* idle between commands */
+	time_t			 timeout_data;		/* idle during DATA */
+	uint32_t		 bare_lf_reject;	/* 1: 554 on bare LF in data */
+
+	/* queue */
+	time_t			 queue_lifetime;	/* default 7 days */
+	time_t			 retry_min;	/* first retry interval */
+	time_t			 retry_max;	/* backoff cap */
+	uint32_t		 bounce_max_size;	/* octets of original quoted */
+	uint32_t		 mda_concurrency;	/* deliveries at once */
+	time_t			 agent_idle;	/* agent exits after this idle time */
+
+	size_t			 nrelay;
+	struct netaddr		*relay_from;	/* may relay anywhere */
+
+	struct listenerlist	 listeners;
+	struct tablelist	 tables;
+	struct domainlist	 domains;
+};
+
+extern struct sqconf	*conf;		/* the configuration in force */
+
+/*
+ * A source file of the configuration, kept so that the parent can send the
+ * exact text it parsed to every child on reload.
+ */
+struct conf_file {
+	TAILQ_ENTRY(conf_file)	 entry;
+	char			 name[PATH_MAX];
+	char			*data;
+	size_t			 len;
+};
+TAILQ_HEAD(conf_filelist, conf_file);
+
+/* Bounds of a configuration (the parser and the reload transport agree). */
+#define CONF_MAX_FILES		256	/* files, includes counted */
+#define CONF_MAX_TOTAL		(16 * 1024 * 1024)	/* octets of all files */
+#define CONF_MAX_INCLUDE	8	/* include nesting depth */
+#define CONF_MAX_ERRORS		20	/* errors reported before giving up */
+#define CONF_CHUNK		8000	/* octets of file text per IMSG_CONF_FILE */
+#define CONF_BUILTIN		"<built-in>"	/* name of the built-in file */
+
+/*
+ * Parse a configuration.  path names the main file.  basedir is the
+ * absolute directory that relative paths in the file (and a relative path
+ * itself) are resolved against; NULL means the current directory.  When
+ * files is not NULL the parser reads every source from that list, looked up
+ * by name (the reload path of a child; path NULL: the list's first file),
+ * and never touches the file system; otherwise it reads the file system,
+ * appending each file it reads to loaded when that is not NULL (the main
+ * file first; the caller frees the list with conf_files_free(), also when
+ * parsing fails).  Errors are reported as "file:line: what" through
+ * log_warnx (or config_error_hook).  Returns NULL on any error.
+ */
+struct sqconf	*config_parse(const char *path, const char *basedir,
+		    struct conf_filelist *files, struct conf_filelist *loaded);
+/*
+ * The built-in configuration of `make run`: paths under basedir (NULL: the
+ * current directory).  config_default_files() also appends its one source
+ * file, named CONF_BUILTIN, to loaded (when not NULL) so that the parent
+ * can send it to children like any other configuration.
+ */
+struct sqconf	*config_default(const char *basedir);
+struct sqconf	*config_default_files(const char *basedir,
+		    struct conf_filelist *loaded);
+/* Text of the built-in configuration (for sqmaild -n -v and docs). */
+const char	*config_default_text(void);
+/* Does not touch table handles: whoever loaded them releases them first. */
+void		 config_free(struct sqconf *);
+/* Frees every file of the list and leaves it empty. */
+void		 conf_files_free(struct conf_filelist *);
+/* Append a copy of (name, data, len); NULL on allocation failure or a long name. */
+struct conf_file *conf_file_add(struct conf_filelist *, const char *name,
+		    const void *data, size_t len);
+
+/*
+ * Where errors go: NULL (the default) means log_warnx("%s", line).  Unit
+ * tests and the fuzzer point it elsewhere.
+ */
+extern void	(*config_error_hook)(const char *line);
+
+/* Lookups over a parsed configuration. */
+/* Exact (case-insensitive) name first, then the longest ".suffix", then "*". */
+struct domain	*config_domain(struct sqconf *, const char *domain);
+struct table	*config_table(struct sqconf *, const char *name);
+/* 1 if a "relay from" network holds the address, else 0. */
+int		 config_relay_allowed(struct sqconf *, const struct sockaddr *);
+/*
+ * Parse "1.2.3.0/24", "::1", "2001:db8::/32" (no prefix: a host); host bits
+ * are cleared.  0 ok, -1 bad.  An IPv4-mapped IPv6 client matches IPv4
+ * networks, and an IPv4 client matches ::ffff:0:0/96 style networks.
+ */
+int		 netaddr_parse(const char *, struct netaddr *);
+int		 netaddr_match(const struct netaddr *, const struct sockaddr *);
+
+/*
+ * Reload transport (lib/config_xfer.c).  The parent sends IMSG_CONF_START
+ * (string basedir), one or more IMSG_CONF_FILE per file (string name, data
+ * chunk of at most CONF_CHUNK octets; chunks of the same name append; the
+ * main file first), then IMSG_CONF_END.
+ */
+struct mproc;
+struct imsg;
+void		 config_send(struct mproc *, struct conf_filelist *,
+		    const char *basedir);
+/*
+ * In a child: 1 when END installed a new global conf (the old one is
+ * freed: table handles and listener descriptors are not carried over),
+ * 0 for START/FILE or when the new text does not parse (the old conf stays),
+ * -1 for a message type that is not IMSG_CONF_*.  fatalx() on a transfer
+ * out of bounds or out of order.
+ */
+int		 config_imsg(struct imsg *);
+/* The accumulate and parse steps of config_imsg, without imsg framing. */
+void		 config_xfer_start(const char *basedir);
+void		 config_xfer_file(const char *name, const void *, size_t);
+struct sqconf	*config_xfer_end(void);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * Reload: the parent sends the exact text it parsed (every file, includes
+ * too) to each child, which parses it again on its side, without touching
+ * the file system (a child may be chrooted).
+ *
+ *	IMSG_CONF_START	string basedir
+ *	IMSG_CONF_FILE	string name, data chunk (<= CONF_CHUNK octets);
+ *			chunks of one name append; the main file first
+ *	IMSG_CONF_END	(none): parse, and install when it parses
+ */
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "mproc.h"
+#include "msg.h"
+
+static struct {
+	int			 active;
+	char			 basedir[PATH_MAX];
+	struct conf_filelist	 files;
+	size_t			 total;
+	int			 nfiles;
+} xfer;
+
+void
+config_send(struct mproc *p, struct conf_filelist *files, const char *basedir)
+{
+	struct conf_file	*f;
+	size_t			 off, n;
+
+	m_create(p, IMSG_CONF_START, 0, -1);
+	m_add_string(p, basedir != NULL ? basedir : "");
+	m_close(p);
+	TAILQ_FOREACH(f, files, entry) {
+		off = 0;
+		do {
+			n = f->len - off;
+			if (n > CONF_CHUNK)
+				n = CONF_CHUNK;
+			m_create(p, IMSG_CONF_FILE, 0, -1);
+			m_add_string(p, f->name);
+			m_add_data(p, f->data + off, n);
+			m_close(p);
+			off += n;
+		} while (off < f->len);
+	}
+	m_create(p, IMSG_CONF_END, 0, -1);
+	m_close(p);
+}
+
+void
+config_xfer_start(const char *basedir)
+{
+	if (xfer.active)
+		conf_files_free(&xfer.files);
+	memset(&xfer, 0, sizeof(xfer));
+	TAILQ_INIT(&xfer.files);
+	if (strlcpy(xfer.basedir, basedir, sizeof(xfer.basedir)) >=
+	    sizeof(xfer.basedir))
+		fatalx("%s: base directory too long", __func__);
+	xfer.active = 1;
+}
+
+void
+config_xfer_file(const char *name, const void *data, size_t len)
+{
+	struct conf_file	*f;
+	char			*ndata;
+
+	if (!xfer.active)
+		fatalx("%s: configuration file outside START/END", __func__);
+	if (name[0] == '\0' || strlen(name) >= sizeof(f->name))
+		fatalx("%s: bad file name", __func__);
+	if (len > CONF_MAX_TOTAL - xfer.total)
+		fatalx("%s: configuration larger than %d octets", __func__,
+		    CONF_MAX_TOTAL);
+	TAILQ_FOREACH(f, &xfer.files, entry)
+		if (strcmp(f->name, name) == 0)
+			break;
+	if (f == NULL) {
+		if (xfer.nfiles >= CONF_MAX_FILES)
+			fatalx("%s: more than %d files", __func__,
+			    CONF_MAX_FILES);
+		if (conf_file_add(&xfer.files, name, data, len) == NULL)
+			fatal("%s", __func__);
+		xfer.nfiles++;
+	} else if (len > 0) {
+		if ((ndata = realloc(f->data, f->len + len + 1)) == NULL)
+			fatal("%s", __func__);
+		memcpy(ndata + f->len, data, len);
+		f->len += len;
+		ndata[f->len] = '\0';
+		f->data = ndata;
+	}
+	xfer.total += len;
+}
+
+struct sqconf *
+config_xfer_end(void)
+{
+	struct sqconf	*c;
+
+	if (!xfer.active)
+		fatalx("%s: configuration end without start", __func__);
+	if (TAILQ_EMPTY(&xfer.files))
+		fatalx("%s: configuration without a file", __func__);
+	c = config_parse(NULL, xfer.basedir[0] != '\0' ? xfer.basedir : NULL,
+	    &xfer.files, NULL);
+	conf_files_free(&xfer.files);
+	memset(&xfer, 0, sizeof(xfer));
+	TAILQ_INIT(&xfer.files);
+	return c;
+}
+
+int
+config_imsg(struct imsg *imsg)
+{
+	struct msg	 m;
+	struct sqconf	*c;
+	const char	*s;
+	const void	*data;
+	size_t		 len;
+
+	switch (imsg->hdr.type) {
+	case IMSG_CONF_START:
+		m_msg(&m, imsg);
+		m_get_string(&m, &s);
+		m_end(&m);
+		config_xfer_start(s);
+		return 0;
+	case IMSG_CONF_FILE:
+		m_msg(&m, imsg);
+		m_get_string(&m, &s);
+		m_get_data(&m, &data, &len);
+		m_end(&m);
+		config_xfer_file(s, data, len);
+		return 0;
+	case IMSG_CONF_END:
+		m_msg(&m, imsg);
+		m_end(&m);
+		if ((c = config_xfer_end()) == NULL) {
+			log_warnx("configuration from the parent has errors, "
+			    "keeping the running one");
+			return 0;
+		}
+		config_free(conf);
+		conf = c;
+		return 1;
+	default:
+		return -1;
+	}
+}

@@ -1,0 +1,87 @@
+/*
+ * Every message type that crosses a process boundary, grouped by the pair
+ * of processes that exchange them.  Each line: who sends it, and the
+ * payload in the order of the m_add_*() calls ("fd" = a descriptor rides
+ * along).  A reply usually has the same type as its request.
+ */
+#ifndef SQ_MSG_H
+#define SQ_MSG_H
+
+enum imsg_type {
+	IMSG_NONE = 0,
+
+	/* parent -> every child: a new configuration */
+	IMSG_CONF_START,	/* parent->child: (none) */
+	IMSG_CONF_FILE,		/* parent->child: string name, data text */
+	IMSG_CONF_END,		/* parent->child: (none): parse and apply */
+
+	/* control -> any process (parent included) */
+	IMSG_CTL_VERBOSE,	/* control->any: int verbose */
+	IMSG_CTL_PAUSE,		/* control->smtp|mda|mta: (none) */
+	IMSG_CTL_RESUME,	/* control->smtp|mda|mta: (none) */
+
+	/* smtp <-> lka: checks, each answered before smtp replies */
+	IMSG_LKA_MAIL,		/* smtp->lka: u64 reqid, sockaddr client, mailaddr sender
+				 * lka->smtp: u64 reqid, int sq_status, string reply
+				 *   (full SMTP reply line when not SQ_OK, else "") */
+	IMSG_LKA_RCPT,		/* smtp->lka: u64 reqid, sockaddr client, int may_relay
+				 *   (1: authenticated, later issues), mailaddr rcpt
+				 * lka->smtp: u64 reqid, int sq_status, string reply;
+				 *   preceded, when SQ_OK, by IMSG_LKA_RCPT_DEST, one per
+				 *   final destination (1 .. SQ_EXPAND_MAX) */
+	IMSG_LKA_RCPT_DEST,	/* lka->smtp|queue: u64 reqid, dest */
+
+	/* queue <-> lka: where a bounce goes */
+	IMSG_LKA_RESOLVE,	/* queue->lka: u64 reqid, mailaddr rcpt
+				 * lka->queue: u64 reqid, int sq_status, string reply;
+				 *   preceded, when SQ_OK, by IMSG_LKA_RCPT_DEST as above.
+				 *   Like RCPT but relaying is always allowed. */
+
+	/* smtp <-> queue: storing a message */
+	IMSG_QUEUE_CREATE,	/* smtp->queue: u64 reqid
+				 * queue->smtp: u64 reqid, int sq_status, u64 msgid,
+				 *   fd (write end of the incoming file; -1 on failure) */
+	IMSG_QUEUE_RCPT,	/* smtp->queue: u64 msgid, dest (one per destination) */
+	IMSG_QUEUE_COMMIT,	/* smtp->queue: u64 reqid, u64 msgid, string sender,
+				 *   string helo, string client, string proto, u64 size
+				 * queue->smtp: u64 reqid, int sq_status, u64 msgid
+				 *   (sent only once message and envelope are durable) */
+	IMSG_QUEUE_ABORT,	/* smtp->queue: u64 msgid: drop the incoming file */
+
+	/* queue <-> mda, queue <-> mta: deliveries */
+	IMSG_DELIVER,		/* queue->mda|mta: u64 delivery id, u64 msgid,
+				 *   string sender, dest, fd (message, read-only) */
+	IMSG_DELIVER_DONE,	/* mda|mta->queue: u64 delivery id, int sq_status,
+				 *   string text (the qmail-style report) */
+
+	/* mda <-> parent: delivery agents */
+	IMSG_AGENT_FORK,	/* mda->parent: u32 agent id, string user
+				 * parent->mda: u32 agent id, int sq_status, string
+				 *   error, fd (mda's end of the agent's channel) */
+
+	/* mda <-> agent (the channel the parent made) */
+	IMSG_AGENT_DELIVER,	/* mda->agent: u64 delivery id, u64 msgid, string sender,
+				 *   dest, fd (message, read-only) */
+	IMSG_AGENT_DONE,	/* agent->mda: u64 delivery id, int sq_status, string text */
+
+	/* sqmailctl <-> control, control <-> processes */
+	IMSG_CTL_SHOW_QUEUE,	/* client->control->queue: u32 ctlid */
+	IMSG_CTL_SHOW_STATS,	/* client->control->smtp|queue|mda: u32 ctlid */
+	IMSG_CTL_SHOW_PROCS,	/* client->control->parent: u32 ctlid */
+	IMSG_CTL_SCHEDULE,	/* client->control->queue: u32 ctlid, u64 msgid (0: all) */
+	IMSG_CTL_REMOVE,	/* client->control->queue: u32 ctlid, u64 msgid (0: all) */
+	IMSG_CTL_PAUSE_REQ,	/* client->control: u32 ctlid, string what (smtp|mda|mta) */
+	IMSG_CTL_RESUME_REQ,	/* client->control: u32 ctlid, string what */
+	IMSG_CTL_LOG,		/* client->control: u32 ctlid, int verbose */
+	IMSG_CTL_RELOAD,	/* client->control->parent: u32 ctlid */
+	IMSG_CTL_STOP,		/* client->control->parent: u32 ctlid */
+	IMSG_CTL_LINE,		/* process->control->client: u32 ctlid, string line */
+	IMSG_CTL_END,		/* process->control->client: u32 ctlid, int sq_status,
+				 *   string text (error or "" when SQ_OK) */
+
+	/* queue -> control: counters pushed as they change (none yet) */
+
+	IMSG_TYPE_MAX
+};
+
+#endif

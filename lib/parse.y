@@ -1,0 +1,1532 @@
+/*
+ * sqmail.conf: grammar, lexer and include handling.  See sqmail.conf(5).
+ *
+ * The lexer reads from files held in memory (struct conf_file), so the
+ * same code parses a file from disk, a child's copy sent on reload, the
+ * built-in configuration and fuzzer input.  Statements end at a newline;
+ * after an error the parser skips to the end of the line and goes on, so
+ * that one run reports every error (up to CONF_MAX_ERRORS).
+ */
+
+%{
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+#define CONF_TOKEN_MAX	8192		/* octets in one word or string */
+#define CONF_ARENA	65536		/* token text is carved from blocks */
+
+/* A file being read. */
+struct conf_src {
+	const char		*name;
+	const unsigned char	*data;
+	size_t			 len;
+	size_t			 pos;
+	int			 lineno;
+	int			 nlpending;	/* next token starts a new line */
+	int			 lastnl;	/* last token was '\n' */
+	int			 synthnl;	/* return '\n' first (include) */
+	int			 hasid;
+	dev_t			 dev;
+	ino_t			 ino;
+};
+
+struct conf_macro {
+	TAILQ_ENTRY(conf_macro)	 entry;
+	char			*name;
+	char			*value;
+};
+TAILQ_HEAD(conf_macrolist, conf_macro);
+
+struct conf_arena {
+	struct conf_arena	*next;
+	size_t			 size;
+	size_t			 used;
+	char			 buf[];
+};
+
+/* Where a setting was made, for errors found once the file is read. */
+struct conf_loc {
+	const char	*name;
+	int		 lineno;
+};
+
+static struct {
+	struct sqconf		*conf;
+	char			 basedir[PATH_MAX];
+	struct conf_filelist	*files;		/* sources; NULL: file system */
+	struct conf_filelist	*loaded;	/* where file system reads go */
+	struct conf_filelist	 own;		/* ... when the caller wants none */
+	struct conf_src		 src[CONF_MAX_INCLUDE + 1];
+	int			 depth;		/* src[depth] is being read */
+	int			 nfiles;
+	size_t			 total;
+	int			 errors;
+	int			 stop;		/* too many errors: EOF */
+	const char		*errname;	/* last error's place */
+	int			 errline;
+	struct conf_macrolist	 macros;
+	struct conf_arena	*arena;
+	struct domain		*dom;		/* block being read */
+	int			 dom_deliver;
+	int			 retry_set;
+	struct conf_loc		 retry_loc;
+} ps;
+
+typedef struct {
+	union {
+		char		*string;
+		const char	*kw;
+		uint64_t	 number;
+		int		 i;
+	} v;
+} YYSTYPE;
+#define YYSTYPE_IS_DECLARED 1
+
+static int	yylex(void);
+static void	yyerror(const char *);
+
+static void	conf_error(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+static void	conf_error_at(const char *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+static int	conf_number(const char *, const char *, int, uint64_t *);
+static int	conf_range(const char *, uint64_t, uint64_t, uint64_t);
+static void	conf_include(const char *);
+static void	conf_macro_set(const char *, const char *);
+static void	conf_string(char *, size_t, const char *, const char *);
+static void	conf_path(char *, size_t, const char *, const char *);
+static void	conf_hostname(const char *);
+static void	conf_user(char *, const char *, const char *);
+static void	conf_control(const char *, const char *);
+static void	conf_postmaster(const char *);
+static void	conf_listen(const char *, uint64_t, int);
+static void	conf_table_add(const char *, const char *);
+static struct table *conf_table_ref(const char *);
+static void	conf_relay(const char *);
+static void	conf_domain_begin(const char *);
+static void	conf_domain_end(void);
+static void	conf_deliver(enum mbox_method, const char *);
+static void	conf_retry_loc(void);
+
+#define NUM_PLAIN	0
+#define NUM_SIZE	1
+#define NUM_TIME	2
+%}
+
+%token	<v.kw>	ACCEPT AGENT ALIASES BARELF BOUNCE CHROOT COMMANDTIMEOUT
+%token	<v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DOMAIN ERRORS
+%token	<v.kw>	FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT LISTEN LOG
+%token	<v.kw>	MAILDIR MAXSIZE MBOX MESSAGESIZE ON POP3 PORT POSTMASTER QMQP
+%token	<v.kw>	QMTP QUEUE RECIPIENTS REJECT RELAY RETRYMAX RETRYMIN SESSIONS
+%token	<v.kw>	SESSIONSPERIP SMTP SMTPS SOCKET SPOOL STDERR SUBMISSION SYSLOG
+%token	<v.kw>	TABLE USER USERS
+%token		ERROR
+%token	<v.string>	STRING
+%type	<v.string>	tname optgroup
+%type	<v.kw>		keyword
+%type	<v.number>	number size time optport
+%type	<v.i>		optproto proto
+
+%%
+
+grammar		: /* empty */
+		| grammar '\n'
+		| grammar include '\n'
+		| grammar macro '\n'
+		| grammar main '\n'
+		| grammar domain '\n'
+		| grammar error '\n'		{ yyerrok; }
+		;
+
+optnl		: /* empty */
+		| optnl '\n'
+		;
+
+include		: INCLUDE STRING		{ conf_include($2); }
+		;
+
+macro		: STRING '=' STRING		{ conf_macro_set($1, $3); }
+		;
+
+number		: STRING {
+			if (conf_number("number", $1, NUM_PLAIN, &$$) == -1)
+				YYERROR;
+		}
+		;
+
+size		: STRING {
+			if (conf_number("size", $1, NUM_SIZE, &$$) == -1)
+				YYERROR;
+		}
+		;
+
+time		: STRING {
+			if (conf_number("time", $1, NUM_TIME, &$$) == -1)
+				YYERROR;
+		}
+		;
+
+/* A table name may be a keyword: "aliases aliases" reads naturally. */
+tname		: STRING
+		| keyword			{ $$ = (char *)$1; }
+		;
+
+keyword		: ACCEPT | AGENT | ALIASES | BARELF | BOUNCE | CHROOT
+		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
+		| DELIVER | DELIVERY | DOMAIN | ERRORS | FROM | GROUP
+		| HOSTNAME | IDLE | INCLUDE | LIFETIME | LIMIT | LISTEN | LOG
+		| MAILDIR | MAXSIZE | MBOX | MESSAGESIZE | ON | POP3 | PORT
+		| POSTMASTER | QMQP | QMTP | QUEUE | RECIPIENTS | REJECT
+		| RELAY | RETRYMAX | RETRYMIN | SESSIONS | SESSIONSPERIP
+		| SMTP | SMTPS | SOCKET | SPOOL | STDERR | SUBMISSION
+		| SYSLOG | TABLE | USER | USERS
+		;
+
+main		: HOSTNAME STRING		{ conf_hostname($2); }
+		| SPOOL STRING {
+			conf_path(ps.conf->spool, sizeof(ps.conf->spool),
+			    $2, "spool");
+		}
+		| CONTROL SOCKET STRING optgroup { conf_control($3, $4); }
+		| USER STRING			{ conf_user(ps.conf->user, $2, "user"); }
+		| QUEUE USER STRING {
+			conf_user(ps.conf->queue_user, $3, "queue user");
+		}
+		| CHROOT STRING {
+			conf_path(ps.conf->empty_dir,
+			    sizeof(ps.conf->empty_dir), $2, "chroot");
+		}
+		| LOG STDERR			{ ps.conf->log_syslog = 0; }
+		| LOG SYSLOG			{ ps.conf->log_syslog = 1; }
+		| POSTMASTER STRING		{ conf_postmaster($2); }
+		| LISTEN ON STRING optport optproto {
+			conf_listen($3, $4, $5);
+		}
+		| TABLE tname STRING		{ conf_table_add($2, $3); }
+		| RELAY FROM STRING		{ conf_relay($3); }
+		| RELAY FROM '{' optnl netlist '}'
+		| LIMIT MESSAGESIZE size {
+			if (conf_range("limit message-size", $3, 1024,
+			    2048ULL * 1024 * 1024) == 0)
+				ps.conf->max_message_size = $3;
+		}
+		| LIMIT RECIPIENTS number {
+			if (conf_range("limit recipients", $3, 1, 100000) == 0)
+				ps.conf->max_recipients = $3;
+		}
+		| LIMIT SESSIONS number {
+			if (conf_range("limit sessions", $3, 1, 100000) == 0)
+				ps.conf->max_sessions = $3;
+		}
+		| LIMIT SESSIONSPERIP number {
+			if (conf_range("limit sessions-per-ip", $3, 1,
+			    100000) == 0)
+				ps.conf->max_sessions_per_ip = $3;
+		}
+		| LIMIT ERRORS number {
+			if (conf_range("limit errors", $3, 1, 1000) == 0)
+				ps.conf->max_errors = $3;
+		}
+		| LIMIT COMMANDTIMEOUT time {
+			if (conf_range("limit command-timeout", $3, 1,
+			    86400) == 0)
+				ps.conf->timeout_command = $3;
+		}
+		| LIMIT DATATIMEOUT time {
+			if (conf_range("limit data-timeout", $3, 1, 86400) == 0)
+				ps.conf->timeout_data = $3;
+		}
+		| BARELF REJECT			{ ps.conf->bare_lf_reject = 1; }
+		| BARELF ACCEPT			{ ps.conf->bare_lf_reject = 0; }
+		| QUEUE LIFETIME time {
+			if (conf_range("queue lifetime", $3, 60,
+			    365 * 86400) == 0)
+				ps.conf->queue_lifetime = $3;
+		}
+		| QUEUE RETRYMIN time {
+			if (conf_range("queue retry-min", $3, 1, 86400) == 0) {
+				ps.conf->retry_min = $3;
+				conf_retry_loc();
+			}
+		}
+		| QUEUE RETRYMAX time {
+			if (conf_range("queue retry-max", $3, 1,
+			    7 * 86400) == 0) {
+				ps.conf->retry_max = $3;
+				conf_retry_loc();
+			}
+		}
+		| BOUNCE MAXSIZE size {
+			if (conf_range("bounce max-size", $3, 0,
+			    16 * 1024 * 1024) == 0)
+				ps.conf->bounce_max_size = $3;
+		}
+		| DELIVERY CONCURRENCY number {
+			if (conf_range("delivery concurrency", $3, 1,
+			    1000) == 0)
+				ps.conf->mda_concurrency = $3;
+		}
+		| AGENT IDLE time {
+			if (conf_range("agent idle", $3, 0, 3600) == 0)
+				ps.conf->agent_idle = $3;
+		}
+		;
+
+optgroup	: /* empty */			{ $$ = NULL; }
+		| GROUP STRING			{ $$ = $2; }
+		;
+
+optport		: /* empty */			{ $$ = 0; }
+		| PORT number {
+			if (conf_range("port", $2, 1, 65535) == -1)
+				YYERROR;
+			$$ = $2;
+		}
+		;
+
+optproto	: /* empty */			{ $$ = LPROTO_SMTP; }
+		| proto
+		;
+
+proto		: SMTP				{ $$ = LPROTO_SMTP; }
+		| SUBMISSION			{ $$ = LPROTO_SUBMISSION; }
+		| SMTPS				{ $$ = LPROTO_SMTPS; }
+		| QMTP				{ $$ = LPROTO_QMTP; }
+		| QMQP				{ $$ = LPROTO_QMQP; }
+		| POP3				{ $$ = LPROTO_POP3; }
+		;
+
+netlist		: net optnl
+		| netlist ',' optnl net optnl
+		;
+
+net		: STRING			{ conf_relay($1); }
+		;
+
+domain		: DOMAIN STRING			{ conf_domain_begin($2); }
+		    optnl '{' optnl domopts '}'	{ conf_domain_end(); }
+		;
+
+domopts		: /* empty */
+		| domopts domopt optnl
+		| domopts error '\n'		{ yyerrok; }
+		;
+
+domopt		: DELIVER MAILDIR STRING	{ conf_deliver(MBOX_MAILDIR, $3); }
+		| DELIVER MBOX STRING		{ conf_deliver(MBOX_MBOX, $3); }
+		| USER STRING {
+			if (ps.dom != NULL)
+				conf_user(ps.dom->user, $2, "user");
+		}
+		| USERS tname {
+			if (ps.dom != NULL)
+				ps.dom->users = conf_table_ref($2);
+		}
+		| ALIASES tname {
+			if (ps.dom != NULL)
+				ps.dom->aliases = conf_table_ref($2);
+		}
+		| RECIPIENTS tname {
+			if (ps.dom != NULL)
+				ps.dom->recipients = conf_table_ref($2);
+		}
+		;
+
+%%
+
+/* Sorted for bsearch. */
+static const struct conf_keyword {
+	const char	*name;
+	int		 token;
+} conf_keywords[] = {
+	{ "accept",		ACCEPT },
+	{ "agent",		AGENT },
+	{ "aliases",		ALIASES },
+	{ "bare-lf",		BARELF },
+	{ "bounce",		BOUNCE },
+	{ "chroot",		CHROOT },
+	{ "command-timeout",	COMMANDTIMEOUT },
+	{ "concurrency",	CONCURRENCY },
+	{ "control",		CONTROL },
+	{ "data-timeout",	DATATIMEOUT },
+	{ "deliver",		DELIVER },
+	{ "delivery",		DELIVERY },
+	{ "domain",		DOMAIN },
+	{ "errors",		ERRORS },
+	{ "from",		FROM },
+	{ "group",		GROUP },
+	{ "hostname",		HOSTNAME },
+	{ "idle",		IDLE },
+	{ "include",		INCLUDE },
+	{ "lifetime",		LIFETIME },
+	{ "limit",		LIMIT },
+	{ "listen",		LISTEN },
+	{ "log",		LOG },
+	{ "maildir",		MAILDIR },
+	{ "max-size",		MAXSIZE },
+	{ "mbox",		MBOX },
+	{ "message-size",	MESSAGESIZE },
+	{ "on",			ON },
+	{ "pop3",		POP3 },
+	{ "port",		PORT },
+	{ "postmaster",		POSTMASTER },
+	{ "qmqp",		QMQP },
+	{ "qmtp",		QMTP },
+	{ "queue",		QUEUE },
+	{ "recipients",		RECIPIENTS },
+	{ "reject",		REJECT },
+	{ "relay",		RELAY },
+	{ "retry-max",		RETRYMAX },
+	{ "retry-min",		RETRYMIN },
+	{ "sessions",		SESSIONS },
+	{ "sessions-per-ip",	SESSIONSPERIP },
+	{ "smtp",		SMTP },
+	{ "smtps",		SMTPS },
+	{ "socket",		SOCKET },
+	{ "spool",		SPOOL },
+	{ "stderr",		STDERR },
+	{ "submission",		SUBMISSION },
+	{ "syslog",		SYSLOG },
+	{ "table",		TABLE },
+	{ "user",		USER },
+	{ "users",		USERS },
+};
+
+void	(*config_error_hook)(const char *);
+
+static int
+conf_kwcmp(const void *k, const void *e)
+{
+	return strcmp(k, ((const struct conf_keyword *)e)->name);
+}
+
+static void
+conf_report(const char *line)
+{
+	if (config_error_hook != NULL)
+		config_error_hook(line);
+	else
+		log_warnx("%s", line);
+}
+
+/* Report "file:line: what" (or just "what" before any file is open). */
+static void
+conf_verror_at(const char *name, int lineno, const char *fmt, va_list ap)
+{
+	char	 msg[1024], line[1400];
+
+	if (ps.stop)
+		return;
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (name == NULL)
+		(void)snprintf(line, sizeof(line), "%s", msg);
+	else
+		(void)snprintf(line, sizeof(line), "%s:%d: %s", name, lineno,
+		    msg);
+	conf_report(line);
+	ps.errname = name;
+	ps.errline = lineno;
+	if (++ps.errors >= CONF_MAX_ERRORS) {
+		if (name != NULL)
+			(void)snprintf(line, sizeof(line), "%s:%d: too many "
+			    "errors, giving up", name, lineno);
+		else
+			(void)snprintf(line, sizeof(line), "too many errors, "
+			    "giving up");
+		conf_report(line);
+		ps.stop = 1;
+	}
+}
+
+static void
+conf_error_at(const char *name, int lineno, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	conf_verror_at(name, lineno, fmt, ap);
+	va_end(ap);
+}
+
+/* An error at the place being read. */
+static void
+conf_error(const char *fmt, ...)
+{
+	struct conf_src	*s = &ps.src[ps.depth];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	conf_verror_at(s->name, s->lineno, fmt, ap);
+	va_end(ap);
+}
+
+/* A second message for a line that already has one says nothing new. */
+static void
+yyerror(const char *msg)
+{
+	struct conf_src	*s = &ps.src[ps.depth];
+
+	if (ps.errname == s->name && ps.errline == s->lineno)
+		return;
+	conf_error("%s", msg);
+}
+
+/* Token text lives until the parse ends; no token is freed on its own. */
+static char *
+conf_token(const char *text, size_t len)
+{
+	struct conf_arena	*a = ps.arena;
+	char			*p;
+	size_t			 sz;
+
+	if (a == NULL || a->size - a->used < len + 1) {
+		sz = len + 1 > CONF_ARENA ? len + 1 : CONF_ARENA;
+		if ((a = malloc(sizeof(*a) + sz)) == NULL)
+			return NULL;
+		a->size = sz;
+		a->used = 0;
+		a->next = ps.arena;
+		ps.arena = a;
+	}
+	p = a->buf + a->used;
+	memcpy(p, text, len);
+	p[len] = '\0';
+	a->used += len + 1;
+	return p;
+}
+
+static int
+conf_getc(struct conf_src *s)
+{
+	if (s->pos >= s->len)
+		return EOF;
+	return s->data[s->pos++];
+}
+
+static int
+conf_peekc(struct conf_src *s)
+{
+	if (s->pos >= s->len)
+		return EOF;
+	return s->data[s->pos];
+}
+
+static int
+conf_wordchar(int c)
+{
+	return c > 0 && isascii(c) && (isalnum(c) ||
+	    strchr("_.:/@%*+-", c) != NULL);
+}
+
+static int
+conf_macrochar(int c)
+{
+	return isascii(c) && (isalnum(c) || c == '_');
+}
+
+static struct conf_macro *
+conf_macro_find(const char *name)
+{
+	struct conf_macro	*m;
+
+	TAILQ_FOREACH(m, &ps.macros, entry)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+/* After an error inside a string: skip to its end, or to the line's. */
+static int
+conf_string_skip(struct conf_src *s)
+{
+	int	 c;
+
+	while ((c = conf_peekc(s)) != EOF && c != '\n') {
+		s->pos++;
+		if (c == '"')
+			break;
+		if (c == '\\' && (conf_peekc(s) == '"' ||
+		    conf_peekc(s) == '\\'))
+			s->pos++;
+	}
+	return ERROR;
+}
+
+static int
+conf_lex_string(struct conf_src *s)
+{
+	char	 buf[CONF_TOKEN_MAX];
+	size_t	 n = 0;
+	int	 c;
+
+	for (;;) {
+		c = conf_getc(s);
+		if (c == EOF || c == '\n') {
+			if (c == '\n')
+				s->pos--;
+			conf_error("unterminated string");
+			return ERROR;
+		}
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			c = conf_getc(s);
+			if (c != '"' && c != '\\') {
+				if (c == '\n')
+					s->pos--;
+				conf_error("bad escape in string (only \\\" "
+				    "and \\\\)");
+				return conf_string_skip(s);
+			}
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			conf_error("control character in string");
+			return conf_string_skip(s);
+		}
+		if (n >= sizeof(buf) - 1) {
+			conf_error("string too long");
+			return conf_string_skip(s);
+		}
+		buf[n++] = c;
+	}
+	if ((yylval.v.string = conf_token(buf, n)) == NULL) {
+		conf_error("out of memory");
+		return ERROR;
+	}
+	return STRING;
+}
+
+static int
+conf_lex_macro(struct conf_src *s)
+{
+	struct conf_macro	*m;
+	char			 name[CONF_TOKEN_MAX];
+	size_t			 n = 0;
+
+	while (conf_macrochar(conf_peekc(s))) {
+		if (n >= sizeof(name) - 1) {
+			conf_error("macro name too long");
+			return ERROR;
+		}
+		name[n++] = conf_getc(s);
+	}
+	name[n] = '\0';
+	if (n == 0) {
+		conf_error("'$' without a macro name");
+		return ERROR;
+	}
+	if ((m = conf_macro_find(name)) == NULL) {
+		conf_error("undefined macro \"$%s\"", name);
+		return ERROR;
+	}
+	yylval.v.string = m->value;
+	return STRING;
+}
+
+static int
+conf_lex_word(struct conf_src *s, int c)
+{
+	const struct conf_keyword	*kw;
+	char				 buf[CONF_TOKEN_MAX];
+	size_t				 n = 0;
+
+	buf[n++] = c;
+	while (conf_wordchar(conf_peekc(s))) {
+		if (n >= sizeof(buf) - 1) {
+			conf_error("word too long");
+			while (conf_wordchar(conf_peekc(s)))
+				s->pos++;
+			return ERROR;
+		}
+		buf[n++] = conf_getc(s);
+	}
+	buf[n] = '\0';
+	kw = bsearch(buf, conf_keywords, sizeof(conf_keywords) /
+	    sizeof(conf_keywords[0]), sizeof(conf_keywords[0]), conf_kwcmp);
+	if (kw != NULL) {
+		yylval.v.kw = kw->name;
+		return kw->token;
+	}
+	if ((yylval.v.string = conf_token(buf, n)) == NULL) {
+		conf_error("out of memory");
+		return ERROR;
+	}
+	return STRING;
+}
+
+static int
+conf_lex(void)
+{
+	struct conf_src	*s;
+	int		 c;
+
+ again:
+	if (ps.stop)
+		return 0;
+	s = &ps.src[ps.depth];
+	if (s->synthnl) {
+		s->synthnl = 0;
+		return '\n';
+	}
+	if (s->nlpending) {
+		s->nlpending = 0;
+		s->lineno++;
+	}
+	do {
+		c = conf_getc(s);
+	} while (c == ' ' || c == '\t' || c == '\r');
+	if (c == '#') {
+		while ((c = conf_peekc(s)) != EOF && c != '\n')
+			s->pos++;
+		c = conf_getc(s);
+	}
+	if (c == EOF) {
+		if (!s->lastnl) {
+			/* A last line without its newline still ends. */
+			s->lastnl = 1;
+			return '\n';
+		}
+		if (ps.depth == 0)
+			return 0;
+		ps.depth--;
+		goto again;
+	}
+	if (c == '\n') {
+		s->nlpending = 1;
+		return '\n';
+	}
+	if (c == '"')
+		return conf_lex_string(s);
+	if (c == '$')
+		return conf_lex_macro(s);
+	if (c == '{' || c == '}' || c == ',' || c == '=')
+		return c;
+	if (conf_wordchar(c))
+		return conf_lex_word(s, c);
+	if (isprint(c))
+		conf_error("unexpected character '%c'", c);
+	else
+		conf_error("unexpected character 0x%02x", c);
+	return ERROR;
+}
+
+static int
+yylex(void)
+{
+	int	 t;
+
+	t = conf_lex();
+	if (!ps.stop)
+		ps.src[ps.depth].lastnl = (t == '\n');
+	return t;
+}
+
+/* Resolve a relative path against base ("" or "x/"). */
+static int
+conf_join(char *dst, size_t size, const char *base, const char *path)
+{
+	size_t	 blen;
+
+	while (path[0] == '.' && path[1] == '/') {
+		path += 2;
+		while (*path == '/')
+			path++;
+	}
+	if (path[0] == '/' || base == NULL || base[0] == '\0') {
+		if (strlcpy(dst, path, size) >= size)
+			return -1;
+		return 0;
+	}
+	blen = strlen(base);
+	if (snprintf(dst, size, "%s%s%s", base,
+	    base[blen - 1] == '/' ? "" : "/", path) >= (int)size)
+		return -1;
+	return 0;
+}
+
+static struct conf_file *
+conf_file_find(struct conf_filelist *list, const char *name)
+{
+	struct conf_file	*f;
+
+	if (list == NULL)
+		return NULL;
+	TAILQ_FOREACH(f, list, entry)
+		if (strcmp(f->name, name) == 0)
+			return f;
+	return NULL;
+}
+
+/* Read a file from disk into the loaded list; NULL after an error. */
+static struct conf_file *
+conf_file_read(const char *name, struct stat *st)
+{
+	struct conf_file	*f;
+	struct conf_filelist	*list;
+	char			 path[PATH_MAX];
+	char			*buf = NULL, *nbuf;
+	size_t			 len = 0, size = 0, room;
+	ssize_t			 r;
+	int			 fd;
+
+	list = ps.loaded != NULL ? ps.loaded : &ps.own;
+	if (conf_join(path, sizeof(path), ps.basedir, name) == -1) {
+		conf_error("%s: path too long", name);
+		return NULL;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		conf_error("%s: %s", name, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, st) == -1) {
+		conf_error("%s: %s", name, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		conf_error("%s: not a regular file", name);
+		close(fd);
+		return NULL;
+	}
+	if ((f = conf_file_find(list, name)) != NULL) {
+		close(fd);
+		return f;
+	}
+	room = CONF_MAX_TOTAL - ps.total;
+	for (;;) {
+		if (len == size) {
+			if (size > room) {
+				conf_error("%s: configuration larger than "
+				    "%d octets", name, CONF_MAX_TOTAL);
+				goto fail;
+			}
+			size = size == 0 ? 8192 : size * 2;
+			if ((nbuf = realloc(buf, size + 1)) == NULL) {
+				conf_error("%s: %s", name, strerror(errno));
+				goto fail;
+			}
+			buf = nbuf;
+		}
+		r = read(fd, buf + len, size - len);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			conf_error("%s: %s", name, strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += r;
+	}
+	close(fd);
+	if (len > room) {
+		conf_error("%s: configuration larger than %d octets", name,
+		    CONF_MAX_TOTAL);
+		free(buf);
+		return NULL;
+	}
+	if (ps.nfiles >= CONF_MAX_FILES) {
+		conf_error("%s: more than %d files", name, CONF_MAX_FILES);
+		free(buf);
+		return NULL;
+	}
+	f = conf_file_add(list, name, buf, len);
+	free(buf);
+	if (f == NULL) {
+		conf_error("%s: %s", name, strerror(errno));
+		return NULL;
+	}
+	ps.total += len;
+	ps.nfiles++;
+	return f;
+ fail:
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* Make name the file being read; -1 after an error. */
+static int
+conf_push(const char *name)
+{
+	struct conf_file	*f;
+	struct conf_src		*s;
+	struct stat		 st;
+	int			 i, hasid = 0;
+
+	if (ps.files != NULL) {
+		if ((f = conf_file_find(ps.files, name)) == NULL) {
+			conf_error("%s: not in the configuration sent",
+			    name);
+			return -1;
+		}
+	} else {
+		memset(&st, 0, sizeof(st));
+		if ((f = conf_file_read(name, &st)) == NULL)
+			return -1;
+		hasid = 1;
+	}
+	for (i = 0; i <= ps.depth && ps.src[0].name != NULL; i++) {
+		s = &ps.src[i];
+		if (strcmp(s->name, f->name) == 0 || (hasid && s->hasid &&
+		    s->dev == st.st_dev && s->ino == st.st_ino)) {
+			conf_error("include loop: %s", name);
+			return -1;
+		}
+	}
+	if (ps.src[0].name != NULL)
+		ps.depth++;
+	s = &ps.src[ps.depth];
+	memset(s, 0, sizeof(*s));
+	s->name = f->name;
+	s->data = (const unsigned char *)f->data;
+	s->len = f->len;
+	s->lineno = 1;
+	s->lastnl = 1;
+	s->hasid = hasid;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	return 0;
+}
+
+static void
+conf_include(const char *path)
+{
+	struct conf_src	*s = &ps.src[ps.depth];
+	char		 dir[PATH_MAX], name[PATH_MAX];
+	char		*slash;
+
+	if (path[0] == '\0') {
+		conf_error("include: empty path");
+		return;
+	}
+	if (ps.depth >= CONF_MAX_INCLUDE) {
+		conf_error("include: nested more than %d deep",
+		    CONF_MAX_INCLUDE);
+		return;
+	}
+	/* Relative to the directory of the including file. */
+	(void)strlcpy(dir, s->name, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) != NULL)
+		slash[1] = '\0';
+	else
+		dir[0] = '\0';
+	if (conf_join(name, sizeof(name), dir, path) == -1) {
+		conf_error("include: path too long");
+		return;
+	}
+	if (conf_push(name) == 0)
+		ps.src[ps.depth].synthnl = 1;
+}
+
+static void
+conf_macro_set(const char *name, const char *value)
+{
+	struct conf_macro	*m;
+	const char		*p;
+
+	if (!isalpha((unsigned char)name[0]) && name[0] != '_') {
+		conf_error("bad macro name \"%s\"", name);
+		return;
+	}
+	for (p = name; *p != '\0'; p++)
+		if (!conf_macrochar((unsigned char)*p)) {
+			conf_error("bad macro name \"%s\"", name);
+			return;
+		}
+	if ((m = conf_macro_find(name)) != NULL) {
+		/* value may be m->value itself ("a = $a") */
+		if ((p = strdup(value)) == NULL)
+			fatal("%s", __func__);
+		free(m->value);
+		m->value = (char *)p;
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->name = strdup(name)) == NULL ||
+	    (m->value = strdup(value)) == NULL)
+		fatal("%s", __func__);
+	TAILQ_INSERT_TAIL(&ps.macros, m, entry);
+}
+
+/* Digits with a unit suffix as kind allows; -1 (reported) when bad. */
+static int
+conf_number(const char *what, const char *s, int kind, uint64_t *res)
+{
+	static const char	 sizeunit[] = "KMG", timeunit[] = "smhd";
+	static const uint64_t	 sizemult[] = { 1024, 1024 * 1024,
+				    1024 * 1024 * 1024 };
+	static const uint64_t	 timemult[] = { 1, 60, 3600, 86400 };
+	const char		*units, *u;
+	const uint64_t		*mults;
+	uint64_t		 v = 0, mult = 1;
+	const char		*p;
+
+	units = kind == NUM_SIZE ? sizeunit : kind == NUM_TIME ? timeunit : "";
+	mults = kind == NUM_SIZE ? sizemult : timemult;
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10) {
+			conf_error("%s \"%s\" is too large", what, s);
+			return -1;
+		}
+		v = v * 10 + (*p - '0');
+	}
+	if (p == s)
+		goto bad;
+	if (*p != '\0') {
+		if (p[1] != '\0' || (u = strchr(units, *p)) == NULL)
+			goto bad;
+		mult = mults[u - units];
+		if (v > UINT64_MAX / mult) {
+			conf_error("%s \"%s\" is too large", what, s);
+			return -1;
+		}
+		v *= mult;
+	}
+	*res = v;
+	return 0;
+ bad:
+	if (kind == NUM_SIZE)
+		conf_error("bad size \"%s\" (a number, optionally followed by "
+		    "K, M or G)", s);
+	else if (kind == NUM_TIME)
+		conf_error("bad time \"%s\" (a number, optionally followed by "
+		    "s, m, h or d)", s);
+	else
+		conf_error("bad number \"%s\"", s);
+	return -1;
+}
+
+static int
+conf_range(const char *what, uint64_t v, uint64_t min, uint64_t max)
+{
+	if (v < min || v > max) {
+		conf_error("%s %llu is out of range (%llu to %llu)", what,
+		    (unsigned long long)v, (unsigned long long)min,
+		    (unsigned long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conf_string(char *dst, size_t size, const char *s, const char *what)
+{
+	if (s[0] == '\0') {
+		conf_error("%s: empty", what);
+		return;
+	}
+	if (strlcpy(dst, s, size) >= size)
+		conf_error("%s: \"%.40s...\" is too long (%zu octets at most)",
+		    what, s, size - 1);
+}
+
+/* An absolute path, or one made absolute against the base directory. */
+static void
+conf_path(char *dst, size_t size, const char *s, const char *what)
+{
+	if (s[0] == '\0') {
+		conf_error("%s: empty path", what);
+		return;
+	}
+	if (conf_join(dst, size, ps.basedir, s) == -1)
+		conf_error("%s: path too long", what);
+}
+
+/* Letters, digits, '-', '_' and '.', in non-empty labels. */
+static int
+conf_domain_valid(const char *s)
+{
+	const char	*p;
+	size_t		 label = 0;
+
+	if (strlen(s) > SQ_DOMAIN_MAX)
+		return 0;
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isascii((unsigned char)*p) ||
+		    (!isalnum((unsigned char)*p) && *p != '-' && *p != '_'))
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
+static void
+conf_hostname(const char *s)
+{
+	if (!conf_domain_valid(s)) {
+		conf_error("hostname: \"%s\" is not a host name", s);
+		return;
+	}
+	(void)strlcpy(ps.conf->hostname, s, sizeof(ps.conf->hostname));
+}
+
+/* A user or group name: printable, no spaces or ':'. */
+static int
+conf_name_valid(const char *s)
+{
+	const char	*p;
+
+	if (s[0] == '\0' || s[0] == '-')
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if (!isascii((unsigned char)*p) ||
+		    !isgraph((unsigned char)*p) || *p == ':')
+			return 0;
+	return 1;
+}
+
+static void
+conf_user(char *dst, const char *s, const char *what)
+{
+	if (!conf_name_valid(s)) {
+		conf_error("%s: \"%s\" is not a user name", what, s);
+		return;
+	}
+	conf_string(dst, SQ_USER_MAX + 1, s, what);
+}
+
+static void
+conf_control(const char *path, const char *group)
+{
+	struct sockaddr_un	 sun;
+	char			 buf[PATH_MAX];
+
+	buf[0] = '\0';
+	conf_path(buf, sizeof(buf), path, "control socket");
+	if (buf[0] != '\0') {
+		if (strlen(buf) >= sizeof(sun.sun_path))
+			conf_error("control socket: \"%s\" is longer than a "
+			    "socket path may be (%zu octets)", buf,
+			    sizeof(sun.sun_path) - 1);
+		else
+			(void)strlcpy(ps.conf->control_socket, buf,
+			    sizeof(ps.conf->control_socket));
+	}
+	if (group == NULL)
+		return;
+	if (!conf_name_valid(group)) {
+		conf_error("control socket: \"%s\" is not a group name",
+		    group);
+		return;
+	}
+	conf_string(ps.conf->control_group, sizeof(ps.conf->control_group),
+	    group, "control socket group");
+}
+
+static void
+conf_postmaster(const char *s)
+{
+	const char	*at;
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (!isascii((unsigned char)*p) ||
+		    !isgraph((unsigned char)*p) || *p == '<' || *p == '>') {
+			conf_error("postmaster: \"%s\" is not an address", s);
+			return;
+		}
+	at = strrchr(s, '@');
+	if (s[0] == '\0' || at == s || (at != NULL &&
+	    !conf_domain_valid(at + 1))) {
+		conf_error("postmaster: \"%s\" is not an address", s);
+		return;
+	}
+	conf_string(ps.conf->postmaster, sizeof(ps.conf->postmaster), s,
+	    "postmaster");
+}
+
+static void
+conf_listen_one(int af, const void *addr, uint64_t port, int proto)
+{
+	struct listener		*l, *o;
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+	char			 text[INET6_ADDRSTRLEN];
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("%s", __func__);
+	l->fd = -1;
+	l->proto = proto;
+	if (af == AF_INET) {
+		sin = (struct sockaddr_in *)&l->ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr, sizeof(sin->sin_addr));
+		l->sslen = sizeof(*sin);
+		(void)inet_ntop(af, addr, text, sizeof(text));
+		(void)snprintf(l->name, sizeof(l->name), "%s:%u", text,
+		    (unsigned)port);
+	} else {
+		sin6 = (struct sockaddr_in6 *)&l->ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr, sizeof(sin6->sin6_addr));
+		l->sslen = sizeof(*sin6);
+		(void)inet_ntop(af, addr, text, sizeof(text));
+		(void)snprintf(l->name, sizeof(l->name), "[%s]:%u", text,
+		    (unsigned)port);
+	}
+	TAILQ_FOREACH(o, &ps.conf->listeners, entry)
+		if (strcmp(o->name, l->name) == 0) {
+			conf_error("listen on %s: already listening there",
+			    l->name);
+			free(l);
+			return;
+		}
+	TAILQ_INSERT_TAIL(&ps.conf->listeners, l, entry);
+}
+
+static void
+conf_listen(const char *addr, uint64_t port, int proto)
+{
+	static const uint16_t	 ports[] = {
+		[LPROTO_SMTP] = 25, [LPROTO_SUBMISSION] = 587,
+		[LPROTO_SMTPS] = 465, [LPROTO_QMTP] = 209,
+		[LPROTO_QMQP] = 628, [LPROTO_POP3] = 110
+	};
+	struct in_addr		 in;
+	struct in6_addr		 in6;
+
+	if (port == 0)
+		port = ports[proto];
+	if (strcmp(addr, "localhost") == 0) {
+		in.s_addr = htonl(INADDR_LOOPBACK);
+		conf_listen_one(AF_INET, &in, port, proto);
+		conf_listen_one(AF_INET6, &in6addr_loopback, port, proto);
+	} else if (strcmp(addr, "*") == 0 || strcmp(addr, "any") == 0) {
+		in.s_addr = htonl(INADDR_ANY);
+		conf_listen_one(AF_INET, &in, port, proto);
+		conf_listen_one(AF_INET6, &in6addr_any, port, proto);
+	} else if (inet_pton(AF_INET, addr, &in) == 1)
+		conf_listen_one(AF_INET, &in, port, proto);
+	else if (inet_pton(AF_INET6, addr, &in6) == 1)
+		conf_listen_one(AF_INET6, &in6, port, proto);
+	else
+		conf_error("listen on \"%s\": not an IPv4 or IPv6 address, "
+		    "\"localhost\", \"*\" or \"any\"", addr);
+}
+
+static int
+conf_tname_valid(const char *s)
+{
+	const char	*p;
+
+	if (s[0] == '\0')
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if (!isascii((unsigned char)*p) || (!isalnum((unsigned char)*p)
+		    && *p != '_' && *p != '-' && *p != '.'))
+			return 0;
+	return 1;
+}
+
+static void
+conf_table_add(const char *name, const char *spec)
+{
+	struct table	*t;
+	const char	*path;
+	enum table_type	 type;
+
+	if (!conf_tname_valid(name) || strlen(name) >= sizeof(t->name)) {
+		conf_error("table \"%s\": bad name", name);
+		return;
+	}
+	if (config_table(ps.conf, name) != NULL) {
+		conf_error("table \"%s\" is already defined", name);
+		return;
+	}
+	if (strncmp(spec, "file:", 5) == 0) {
+		type = TABLE_FILE;
+		path = spec + 5;
+	} else if (strncmp(spec, "cdb:", 4) == 0) {
+		type = TABLE_CDB;
+		path = spec + 4;
+	} else {
+		conf_error("table \"%s\": \"%s\" is not file:PATH or cdb:PATH",
+		    name, spec);
+		return;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		fatal("%s", __func__);
+	(void)strlcpy(t->name, name, sizeof(t->name));
+	t->type = type;
+	conf_path(t->path, sizeof(t->path), path, "table");
+	TAILQ_INSERT_TAIL(&ps.conf->tables, t, entry);
+}
+
+static struct table *
+conf_table_ref(const char *name)
+{
+	struct table	*t;
+
+	if ((t = config_table(ps.conf, name)) == NULL)
+		conf_error("table \"%s\" is not defined (define tables before "
+		    "the domains that use them)", name);
+	return t;
+}
+
+#define CONF_MAX_RELAY	65536
+
+static void
+conf_relay(const char *s)
+{
+	struct netaddr	 na, *n;
+
+	if (netaddr_parse(s, &na) == -1) {
+		conf_error("relay from \"%s\": not an address or "
+		    "address/prefix", s);
+		return;
+	}
+	if (ps.conf->nrelay >= CONF_MAX_RELAY) {
+		conf_error("relay from: more than %d networks", CONF_MAX_RELAY);
+		return;
+	}
+	n = reallocarray(ps.conf->relay_from, ps.conf->nrelay + 1,
+	    sizeof(*n));
+	if (n == NULL)
+		fatal("%s", __func__);
+	n[ps.conf->nrelay++] = na;
+	ps.conf->relay_from = n;
+}
+
+static void
+conf_domain_begin(const char *name)
+{
+	struct domain	*d;
+	char		 lower[SQ_DOMAIN_MAX + 1];
+	size_t		 i;
+
+	ps.dom = NULL;
+	ps.dom_deliver = 0;
+	if (strcmp(name, "*") != 0 && !conf_domain_valid(name[0] == '.' ?
+	    name + 1 : name)) {
+		conf_error("domain \"%s\": not a domain, \".domain\" or \"*\"",
+		    name);
+		return;
+	}
+	if (strlen(name) >= sizeof(lower)) {
+		conf_error("domain \"%s\": too long", name);
+		return;
+	}
+	for (i = 0; name[i] != '\0'; i++)
+		lower[i] = tolower((unsigned char)name[i]);
+	lower[i] = '\0';
+	TAILQ_FOREACH(d, &ps.conf->domains, entry)
+		if (strcmp(d->name, lower) == 0) {
+			conf_error("domain \"%s\" is already defined", lower);
+			return;
+		}
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		fatal("%s", __func__);
+	(void)strlcpy(d->name, lower, sizeof(d->name));
+	d->method = MBOX_MAILDIR;
+	(void)strlcpy(d->mailbox, "~/Maildir/", sizeof(d->mailbox));
+	TAILQ_INSERT_TAIL(&ps.conf->domains, d, entry);
+	ps.dom = d;
+}
+
+static void
+conf_domain_end(void)
+{
+	if (ps.dom != NULL && strcmp(ps.dom->name, "*") == 0 &&
+	    !ps.dom_deliver)
+		conf_error("domain \"*\" takes every other domain: it needs an "
+		    "explicit deliver line");
+	ps.dom = NULL;
+}
+
+static void
+conf_deliver(enum mbox_method method, const char *tmpl)
+{
+	const char	*p;
+
+	if (ps.dom == NULL)
+		return;
+	if (tmpl[0] == '\0') {
+		conf_error("deliver: empty mailbox");
+		return;
+	}
+	for (p = tmpl; (p = strchr(p, '%')) != NULL; p += 2)
+		if (p[1] != 'u' && p[1] != 'l') {
+			conf_error("deliver: \"%s\": only %%u and %%l may "
+			    "follow '%%'", tmpl);
+			return;
+		}
+	ps.dom_deliver = 1;
+	ps.dom->method = method;
+	if (tmpl[0] == '~' && tmpl[1] == '/') {
+		if (strlcpy(ps.dom->mailbox, tmpl, sizeof(ps.dom->mailbox)) >=
+		    sizeof(ps.dom->mailbox))
+			conf_error("deliver: mailbox too long");
+	} else
+		conf_path(ps.dom->mailbox, sizeof(ps.dom->mailbox), tmpl,
+		    "deliver");
+}
+
+static void
+conf_retry_loc(void)
+{
+	ps.retry_set = 1;
+	ps.retry_loc.name = ps.src[ps.depth].name;
+	ps.retry_loc.lineno = ps.src[ps.depth].lineno;
+}
+
+static void
+conf_defaults(struct sqconf *c)
+{
+	TAILQ_INIT(&c->listeners);
+	TAILQ_INIT(&c->tables);
+	TAILQ_INIT(&c->domains);
+	if (gethostname(c->hostname, sizeof(c->hostname)) == -1 ||
+	    c->hostname[0] == '\0')
+		(void)strlcpy(c->hostname, "localhost", sizeof(c->hostname));
+	c->hostname[sizeof(c->hostname) - 1] = '\0';
+	(void)strlcpy(c->spool, "/var/spool/sqmail", sizeof(c->spool));
+	(void)strlcpy(c->control_socket, "/var/run/sqmaild.sock",
+	    sizeof(c->control_socket));
+	(void)strlcpy(c->user, "_sqmaild", sizeof(c->user));
+	(void)strlcpy(c->queue_user, "_sqmailq", sizeof(c->queue_user));
+	(void)strlcpy(c->empty_dir, "/var/empty", sizeof(c->empty_dir));
+	c->log_syslog = 0;
+	c->max_message_size = 35 * 1024 * 1024;
+	c->max_recipients = 100;
+	c->max_sessions = 100;
+	c->max_sessions_per_ip = 20;
+	c->max_errors = 10;
+	c->timeout_command = 5 * 60;
+	c->timeout_data = 10 * 60;
+	c->bare_lf_reject = 1;
+	c->queue_lifetime = 7 * 86400;
+	c->retry_min = 5 * 60;
+	c->retry_max = 4 * 3600;
+	c->bounce_max_size = 64 * 1024;
+	c->mda_concurrency = 20;
+	c->agent_idle = 5;
+}
+
+/* Checks that need the whole file. */
+static void
+conf_finish(void)
+{
+	struct sqconf	*c = ps.conf;
+
+	if (ps.retry_set && c->retry_min > c->retry_max)
+		conf_error_at(ps.retry_loc.name, ps.retry_loc.lineno, "queue retry-min (%llds) is above queue retry-max "
+		    "(%llds)", (long long)c->retry_min,
+		    (long long)c->retry_max);
+	if (c->postmaster[0] == '\0')
+		(void)snprintf(c->postmaster, sizeof(c->postmaster),
+		    "postmaster@%s", c->hostname);
+	else if (strchr(c->postmaster, '@') == NULL) {
+		if (strlcat(c->postmaster, "@", sizeof(c->postmaster)) >=
+		    sizeof(c->postmaster) || strlcat(c->postmaster,
+		    c->hostname, sizeof(c->postmaster)) >=
+		    sizeof(c->postmaster))
+			conf_error_at(NULL, 0, "postmaster: address too long");
+	}
+}
+
+static void
+conf_cleanup(void)
+{
+	struct conf_macro	*m;
+	struct conf_arena	*a;
+
+	while ((m = TAILQ_FIRST(&ps.macros)) != NULL) {
+		TAILQ_REMOVE(&ps.macros, m, entry);
+		free(m->name);
+		free(m->value);
+		free(m);
+	}
+	while ((a = ps.arena) != NULL) {
+		ps.arena = a->next;
+		free(a);
+	}
+	conf_files_free(&ps.own);
+}
+
+struct sqconf *
+config_parse(const char *path, const char *basedir,
+    struct conf_filelist *files, struct conf_filelist *loaded)
+{
+	struct sqconf	*c;
+	char		 cwd[PATH_MAX];
+
+	memset(&ps, 0, sizeof(ps));
+	TAILQ_INIT(&ps.macros);
+	TAILQ_INIT(&ps.own);
+	if (basedir == NULL) {
+		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+			conf_error("cannot get the current directory: %s",
+			    strerror(errno));
+			return NULL;
+		}
+		basedir = cwd;
+	}
+	if (basedir[0] != '/') {
+		conf_error("base directory \"%s\" is not absolute", basedir);
+		return NULL;
+	}
+	if (strlcpy(ps.basedir, basedir, sizeof(ps.basedir)) >=
+	    sizeof(ps.basedir)) {
+		conf_error("base directory too long");
+		return NULL;
+	}
+	if (files != NULL && path == NULL) {
+		if (TAILQ_EMPTY(files)) {
+			conf_error("no configuration file");
+			return NULL;
+		}
+		path = TAILQ_FIRST(files)->name;
+	}
+	if (path == NULL || path[0] == '\0') {
+		conf_error("no configuration file");
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		conf_error("%s", strerror(errno));
+		return NULL;
+	}
+	conf_defaults(c);
+	ps.conf = c;
+	ps.files = files;
+	ps.loaded = loaded;
+
+	if (conf_push(path) == 0) {
+		(void)yyparse();
+		conf_finish();
+	}
+	conf_cleanup();
+	if (ps.errors > 0 || ps.src[0].name == NULL) {
+		config_free(c);
+		c = NULL;
+	}
+	memset(&ps, 0, sizeof(ps));
+	return c;
+}

@@ -1,0 +1,106 @@
+/*
+ * sqmail: types shared by every process.
+ */
+#ifndef SQ_SQMAIL_H
+#define SQ_SQMAIL_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <bsd/sys/queue.h>
+
+#include <limits.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SQ_VERSION		"0.1"
+
+#define SQ_LOCALPART_MAX	128	/* octets in a local part (RFC 5321: 64; we accept more) */
+#define SQ_DOMAIN_MAX		255	/* octets in a domain */
+#define SQ_ADDR_MAX		(SQ_LOCALPART_MAX + 1 + SQ_DOMAIN_MAX + 1)
+#define SQ_USER_MAX		64	/* user name */
+#define SQ_LINE_MAX		512	/* SMTP command line, CRLF included (RFC 5321 4.5.3.1.4) */
+#define SQ_TEXTLINE_MAX		1000	/* SMTP text line, CRLF included (RFC 5321 4.5.3.1.6) */
+#define SQ_REPLY_MAX		512	/* one SMTP reply line we compose */
+#define SQ_ERROR_MAX		512	/* a delivery's last error text */
+#define SQ_HOPS_MAX		100	/* Received + Delivered-To headers before 554 5.4.6 */
+#define SQ_EXPAND_MAX		256	/* destinations one RCPT may expand to */
+
+/* Results of a lookup or a delivery, as they travel between processes. */
+enum sq_status {
+	SQ_OK = 0,
+	SQ_TEMPFAIL = 1,
+	SQ_PERMFAIL = 2
+};
+
+/* A mail address split at its last '@'; an empty user and domain is <>. */
+struct mailaddr {
+	char	user[SQ_LOCALPART_MAX + 1];
+	char	domain[SQ_DOMAIN_MAX + 1];
+};
+
+enum dest_type {
+	DEST_LOCAL = 1,
+	DEST_REMOTE = 2
+};
+
+enum mbox_method {
+	MBOX_NONE = 0,
+	MBOX_MAILDIR = 1,
+	MBOX_MBOX = 2
+};
+
+/*
+ * One final destination of a message, as lka resolved it at RCPT time.
+ * For DEST_LOCAL, user names the account that owns the mailbox (the parent
+ * looks it up again before it forks an agent as that user) and mailbox is
+ * a path template: "~/" is the user's home, "%u" the user name, "%l" the
+ * local part; the agent expands it as the user.
+ */
+struct dest {
+	char		 addr[SQ_ADDR_MAX];	/* final address, local@domain */
+	char		 orig[SQ_ADDR_MAX];	/* as given at RCPT TO */
+	enum dest_type	 type;
+	char		 user[SQ_USER_MAX + 1];
+	enum mbox_method method;
+	char		 mailbox[PATH_MAX];
+};
+
+/* Per-recipient state in an envelope. */
+enum rcpt_state {
+	RCPT_PENDING = 0,	/* not yet delivered: to try at next_try */
+	RCPT_DONE = 1,		/* delivered */
+	RCPT_FAILED = 2,	/* permanent failure; bounce generated */
+	RCPT_BOUNCING = 3	/* permanent failure; bounce not yet queued */
+};
+
+struct rcpt {
+	struct dest	 dest;
+	enum rcpt_state	 state;
+	uint32_t	 tries;
+	time_t		 last_try;
+	time_t		 next_try;
+	char		 error[SQ_ERROR_MAX];	/* last error, printable ASCII */
+};
+
+enum env_flags {
+	ENV_BOUNCE = 0x01,	/* a bounce we generated (sender <>) */
+	ENV_DBOUNCE = 0x02	/* a double bounce (to postmaster) */
+};
+
+/* A queued message's envelope: one per message, one rcpt per recipient. */
+struct envelope {
+	uint64_t	 id;
+	time_t		 ctime;			/* accepted at */
+	uint32_t	 flags;			/* enum env_flags */
+	char		 sender[SQ_ADDR_MAX];	/* "" for the null sender */
+	char		 helo[SQ_DOMAIN_MAX + 1];
+	char		 client[64];		/* client address, text */
+	char		 proto[16];		/* SMTP, ESMTP, ... */
+	uint64_t	 size;			/* message file size */
+	size_t		 nrcpt;
+	struct rcpt	*rcpts;			/* nrcpt entries, malloc'd */
+};
+
+#define ENVELOPE_MAX		(1024 * 1024)	/* encoded envelope size limit */
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * lka: lookups.  lka.c is the process (one dispatcher per peer);
+ * lka_rcpt.c decides where a recipient goes, callable without the event
+ * loop so that unit tests drive it with a configuration built by hand.
+ */
+#ifndef SQ_LKA_H
+#define SQ_LKA_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stddef.h>
+
+#include "sqmail.h"
+
+struct sqconf;
+
+#define LKA_ALIAS_DEPTH		8	/* nested alias expansions */
+#define LKA_ALIAS_SEEN_MAX	4096	/* distinct aliases one RCPT expands */
+
+/*
+ * Resolve one recipient into 1..maxout destinations.  may_relay: the
+ * client may send anywhere (authenticated, or lka's own callers); client
+ * (may be NULL) is matched against "relay from" otherwise.  Returns SQ_OK
+ * with out[0 .. *nout - 1] filled and reply "", or SQ_TEMPFAIL /
+ * SQ_PERMFAIL with reply holding one full SMTP reply line (code, enhanced
+ * code, text; no CRLF) and *nout 0.
+ */
+int	lka_resolve(struct sqconf *, const struct mailaddr *rcpt,
+	    int may_relay, const struct sockaddr *client, struct dest *out,
+	    size_t *nout, size_t maxout, char *reply, size_t replylen);
+
+/*
+ * Check a sender (MAIL FROM): SQ_OK and reply "", or a status and a full
+ * reply line.  Any sender the SMTP parser accepted passes for now; the
+ * hook is where badmailfrom and friends go.
+ */
+int	lka_check_sender(struct sqconf *, const struct mailaddr *sender,
+	    const struct sockaddr *client, char *reply, size_t replylen);
+
+#endif

@@ -1,0 +1,547 @@
+/*
+ * Recipient resolution: where one RCPT TO goes.
+ *
+ * A domain with no domain block is remote, and only a client that may
+ * relay gets it.  A local domain's local part is checked for syntax that
+ * could reach a path, then looked up in the domain's aliases (expanded
+ * recursively), its recipients table, and finally mapped to the user who
+ * owns the mailbox: the domain's user, its users table, or the passwd
+ * entry named by the local part.  Nothing here treats '%', '!' or a quoted
+ * '@' as routing: a local part is only ever a key.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "lka.h"
+#include "log.h"
+#include "mailaddr.h"
+#include "sqmail.h"
+#include "table.h"
+
+enum lka_res {
+	LKA_R_OK,		/* one or more destinations added */
+	LKA_R_TEMP,
+	LKA_R_PERM,
+	LKA_R_NONE		/* an alias already being expanded: nothing */
+};
+
+#define LKA_F_RELAY	0x01	/* a remote domain is fine */
+#define LKA_F_ALIAS	0x02	/* reached through an alias (admin data) */
+#define LKA_F_NOALIAS	0x04	/* an alias naming itself: skip the aliases */
+
+struct lka_expand {
+	struct sqconf	*conf;
+	char		 orig[SQ_ADDR_MAX];	/* as given at RCPT */
+	struct dest	*out;
+	size_t		 nout;
+	size_t		 maxout;
+	char		(*seen)[SQ_ADDR_MAX];	/* aliases expanded so far */
+	size_t		 nseen;
+	size_t		 seencap;
+	int		 overflow;	/* too many destinations or aliases */
+	int		 nomem;
+};
+
+static enum lka_res	lka_resolve1(struct lka_expand *,
+			    const struct mailaddr *, const char *, int, int,
+			    char *, size_t);
+
+static void
+lka_lower(char *dst, const char *src, size_t dstlen)
+{
+	size_t	 i;
+
+	for (i = 0; i + 1 < dstlen && src[i] != '\0'; i++)
+		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ?
+		    src[i] - 'A' + 'a' : src[i];
+	dst[i] = '\0';
+}
+
+/* A full reply line for addr; printable ASCII only. */
+static void
+lka_reply(char *reply, size_t len, const char *codes, const char *addr,
+    const char *text)
+{
+	size_t	 i;
+
+	if (len == 0)
+		return;
+	(void)snprintf(reply, len, "%s <%s>: %s", codes, addr, text);
+	for (i = 0; reply[i] != '\0'; i++)
+		if ((unsigned char)reply[i] < 0x20 ||
+		    (unsigned char)reply[i] > 0x7e)
+			reply[i] = '?';
+}
+
+/*
+ * A local part we look up at all: no path separator, no control byte,
+ * nothing that is or starts a dot path, no quoted '@'.  A quoted local
+ * part is judged by its content.
+ */
+static int
+lka_localpart_ok(const char *u)
+{
+	char		 buf[SQ_LOCALPART_MAX + 1];
+	size_t		 i, n = 0;
+
+	if (u[0] == '"') {
+		for (i = 1; u[i] != '\0' && u[i] != '"'; i++) {
+			if (u[i] == '\\' && u[i + 1] != '\0')
+				i++;
+			if (n + 1 >= sizeof(buf))
+				return 0;
+			buf[n++] = u[i];
+		}
+		buf[n] = '\0';
+		if (u[i] != '"' || u[i + 1] != '\0')
+			return 0;
+		u = buf;
+	}
+	if (u[0] == '\0' || u[0] == '.' || strstr(u, "..") != NULL)
+		return 0;
+	for (i = 0; u[i] != '\0'; i++)
+		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f ||
+		    u[i] == '/' || u[i] == '@')
+			return 0;
+	return 1;
+}
+
+/* A local part that could name a system account: [a-z0-9._-]. */
+static int
+lka_pwname_ok(const char *s)
+{
+	size_t	 i;
+
+	if (s[0] == '\0' || s[0] == '-' || strlen(s) > SQ_USER_MAX)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* A user name from a users table: printable, no path or field syntax. */
+static int
+lka_username_ok(const char *s)
+{
+	const unsigned char	*p;
+
+	if (s[0] == '\0' || s[0] == '-' || s[0] == '.')
+		return 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '/' || *p == ':')
+			return 0;
+	return 1;
+}
+
+/* 1: addr was seen already; 0: now it is; -1: out of room. */
+static int
+lka_seen(struct lka_expand *x, const char *addr)
+{
+	char	(*n)[SQ_ADDR_MAX];
+	size_t	 i, cap;
+
+	for (i = 0; i < x->nseen; i++)
+		if (strcmp(x->seen[i], addr) == 0)
+			return 1;
+	if (x->nseen == LKA_ALIAS_SEEN_MAX) {
+		x->overflow = 1;
+		return -1;
+	}
+	if (x->nseen == x->seencap) {
+		cap = x->seencap == 0 ? 16 : x->seencap * 2;
+		if ((n = reallocarray(x->seen, cap, sizeof(*n))) == NULL) {
+			x->nomem = 1;
+			return -1;
+		}
+		x->seen = n;
+		x->seencap = cap;
+	}
+	(void)strlcpy(x->seen[x->nseen++], addr, SQ_ADDR_MAX);
+	return 0;
+}
+
+static enum lka_res
+lka_add_dest(struct lka_expand *x, const struct dest *d)
+{
+	size_t	 i;
+
+	for (i = 0; i < x->nout; i++)
+		if (x->out[i].type == d->type &&
+		    strcmp(x->out[i].addr, d->addr) == 0)
+			return LKA_R_OK;
+	if (x->nout == x->maxout) {
+		x->overflow = 1;
+		return LKA_R_PERM;
+	}
+	x->out[x->nout++] = *d;
+	return LKA_R_OK;
+}
+
+/*
+ * One alias target: "a@b", "<a@b>", or a bare local part (same domain).
+ * Returns 0 with t and text set, -1 when it does not parse.
+ */
+static int
+lka_alias_target(const char *s, size_t len, const char *domain,
+    struct mailaddr *t, char *text, size_t textlen)
+{
+	char	 buf[SQ_ADDR_MAX + 2];
+	int	 n;
+
+	while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
+		s++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	if (memchr(s, '@', len) == NULL) {
+		n = snprintf(buf, sizeof(buf), "%.*s@%s", (int)len, s, domain);
+		if (n < 0 || (size_t)n >= sizeof(buf))
+			return -1;
+		if (mailaddr_parse(buf, n, t) == -1)
+			return -1;
+	} else if (mailaddr_parse(s, len, t) == -1)
+		return -1;
+	return mailaddr_to_text(t, text, textlen);
+}
+
+/*
+ * Expand the alias ll@ld (value val) into x.  Each target is resolved
+ * again with relaying allowed; a target that fails permanently is skipped
+ * (logged) as long as another one succeeds; a temporary failure of any
+ * target fails the whole recipient temporarily, so that none is lost.
+ */
+static enum lka_res
+lka_alias(struct lka_expand *x, const char *ll, const char *ld,
+    const char *atext, const char *val, int depth, char *reply,
+    size_t replylen)
+{
+	struct mailaddr	 t;
+	char		 self[SQ_ADDR_MAX], ttext[SQ_ADDR_MAX];
+	char		 treply[SQ_REPLY_MAX], tl[SQ_LOCALPART_MAX + 1];
+	const char	*p, *e;
+	size_t		 nitems = 0, nok = 0, nperm = 0;
+	int		 flags;
+	enum lka_res	 r;
+
+	(void)snprintf(self, sizeof(self), "%s@%s", ll, ld);
+	if (depth >= LKA_ALIAS_DEPTH) {
+		log_warnx("alias %s: nested more than %d deep, not expanded",
+		    self, LKA_ALIAS_DEPTH);
+		lka_reply(reply, replylen, "550 5.4.6", atext,
+		    "aliases nested too deep");
+		return LKA_R_PERM;
+	}
+	switch (lka_seen(x, self)) {
+	case 1:
+		log_debug("alias %s: loop, stopped", self);
+		return LKA_R_NONE;
+	case -1:
+		if (x->nomem) {
+			lka_reply(reply, replylen, "451 4.3.0", atext,
+			    "temporary lookup failure");
+			return LKA_R_TEMP;
+		}
+		return LKA_R_PERM;
+	}
+
+	for (p = val; *p != '\0'; p = *e == ',' ? e + 1 : e) {
+		e = strchr(p, ',');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (strspn(p, " \t") >= (size_t)(e - p))
+			continue;	/* empty item: "a, , b" or a trailing ',' */
+		nitems++;
+		if (lka_alias_target(p, e - p, ld, &t, ttext,
+		    sizeof(ttext)) == -1) {
+			log_warnx("alias %s: bad target \"%.*s\", skipped",
+			    self, (int)(e - p), p);
+			nperm++;
+			continue;
+		}
+		flags = LKA_F_RELAY | LKA_F_ALIAS;
+		lka_lower(tl, t.user, sizeof(tl));
+		if (strcmp(tl, ll) == 0 && strcmp(t.domain, ld) == 0)
+			flags |= LKA_F_NOALIAS;
+		r = lka_resolve1(x, &t, ttext, depth + 1, flags, treply,
+		    sizeof(treply));
+		if (x->overflow)
+			return LKA_R_PERM;
+		switch (r) {
+		case LKA_R_OK:
+			nok++;
+			break;
+		case LKA_R_TEMP:
+			log_warnx("alias %s: target %s: %s", self, ttext,
+			    treply);
+			lka_reply(reply, replylen, "451 4.3.0", atext,
+			    "temporary lookup failure");
+			return LKA_R_TEMP;
+		case LKA_R_PERM:
+			log_info("alias %s: target %s skipped: %s", self,
+			    ttext, treply);
+			nperm++;
+			break;
+		case LKA_R_NONE:
+			break;
+		}
+	}
+	if (nok > 0)
+		return LKA_R_OK;
+	if (nperm == 0 && nitems > 0)
+		return LKA_R_NONE;
+	if (nitems == 0)
+		log_warnx("alias %s: no targets", self);
+	lka_reply(reply, replylen, "550 5.1.1", atext,
+	    "alias has no deliverable destination");
+	return LKA_R_PERM;
+}
+
+/* The account that owns ll's mailbox in d; a result, user set on OK. */
+static enum lka_res
+lka_user(struct lka_expand *x, struct domain *d, const char *ll,
+    const char *atext, int flags, char *user, size_t userlen, char *reply,
+    size_t replylen)
+{
+	struct passwd	*pw;
+	int		 r;
+
+	if (d->user[0] != '\0') {
+		if (strlcpy(user, d->user, userlen) >= userlen)
+			goto temp;
+		return LKA_R_OK;
+	}
+	if (d->users != NULL) {
+		if ((r = table_lookup(d->users, ll, user, userlen)) == -1)
+			goto temp;
+		if (r == 0)
+			goto unknown;
+		if (!lka_username_ok(user)) {
+			log_warnx("table %s: \"%s\" maps to a bad user name",
+			    d->users->name, ll);
+			goto temp;
+		}
+		return LKA_R_OK;
+	}
+	if (!lka_pwname_ok(ll))
+		goto unknown;
+	errno = 0;
+	if ((pw = getpwnam(ll)) == NULL) {
+		switch (errno) {
+		case 0:
+		case ENOENT:
+		case ESRCH:
+		case EBADF:
+		case EPERM:
+			goto unknown;
+		default:
+			log_warn("getpwnam \"%s\"", ll);
+			goto temp;
+		}
+	}
+	if (pw->pw_uid == 0 && !(flags & LKA_F_ALIAS)) {
+		log_debug("%s: uid 0 gets mail only through an alias", atext);
+		goto unknown;
+	}
+	if (strlcpy(user, pw->pw_name, userlen) >= userlen) {
+		log_warnx("user \"%s\": name too long", pw->pw_name);
+		goto unknown;
+	}
+	return LKA_R_OK;
+ unknown:
+	lka_reply(reply, replylen, "550 5.1.1", atext, "no such user here");
+	return LKA_R_PERM;
+ temp:
+	lka_reply(reply, replylen, "451 4.3.0", atext,
+	    "temporary lookup failure");
+	return LKA_R_TEMP;
+}
+
+/* Resolve a (printed as atext) into x; depth counts aliases above it. */
+static enum lka_res
+lka_resolve1(struct lka_expand *x, const struct mailaddr *a,
+    const char *atext, int depth, int flags, char *reply, size_t replylen)
+{
+	struct domain	*d;
+	struct mailaddr	 la;
+	struct dest	 dst;
+	char		 val[TABLE_LINE_MAX + 1];
+	char		 user[SQ_USER_MAX + 1];
+	enum lka_res	 res;
+	int		 r;
+
+	if (a->domain[0] == '\0') {
+		lka_reply(reply, replylen, "550 5.1.3", atext,
+		    "bad recipient address syntax");
+		return LKA_R_PERM;
+	}
+	lka_lower(la.domain, a->domain, sizeof(la.domain));
+	lka_lower(la.user, a->user, sizeof(la.user));
+
+	memset(&dst, 0, sizeof(dst));
+	if (strlcpy(dst.orig, x->orig, sizeof(dst.orig)) >= sizeof(dst.orig))
+		goto temp;
+
+	if ((d = config_domain(x->conf, la.domain)) == NULL) {
+		if (!(flags & LKA_F_RELAY)) {
+			lka_reply(reply, replylen, "554 5.7.1", atext,
+			    "relay access denied");
+			return LKA_R_PERM;
+		}
+		dst.type = DEST_REMOTE;
+		if (mailaddr_to_text(a, dst.addr, sizeof(dst.addr)) == -1)
+			goto temp;
+		return lka_add_dest(x, &dst);
+	}
+
+	if (!lka_localpart_ok(a->user)) {
+		lka_reply(reply, replylen, "550 5.1.3", atext,
+		    "bad recipient address syntax");
+		return LKA_R_PERM;
+	}
+
+	if (d->aliases != NULL && !(flags & LKA_F_NOALIAS)) {
+		if ((r = table_lookup(d->aliases, la.user, val,
+		    sizeof(val))) == -1)
+			goto temp;
+		if (r == 1)
+			return lka_alias(x, la.user, la.domain, atext, val,
+			    depth, reply, replylen);
+	}
+
+	if (d->recipients != NULL) {
+		if ((r = table_lookup(d->recipients, la.user, val,
+		    sizeof(val))) == -1)
+			goto temp;
+		if (r == 0) {
+			lka_reply(reply, replylen, "550 5.1.1", atext,
+			    "no such user here");
+			return LKA_R_PERM;
+		}
+	}
+
+	if ((res = lka_user(x, d, la.user, atext, flags, user, sizeof(user),
+	    reply, replylen)) != LKA_R_OK)
+		return res;
+
+	dst.type = DEST_LOCAL;
+	if (mailaddr_to_text(&la, dst.addr, sizeof(dst.addr)) == -1 ||
+	    strlcpy(dst.user, user, sizeof(dst.user)) >= sizeof(dst.user) ||
+	    strlcpy(dst.mailbox, d->mailbox, sizeof(dst.mailbox)) >=
+	    sizeof(dst.mailbox))
+		goto temp;
+	dst.method = d->method != MBOX_NONE ? d->method : MBOX_MAILDIR;
+	return lka_add_dest(x, &dst);
+ temp:
+	lka_reply(reply, replylen, "451 4.3.0", atext,
+	    "temporary lookup failure");
+	return LKA_R_TEMP;
+}
+
+int
+lka_resolve(struct sqconf *c, const struct mailaddr *rcpt, int may_relay,
+    const struct sockaddr *client, struct dest *out, size_t *nout,
+    size_t maxout, char *reply, size_t replylen)
+{
+	struct lka_expand	 x;
+	struct mailaddr		 a;
+	enum lka_res		 r;
+	int			 flags = 0;
+
+	*nout = 0;
+	if (replylen > 0)
+		reply[0] = '\0';
+	memset(&x, 0, sizeof(x));
+	x.conf = c;
+	x.out = out;
+	x.maxout = maxout;
+	if (mailaddr_to_text(rcpt, x.orig, sizeof(x.orig)) == -1) {
+		lka_reply(reply, replylen, "550 5.1.3", "",
+		    "bad recipient address syntax");
+		return SQ_PERMFAIL;
+	}
+
+	a = *rcpt;
+	if (a.domain[0] == '\0' && strcasecmp(a.user, "postmaster") == 0) {
+		/* RFC 5321 4.5.1: <postmaster> is ours, wherever it goes. */
+		(void)strlcpy(a.user, "postmaster", sizeof(a.user));
+		if (strlcpy(a.domain, c->hostname, sizeof(a.domain)) >=
+		    sizeof(a.domain) || a.domain[0] == '\0') {
+			lka_reply(reply, replylen, "451 4.3.0", x.orig,
+			    "temporary lookup failure");
+			return SQ_TEMPFAIL;
+		}
+		flags |= LKA_F_RELAY;
+	}
+	if (may_relay || (client != NULL && config_relay_allowed(c, client)))
+		flags |= LKA_F_RELAY;
+
+	r = lka_resolve1(&x, &a, x.orig, 0, flags, reply, replylen);
+	free(x.seen);
+	if (x.overflow) {
+		log_warnx("%s: expands to more than %zu destinations or %d "
+		    "aliases", x.orig, maxout, LKA_ALIAS_SEEN_MAX);
+		lka_reply(reply, replylen, "550 5.5.3", x.orig,
+		    "too many destinations");
+		return SQ_PERMFAIL;
+	}
+	switch (r) {
+	case LKA_R_OK:
+		if (x.nout == 0)
+			fatalx("lka_resolve: %s: no destination", x.orig);
+		*nout = x.nout;
+		if (replylen > 0)
+			reply[0] = '\0';
+		return SQ_OK;
+	case LKA_R_NONE:
+		log_warnx("%s: alias loop without a destination", x.orig);
+		lka_reply(reply, replylen, "550 5.4.6", x.orig,
+		    "alias loop");
+		return SQ_PERMFAIL;
+	case LKA_R_TEMP:
+		return SQ_TEMPFAIL;
+	case LKA_R_PERM:
+		break;
+	}
+	return SQ_PERMFAIL;
+}
+
+int
+lka_check_sender(struct sqconf *c, const struct mailaddr *sender,
+    const struct sockaddr *client, char *reply, size_t replylen)
+{
+	const unsigned char	*p;
+
+	if (replylen > 0)
+		reply[0] = '\0';
+	for (p = (const unsigned char *)sender->user; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			goto bad;
+	for (p = (const unsigned char *)sender->domain; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			goto bad;
+	/* Later issues: badmailfrom, SPF, DNS checks of the domain. */
+	return SQ_OK;
+ bad:
+	lka_reply(reply, replylen, "553 5.1.7", "?",
+	    "bad sender address syntax");
+	return SQ_PERMFAIL;
+}

@@ -1,0 +1,80 @@
+/*
+ * Tables: named key/value sources that only lka reads.  table.c is the
+ * interface; table_file.c (text, held in memory) and table_cdb.c (tinycdb,
+ * read through its mapping) implement it.  Keys compare case-insensitively
+ * (ASCII): backends store them lowercased and table_lookup() lowercases the
+ * key it is given.
+ */
+#ifndef SQ_LKA_TABLE_H
+#define SQ_LKA_TABLE_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+struct sqconf;
+struct table;
+
+#define TABLE_LINE_MAX		4096	/* octets in one line of a file table */
+#define TABLE_KEY_MAX		TABLE_LINE_MAX	/* longer keys are never found */
+#define TABLE_ENTRIES_MAX	1000000	/* entries in a file table */
+#define TABLE_FILE_MAX		(256 * 1024 * 1024)	/* octets in a file table */
+
+/*
+ * Open (load) t->path into t->handle; 0 ok, -1 failed (logged as
+ * "table NAME: ...").  A table already open is closed first.
+ */
+int	table_open(struct table *);
+void	table_close(struct table *);
+/*
+ * Look key up: 1 found (val holds the value, NUL-terminated), 0 not found,
+ * -1 error (table not open, I/O, value longer than vallen - 1; logged).
+ */
+int	table_lookup(struct table *, const char *key, char *val, size_t vallen);
+/*
+ * Open every table of a configuration and close every table opened for an
+ * earlier one (which may already be freed: handles are tracked here, not
+ * through the old configuration).  Returns the number that failed.
+ */
+int	table_open_all(struct sqconf *);
+/* Tables open now. */
+size_t	table_count(void);
+
+/* The file backend's parser, a pure function over (buf, len). */
+struct table_file_ent {
+	const char	*key;		/* lowercased, NUL-terminated */
+	const char	*val;		/* NUL-terminated, may be "" */
+	size_t		 line;
+};
+
+struct table_file {
+	char			*mem;	/* keys and values, NUL-terminated */
+	struct table_file_ent	*ents;	/* sorted by key, unique */
+	size_t			 nents;
+	size_t			 dupline;	/* first line whose key repeats an
+						 * earlier one (ignored), 0: none */
+};
+
+/*
+ * Parse a file table: one entry per line, "#" comments and blank lines
+ * ignored, the key ends at the first white space or ':', the value is the
+ * rest of the line trimmed (an optional ':' after the key is skipped).
+ * Returns 0 and sets *out, or -1 and sets *errline (1-based) and *errstr.
+ */
+int	table_file_parse(const char *buf, size_t len, struct table_file **out,
+	    size_t *errline, const char **errstr);
+/* Value of a lowercased key, or NULL. */
+const char *table_file_get(const struct table_file *, const char *key);
+void	table_file_free(struct table_file *);
+
+/* Backends, called through table.c only. */
+void	*table_file_open(const char *name, const char *path);
+int	 table_file_lookup(void *, const char *name, const char *key,
+	    char *val, size_t vallen);
+void	 table_file_close(void *);
+void	*table_cdb_open(const char *name, const char *path);
+int	 table_cdb_lookup(void *, const char *name, const char *key,
+	    char *val, size_t vallen);
+void	 table_cdb_close(void *);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * mda: local delivery.  The mda process dispatches deliveries to one
+ * agent per user (forked by the parent, running as that user); the agent
+ * expands the mailbox template and writes the Maildir or mbox.  The
+ * writers and helpers below need no event loop, so unit tests call them
+ * directly.
+ */
+#ifndef SQ_MDA_H
+#define SQ_MDA_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#include "sqmail.h"
+
+#define MDA_AGENT_WINDOW	8	/* deliveries outstanding per agent */
+#define MDA_LOCK_WAIT		30	/* seconds to wait for an mbox lock */
+#define MDA_LOCK_STALE		300	/* a dotlock older than this is stale */
+#define MDA_HEADER_MAX		(256 * 1024)	/* header octets scanned */
+#define MDA_DEFAULT_MAILBOX	"~/Maildir/"	/* empty template */
+#define MDA_SUCCESS_TEXT	"did 1+0+0/"
+
+/* What a mailbox template expands to. */
+enum mda_kind {
+	MDA_KIND_MAILDIR = 1,
+	MDA_KIND_MBOX = 2
+};
+
+/* mda.c, agent.c: the process entry points are in lib/proc.h. */
+
+/* mda_maildir.c */
+int	 mda_maildir_deliver(const char *maildir, int msgfd,
+	    const char *sender, const char *rcpt, char *err, size_t errlen);
+
+/* mda_mbox.c */
+extern int	 mda_mbox_lock_wait;	/* seconds; tests lower it */
+extern int	 mda_mbox_lock_stale;	/* seconds */
+int	 mda_mbox_deliver(const char *path, int msgfd, const char *sender,
+	    const char *rcpt, char *err, size_t errlen);
+
+/* mda_util.c */
+int	 mda_localpart_ok(const char *);
+int	 mda_expand(const char *tmpl, enum mbox_method, const char *user,
+	    const char *home, const char *addr, char *path, size_t pathlen,
+	    enum mda_kind *, char *err, size_t errlen);
+int	 mda_header_loops(const char *buf, size_t len, const char *rcpt,
+	    int *hops);
+ssize_t	 mda_read_header(int fd, char *buf, size_t len);
+int	 mda_envelope_header(char *buf, size_t len, const char *sender,
+	    const char *rcpt);
+void	 mda_set_hostname(const char *);
+const char *mda_hostname(void);
+const char *mda_strerror(int);
+const char *mda_errcode(int);
+int	 mda_write_all(int fd, const void *, size_t);
+void	 mda_clean_text(char *);
+
+#endif

@@ -1,0 +1,509 @@
+/*
+ * The queue process: its main, one dispatcher per peer, the messages
+ * being received, and the batching of store operations (group commit).
+ */
+#include <sys/types.h>
+#include <bsd/sys/queue.h>
+#include <bsd/sys/tree.h>
+
+#include <errno.h>
+#include <event.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "mproc.h"
+#include "msg.h"
+#include "proc.h"
+#include "queue.h"
+#include "sqmail.h"
+
+/* libbsd's RB_GENERATE_STATIC expects it; glibc does not define it. */
+#ifndef __unused
+#define __unused	__attribute__((__unused__))
+#endif
+
+/* A message smtp is writing: its recipients gather until COMMIT. */
+struct qincoming {
+	RB_ENTRY(qincoming)	 entry;
+	uint64_t		 id;
+	struct rcpt		*rcpts;
+	size_t			 nrcpt;
+	size_t			 cap;
+	int			 overflow;
+};
+RB_HEAD(qincoming_tree, qincoming);
+
+/* A COMMIT waiting for its batch. */
+struct qcommit {
+	struct queue_job	 job;
+	struct envelope		 env;
+	struct mproc		*peer;
+	uint32_t		 peerid;
+};
+
+struct queue_stats	 queue_stats;
+
+static struct qincoming_tree	 queue_incoming = RB_INITIALIZER(&queue_incoming);
+static size_t			 queue_nincoming;
+
+TAILQ_HEAD(queue_joblist, queue_job);
+static struct queue_joblist	 queue_jobs = TAILQ_HEAD_INITIALIZER(queue_jobs);
+static struct queue_joblist	 queue_running =
+				    TAILQ_HEAD_INITIALIZER(queue_running);
+static struct event		 queue_flush_ev;
+static int			 queue_flush_armed;
+static int			 queue_envdir_dirty;
+
+static void	queue_dispatch_parent(struct mproc *, struct imsg *);
+static void	queue_dispatch_smtp(struct mproc *, struct imsg *);
+static void	queue_dispatch_lka(struct mproc *, struct imsg *);
+static void	queue_dispatch_deliver(struct mproc *, struct imsg *);
+static void	queue_dispatch_control(struct mproc *, struct imsg *);
+
+static int
+qincoming_cmp(struct qincoming *a, struct qincoming *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+RB_GENERATE_STATIC(qincoming_tree, qincoming, entry, qincoming_cmp);
+
+/*
+ * Batching.  Jobs gather while the event loop turns; a zero-delay timer
+ * then runs them as one batch: one round of parallel fsyncs and one fsync
+ * per directory for all of them.  Nobody hears back before that.
+ */
+static void
+queue_flush_arm(void)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	if (queue_flush_armed)
+		return;
+	queue_flush_armed = 1;
+	evtimer_add(&queue_flush_ev, &tv);
+}
+
+void
+queue_submit(struct queue_job *job)
+{
+	if (job->queued)
+		return;
+	job->queued = 1;
+	TAILQ_INSERT_TAIL(&queue_jobs, job, entry);
+	queue_flush_arm();
+}
+
+void
+queue_cancel(struct queue_job *job)
+{
+	if (job->queued == 1)
+		TAILQ_REMOVE(&queue_jobs, job, entry);
+	else if (job->queued == 2)
+		TAILQ_REMOVE(&queue_running, job, entry);
+	job->queued = 0;
+}
+
+void
+queue_sync_env_dir(void)
+{
+	queue_envdir_dirty = 1;
+	queue_flush_arm();
+}
+
+static void
+queue_flush(int fd, short ev, void *arg)
+{
+	struct queue_job	 *job;
+	struct queue_op		**ops;
+	size_t			  n = 0, i = 0;
+	int			  envdir;
+
+	queue_flush_armed = 0;
+	envdir = queue_envdir_dirty;
+	queue_envdir_dirty = 0;
+	while ((job = TAILQ_FIRST(&queue_jobs)) != NULL) {
+		TAILQ_REMOVE(&queue_jobs, job, entry);
+		TAILQ_INSERT_TAIL(&queue_running, job, entry);
+		job->queued = 2;
+		n++;
+	}
+	if ((ops = reallocarray(NULL, n ? n : 1, sizeof(*ops))) == NULL) {
+		log_warn("queue: batch of %zu", n);
+		TAILQ_FOREACH(job, &queue_running, entry)
+			job->op.status = SQ_TEMPFAIL;
+		n = 0;
+	}
+	if (ops != NULL) {
+		TAILQ_FOREACH(job, &queue_running, entry)
+			ops[i++] = &job->op;
+		if (n > 0 || envdir) {
+			queue_fs_batch(ops, n, envdir);
+			log_debug("queue: batch of %zu made durable", n);
+		}
+		free(ops);
+	}
+	/* done() may cancel other jobs of this batch, or submit new ones. */
+	while ((job = TAILQ_FIRST(&queue_running)) != NULL) {
+		TAILQ_REMOVE(&queue_running, job, entry);
+		job->queued = 0;
+		job->done(job);
+	}
+}
+
+/*
+ * smtp: CREATE, RCPT, COMMIT, ABORT.
+ */
+static void
+queue_create(struct mproc *p, uint32_t peerid, uint64_t reqid)
+{
+	struct qincoming	*in;
+	uint64_t		 id = 0;
+	int			 fd = -1, status = SQ_TEMPFAIL;
+
+	if (queue_nincoming >= QUEUE_INCOMING_MAX)
+		log_warnx("queue: %zu messages being received, refusing more",
+		    queue_nincoming);
+	else if ((status = queue_fs_create(&id, &fd)) == SQ_OK) {
+		if ((in = calloc(1, sizeof(*in))) == NULL) {
+			log_warn("queue: create");
+			close(fd);
+			queue_fs_abort(id);
+			fd = -1;
+			id = 0;
+			status = SQ_TEMPFAIL;
+		} else {
+			in->id = id;
+			RB_INSERT(qincoming_tree, &queue_incoming, in);
+			queue_nincoming++;
+		}
+	}
+	m_create(p, IMSG_QUEUE_CREATE, peerid, fd);
+	m_add_u64(p, reqid);
+	m_add_int(p, status);
+	m_add_msgid(p, id);
+	m_close(p);
+}
+
+static struct qincoming *
+queue_incoming_find(uint64_t id)
+{
+	struct qincoming	 key;
+
+	key.id = id;
+	return RB_FIND(qincoming_tree, &queue_incoming, &key);
+}
+
+static void
+queue_incoming_free(struct qincoming *in)
+{
+	RB_REMOVE(qincoming_tree, &queue_incoming, in);
+	queue_nincoming--;
+	free(in->rcpts);
+	free(in);
+}
+
+static void
+queue_rcpt(uint64_t id, const struct dest *dest)
+{
+	struct qincoming	*in;
+	struct rcpt		*r;
+	size_t			 ncap;
+
+	if ((in = queue_incoming_find(id)) == NULL) {
+		log_warnx("queue: recipient for unknown msg %" PRIu64, id);
+		return;
+	}
+	if (in->overflow)
+		return;
+	if (in->nrcpt == in->cap) {
+		ncap = in->cap ? in->cap * 2 : 4;
+		if (in->nrcpt >= QUEUE_RCPT_MAX ||
+		    (r = reallocarray(in->rcpts, ncap, sizeof(*r))) == NULL) {
+			log_warnx("queue: msg %" PRIu64 ": cannot hold %zu "
+			    "recipients", id, in->nrcpt + 1);
+			in->overflow = 1;
+			return;
+		}
+		in->rcpts = r;
+		in->cap = ncap;
+	}
+	r = &in->rcpts[in->nrcpt++];
+	memset(r, 0, sizeof(*r));
+	r->dest = *dest;
+	r->state = RCPT_PENDING;
+	r->next_try = time(NULL);
+}
+
+static void
+queue_commit_reply(struct qcommit *c, int status)
+{
+	m_create(c->peer, IMSG_QUEUE_COMMIT, c->peerid, -1);
+	m_add_u64(c->peer, c->job.reqid);
+	m_add_int(c->peer, status);
+	m_add_msgid(c->peer, c->env.id);
+	m_close(c->peer);
+}
+
+static void
+queue_commit_done(struct queue_job *job)
+{
+	struct qcommit	*c = job->arg;
+
+	queue_commit_reply(c, job->op.status);
+	if (job->op.status == SQ_OK) {
+		queue_stats.messages_in++;
+		queue_sched_add(&c->env, 1);
+	} else
+		envelope_free(&c->env);
+	free(c);
+}
+
+/* Informational text: cut to fit, controls replaced. */
+static void
+queue_copy_info(char *dst, const char *src, size_t len)
+{
+	(void)strlcpy(dst, src, len);
+	envelope_sanitize(dst);
+}
+
+static void
+queue_commit(struct mproc *p, uint32_t peerid, uint64_t reqid, uint64_t id,
+    const char *sender, const char *helo, const char *client,
+    const char *proto)
+{
+	struct qincoming	*in;
+	struct qcommit		*c;
+	struct qcommit		 fail;
+	int			 status = SQ_TEMPFAIL;
+
+	if ((in = queue_incoming_find(id)) == NULL) {
+		log_warnx("queue: commit of unknown msg %" PRIu64, id);
+		goto fail;
+	}
+	if (in->overflow || in->nrcpt == 0 ||
+	    strlen(sender) >= sizeof(c->env.sender)) {
+		log_warnx("queue: msg %" PRIu64 ": refused: %s", id,
+		    in->nrcpt == 0 ? "no recipient" : "envelope too large");
+		status = SQ_PERMFAIL;
+		goto drop;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("queue: commit");
+		goto drop;
+	}
+	c->peer = p;
+	c->peerid = peerid;
+	c->env.id = id;
+	c->env.ctime = time(NULL);
+	(void)strlcpy(c->env.sender, sender, sizeof(c->env.sender));
+	queue_copy_info(c->env.helo, helo, sizeof(c->env.helo));
+	queue_copy_info(c->env.client, client, sizeof(c->env.client));
+	queue_copy_info(c->env.proto, proto, sizeof(c->env.proto));
+	c->env.nrcpt = in->nrcpt;
+	c->env.rcpts = in->rcpts;
+	in->rcpts = NULL;
+	queue_incoming_free(in);
+	c->job.op.type = QUEUE_OP_COMMIT;
+	c->job.op.env = &c->env;
+	c->job.done = queue_commit_done;
+	c->job.arg = c;
+	c->job.reqid = reqid;
+	queue_submit(&c->job);
+	return;
+
+ drop:
+	queue_incoming_free(in);
+	queue_fs_abort(id);
+ fail:
+	memset(&fail, 0, sizeof(fail));
+	fail.peer = p;
+	fail.peerid = peerid;
+	fail.env.id = id;
+	fail.job.reqid = reqid;
+	queue_commit_reply(&fail, status);
+}
+
+static void
+queue_dispatch_smtp(struct mproc *p, struct imsg *imsg)
+{
+	struct msg		 m;
+	struct dest		 dest;
+	struct qincoming	*in;
+	const char		*sender, *helo, *client, *proto;
+	uint64_t		 reqid, id, size;
+
+	if (imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+	}
+	switch (imsg->hdr.type) {
+	case IMSG_QUEUE_CREATE:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_end(&m);
+		queue_create(p, imsg->hdr.peerid, reqid);
+		return;
+	case IMSG_QUEUE_RCPT:
+		m_msg(&m, imsg);
+		m_get_msgid(&m, &id);
+		m_get_dest(&m, &dest);
+		m_end(&m);
+		queue_rcpt(id, &dest);
+		return;
+	case IMSG_QUEUE_COMMIT:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_msgid(&m, &id);
+		m_get_string(&m, &sender);
+		m_get_string(&m, &helo);
+		m_get_string(&m, &client);
+		m_get_string(&m, &proto);
+		m_get_u64(&m, &size);
+		m_end(&m);
+		queue_commit(p, imsg->hdr.peerid, reqid, id, sender, helo,
+		    client, proto);
+		return;
+	case IMSG_QUEUE_ABORT:
+		m_msg(&m, imsg);
+		m_get_msgid(&m, &id);
+		m_end(&m);
+		if ((in = queue_incoming_find(id)) != NULL) {
+			queue_incoming_free(in);
+			queue_fs_abort(id);
+		}
+		return;
+	}
+	fatalx("queue: unexpected imsg %u from smtp", imsg->hdr.type);
+}
+
+static void
+queue_dispatch_parent(struct mproc *p, struct imsg *imsg)
+{
+	struct msg	 m;
+	int		 v;
+
+	if (imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+	}
+	switch (imsg->hdr.type) {
+	case IMSG_CONF_START:
+	case IMSG_CONF_FILE:
+	case IMSG_CONF_END:
+		if (config_imsg(imsg) == 1) {
+			log_debug("queue: new configuration");
+			queue_sched_run();
+		}
+		return;
+	case IMSG_CTL_VERBOSE:
+		m_msg(&m, imsg);
+		m_get_int(&m, &v);
+		m_end(&m);
+		log_setverbose(v);
+		return;
+	}
+	fatalx("queue: unexpected imsg %u from the parent", imsg->hdr.type);
+}
+
+static void
+queue_dispatch_lka(struct mproc *p, struct imsg *imsg)
+{
+	if (imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+	}
+	switch (imsg->hdr.type) {
+	case IMSG_LKA_RCPT_DEST:
+	case IMSG_LKA_RESOLVE:
+		queue_sched_lka(p, imsg);
+		return;
+	}
+	fatalx("queue: unexpected imsg %u from lka", imsg->hdr.type);
+}
+
+static void
+queue_dispatch_deliver(struct mproc *p, struct imsg *imsg)
+{
+	if (imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+	}
+	switch (imsg->hdr.type) {
+	case IMSG_DELIVER_DONE:
+		queue_sched_deliver_done(p, imsg);
+		return;
+	}
+	fatalx("queue: unexpected imsg %u from %s", imsg->hdr.type, p->name);
+}
+
+static void
+queue_dispatch_control(struct mproc *p, struct imsg *imsg)
+{
+	struct msg	 m;
+	int		 v;
+
+	if (imsg->fd != -1) {
+		close(imsg->fd);
+		imsg->fd = -1;
+	}
+	switch (imsg->hdr.type) {
+	case IMSG_CTL_VERBOSE:
+		m_msg(&m, imsg);
+		m_get_int(&m, &v);
+		m_end(&m);
+		log_setverbose(v);
+		return;
+	case IMSG_CTL_SHOW_QUEUE:
+	case IMSG_CTL_SHOW_STATS:
+	case IMSG_CTL_SCHEDULE:
+	case IMSG_CTL_REMOVE:
+		queue_sched_ctl(p, imsg);
+		return;
+	}
+	fatalx("queue: unexpected imsg %u from control", imsg->hdr.type);
+}
+
+void
+queue_main(void)
+{
+	struct queue_recovery	 rec;
+	size_t			 nmsg, npending;
+
+	log_procinit("queue");
+	evtimer_set(&queue_flush_ev, queue_flush, NULL);
+	if (queue_fs_init() == -1)
+		fatalx("queue: cannot set up the spool");
+	queue_sched_init();
+	if (queue_fs_recover(queue_sched_recovered, NULL, &rec) == -1)
+		fatalx("queue: cannot read the spool");
+	if (rec.incoming || rec.quarantined || rec.orphans)
+		log_info("queue: recovery removed %zu unfinished and %zu "
+		    "unacknowledged messages, quarantined %zu", rec.incoming,
+		    rec.orphans, rec.quarantined);
+	nmsg = queue_sched_count(&npending);
+	log_info("queue: %zu messages in the queue, %zu recipients pending",
+	    nmsg, npending);
+
+	if (peers[PROC_PARENT] != NULL)
+		peers[PROC_PARENT]->handler = queue_dispatch_parent;
+	if (peers[PROC_SMTP] != NULL)
+		peers[PROC_SMTP]->handler = queue_dispatch_smtp;
+	if (peers[PROC_LKA] != NULL)
+		peers[PROC_LKA]->handler = queue_dispatch_lka;
+	if (peers[PROC_MDA] != NULL)
+		peers[PROC_MDA]->handler = queue_dispatch_deliver;
+	if (peers[PROC_MTA] != NULL)
+		peers[PROC_MTA]->handler = queue_dispatch_deliver;
+	if (peers[PROC_CONTROL] != NULL)
+		peers[PROC_CONTROL]->handler = queue_dispatch_control;
+	proc_loop_init();
+	queue_sched_run();
+	event_dispatch();
+	fatalx("queue: event loop ended");
+}

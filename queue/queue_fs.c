@@ -1,0 +1,925 @@
+/*
+ * The durable store.  The spool is the current directory:
+ *
+ *	incoming/<id>		a message being received (smtp writes it)
+ *	incoming/<id>.env	its envelope, written at commit
+ *	mess/<id>		a committed message (never changes)
+ *	env/<id>		its envelope (rewritten via env/<id>.tmp)
+ *	quarantine/		what recovery could not make sense of
+ *
+ * A message is committed when both renames into mess/ and env/ are done
+ * and both directories are fsync'd.  It is removed env first, so that a
+ * crash in between leaves a message file without envelope, which recovery
+ * deletes: it was either never acknowledged or already fully delivered.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue.h"
+#include "sqmail.h"
+
+#define QFS_PATH_MAX	64	/* "quarantine/<id>.env.<n>" fits */
+
+enum qfs_stage {
+	QFS_NONE = 0,
+	QFS_WRITTEN,		/* envelope written, fds open */
+	QFS_SYNCED,		/* both fsync'd */
+	QFS_MESS_MOVED,		/* COMMIT: message in mess/ */
+	QFS_DONE		/* renamed into place */
+};
+
+static int	 qfs_dirfd_mess = -1;
+static int	 qfs_dirfd_env = -1;
+static uint32_t	 qfs_counter;
+static int	 qfs_counter_init;
+
+/*
+ * A small pool of threads for fsync: one fsync costs about as much as ten
+ * concurrent ones, so a batch syncs all its files at once.
+ */
+static struct {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 work;
+	pthread_cond_t	 done;
+	const int	*fds;
+	int		*errs;
+	size_t		 n;
+	size_t		 next;
+	size_t		 finished;
+	int		 nthreads;
+	int		 started;
+} qfs_pool = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, 0
+};
+
+const char *
+queue_id_str(uint64_t id, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%" PRIu64, id);
+	return buf;
+}
+
+/* Strict decimal, no leading zero, not 0. */
+int
+queue_id_parse(const char *s, uint64_t *id)
+{
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	if (s[0] == '\0' || s[0] == '0')
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 20)
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*id = v;
+	return 0;
+}
+
+static void
+qfs_path(char *buf, size_t len, const char *dir, uint64_t id,
+    const char *suffix)
+{
+	int	 n;
+
+	n = snprintf(buf, len, "%s/%" PRIu64 "%s", dir, id, suffix);
+	if (n < 0 || (size_t)n >= len)
+		fatalx("queue: path too long for msg %" PRIu64, id);
+}
+
+static void *
+qfs_pool_worker(void *arg)
+{
+	size_t	 i;
+	int	 e;
+
+	pthread_mutex_lock(&qfs_pool.mtx);
+	for (;;) {
+		while (qfs_pool.next >= qfs_pool.n)
+			pthread_cond_wait(&qfs_pool.work, &qfs_pool.mtx);
+		i = qfs_pool.next++;
+		pthread_mutex_unlock(&qfs_pool.mtx);
+		e = fsync(qfs_pool.fds[i]) == -1 ? errno : 0;
+		pthread_mutex_lock(&qfs_pool.mtx);
+		qfs_pool.errs[i] = e;
+		if (++qfs_pool.finished == qfs_pool.n)
+			pthread_cond_signal(&qfs_pool.done);
+	}
+	return NULL;
+}
+
+static void
+qfs_pool_start(void)
+{
+	pthread_t	 t;
+	sigset_t	 all, old;
+	int		 i;
+
+	qfs_pool.started = 1;
+	/* Signals stay with the main thread (libevent handles them). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < QUEUE_FSYNC_WORKERS; i++) {
+		if (pthread_create(&t, NULL, qfs_pool_worker, NULL) != 0) {
+			log_warnx("queue: cannot start fsync thread %d", i);
+			break;
+		}
+		pthread_detach(t);
+		qfs_pool.nthreads++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* fsync every fd (-1: skipped); errs[i] gets 0 or an errno. */
+static void
+qfs_fsync_all(const int *fds, int *errs, size_t n)
+{
+	size_t	 i, live = 0;
+	int	 e;
+
+	for (i = 0; i < n; i++) {
+		errs[i] = 0;
+		if (fds[i] != -1)
+			live++;
+	}
+	if (live == 0)
+		return;
+	if (live > 1 && !qfs_pool.started)
+		qfs_pool_start();
+	if (live == 1 || qfs_pool.nthreads == 0) {
+		for (i = 0; i < n; i++)
+			if (fds[i] != -1 && fsync(fds[i]) == -1)
+				errs[i] = errno;
+		return;
+	}
+	pthread_mutex_lock(&qfs_pool.mtx);
+	qfs_pool.fds = fds;
+	qfs_pool.errs = errs;
+	qfs_pool.finished = 0;
+	qfs_pool.next = 0;
+	qfs_pool.n = n;
+	pthread_cond_broadcast(&qfs_pool.work);
+	/* This thread works too. */
+	while (qfs_pool.next < qfs_pool.n) {
+		i = qfs_pool.next++;
+		pthread_mutex_unlock(&qfs_pool.mtx);
+		e = fds[i] == -1 ? 0 : (fsync(fds[i]) == -1 ? errno : 0);
+		pthread_mutex_lock(&qfs_pool.mtx);
+		errs[i] = e;
+		qfs_pool.finished++;
+	}
+	while (qfs_pool.finished < qfs_pool.n)
+		pthread_cond_wait(&qfs_pool.done, &qfs_pool.mtx);
+	qfs_pool.n = qfs_pool.next = qfs_pool.finished = 0;
+	qfs_pool.fds = NULL;
+	qfs_pool.errs = NULL;
+	pthread_mutex_unlock(&qfs_pool.mtx);
+}
+
+int
+queue_fs_init(void)
+{
+	const char	*dirs[] = { QUEUE_DIR_INCOMING, QUEUE_DIR_MESS,
+			    QUEUE_DIR_ENV, QUEUE_DIR_QUARANTINE };
+	size_t		 i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (mkdir(dirs[i], 0700) == -1 && errno != EEXIST) {
+			log_warn("queue: mkdir %s", dirs[i]);
+			return -1;
+		}
+	if (qfs_dirfd_mess != -1)
+		close(qfs_dirfd_mess);
+	if (qfs_dirfd_env != -1)
+		close(qfs_dirfd_env);
+	qfs_dirfd_mess = open(QUEUE_DIR_MESS, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	qfs_dirfd_env = open(QUEUE_DIR_ENV, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (qfs_dirfd_mess == -1 || qfs_dirfd_env == -1) {
+		log_warn("queue: open spool directories");
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t
+qfs_newid(void)
+{
+	uint64_t	 id;
+
+	if (!qfs_counter_init) {
+		qfs_counter = arc4random();
+		qfs_counter_init = 1;
+	}
+	id = ((uint64_t)time(NULL) << 20) | (qfs_counter++ & 0xfffff);
+	return id ? id : 1;
+}
+
+int
+queue_fs_create(uint64_t *idp, int *fdp)
+{
+	struct stat	 sb;
+	char		 path[QFS_PATH_MAX];
+	uint64_t	 id;
+	int		 fd, tries;
+
+	*fdp = -1;
+	for (tries = 0; tries < 100; tries++) {
+		id = qfs_newid();
+		/* Never reuse the id of a message still in the queue. */
+		qfs_path(path, sizeof(path), QUEUE_DIR_MESS, id, "");
+		if (lstat(path, &sb) == 0 || errno != ENOENT)
+			goto collide;
+		qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, "");
+		if (lstat(path, &sb) == 0 || errno != ENOENT)
+			goto collide;
+		qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, "");
+		fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd != -1) {
+			*idp = id;
+			*fdp = fd;
+			return SQ_OK;
+		}
+		if (errno != EEXIST) {
+			log_warn("queue: create %s", path);
+			return SQ_TEMPFAIL;
+		}
+ collide:
+		qfs_counter += arc4random() & 0xffff;
+	}
+	log_warnx("queue: cannot find a free message id");
+	return SQ_TEMPFAIL;
+}
+
+void
+queue_fs_abort(uint64_t id)
+{
+	char	 path[QFS_PATH_MAX];
+
+	qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, "");
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("queue: unlink %s", path);
+	qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, ".env");
+	(void)unlink(path);
+}
+
+int
+queue_fs_write(int fd, const char *buf, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Encode an envelope that must fit ENVELOPE_MAX: when the error texts
+ * have grown it past the limit, store them shortened (the recipients and
+ * their states are what matters).
+ */
+static char *
+qfs_encode_fit(const struct envelope *env, size_t *len)
+{
+	struct envelope	 copy;
+	char		*buf;
+	size_t		 i, cut[] = { 64, 0 }, c;
+
+	if ((buf = envelope_encode(env, len)) == NULL || *len <= ENVELOPE_MAX)
+		return buf;
+	free(buf);
+	copy = *env;
+	if ((copy.rcpts = reallocarray(NULL, env->nrcpt,
+	    sizeof(*copy.rcpts))) == NULL)
+		return NULL;
+	memcpy(copy.rcpts, env->rcpts, env->nrcpt * sizeof(*copy.rcpts));
+	for (c = 0; c < sizeof(cut) / sizeof(cut[0]); c++) {
+		for (i = 0; i < copy.nrcpt; i++)
+			copy.rcpts[i].error[cut[c]] = '\0';
+		if ((buf = envelope_encode(&copy, len)) == NULL ||
+		    *len <= ENVELOPE_MAX)
+			break;
+		free(buf);
+		buf = NULL;
+	}
+	free(copy.rcpts);
+	if (buf == NULL && errno == 0)
+		errno = EFBIG;
+	return buf;
+}
+
+/* Stage 1 of an operation: write its envelope, open what must be synced. */
+static void
+qfs_prepare(struct queue_op *op)
+{
+	struct stat	 sb;
+	char		 path[QFS_PATH_MAX], idb[QUEUE_ID_STRLEN];
+	char		*buf = NULL;
+	size_t		 len;
+	uint64_t	 id = op->env->id;
+
+	op->status = SQ_TEMPFAIL;
+	queue_id_str(id, idb, sizeof(idb));
+	if (op->type == QUEUE_OP_COMMIT) {
+		qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, "");
+		if ((op->fd_msg = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+		    fstat(op->fd_msg, &sb) == -1) {
+			log_warn("queue: msg %s: open %s", idb, path);
+			return;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			log_warnx("queue: msg %s: %s is not a file", idb, path);
+			return;
+		}
+		op->env->size = (uint64_t)sb.st_size;
+		errno = 0;
+		if ((buf = envelope_encode(op->env, &len)) == NULL) {
+			log_warn("queue: msg %s: cannot encode envelope", idb);
+			if (errno == EINVAL)
+				op->status = SQ_PERMFAIL;
+			return;
+		}
+		if (len > ENVELOPE_MAX ||
+		    op->env->nrcpt > (ENVELOPE_MAX - len) / QUEUE_ERROR_ROOM) {
+			log_warnx("queue: msg %s: envelope too large "
+			    "(%zu recipients)", idb, op->env->nrcpt);
+			op->status = SQ_PERMFAIL;
+			free(buf);
+			return;
+		}
+		qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, ".env");
+	} else {
+		errno = 0;
+		if ((buf = qfs_encode_fit(op->env, &len)) == NULL) {
+			log_warn("queue: msg %s: cannot encode envelope", idb);
+			return;
+		}
+		qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, ".tmp");
+	}
+	op->fd_env = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
+	    0600);
+	if (op->fd_env == -1 || queue_fs_write(op->fd_env, buf, len) == -1) {
+		log_warn("queue: msg %s: write %s", idb, path);
+		free(buf);
+		return;
+	}
+	free(buf);
+	op->stage = QFS_WRITTEN;
+	op->status = SQ_OK;
+}
+
+/* Stage 3: the renames that make an operation visible. */
+static void
+qfs_rename(struct queue_op *op)
+{
+	char		 from[QFS_PATH_MAX], to[QFS_PATH_MAX];
+	uint64_t	 id = op->env->id;
+
+	if (op->type == QUEUE_OP_COMMIT) {
+		qfs_path(from, sizeof(from), QUEUE_DIR_INCOMING, id, "");
+		qfs_path(to, sizeof(to), QUEUE_DIR_MESS, id, "");
+		if (rename(from, to) == -1) {
+			log_warn("queue: rename %s %s", from, to);
+			op->status = SQ_TEMPFAIL;
+			return;
+		}
+		op->stage = QFS_MESS_MOVED;
+		qfs_path(from, sizeof(from), QUEUE_DIR_INCOMING, id, ".env");
+		qfs_path(to, sizeof(to), QUEUE_DIR_ENV, id, "");
+	} else {
+		qfs_path(from, sizeof(from), QUEUE_DIR_ENV, id, ".tmp");
+		qfs_path(to, sizeof(to), QUEUE_DIR_ENV, id, "");
+	}
+	if (rename(from, to) == -1) {
+		log_warn("queue: rename %s %s", from, to);
+		op->status = SQ_TEMPFAIL;
+		return;
+	}
+	op->stage = QFS_DONE;
+}
+
+/* Undo what a failed operation left: a failed COMMIT leaves no file. */
+static void
+qfs_cleanup(struct queue_op *op)
+{
+	char		 path[QFS_PATH_MAX];
+	uint64_t	 id = op->env->id;
+
+	if (op->type == QUEUE_OP_COMMIT) {
+		if (op->stage == QFS_DONE) {
+			qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, "");
+			(void)unlink(path);
+		}
+		if (op->stage >= QFS_MESS_MOVED) {
+			qfs_path(path, sizeof(path), QUEUE_DIR_MESS, id, "");
+			(void)unlink(path);
+		}
+		queue_fs_abort(id);
+	} else if (op->stage != QFS_DONE) {
+		qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, ".tmp");
+		(void)unlink(path);
+	}
+	/* A failed UPDATE that was renamed keeps its file: retried later. */
+}
+
+void
+queue_fs_batch(struct queue_op **ops, size_t n, int sync_env_dir)
+{
+	struct queue_op	*op;
+	int		*fds = NULL, *errs = NULL, dfds[2], derrs[2];
+	size_t		 i, ncommit = 0, nok = 0;
+
+	for (i = 0; i < n; i++) {
+		op = ops[i];
+		op->fd_msg = op->fd_env = -1;
+		op->stage = QFS_NONE;
+		qfs_prepare(op);
+	}
+
+	/* Stage 2: every file at once. */
+	if (n > 0) {
+		fds = reallocarray(NULL, n, 2 * sizeof(int));
+		errs = reallocarray(NULL, n, 2 * sizeof(int));
+		if (fds == NULL || errs == NULL) {
+			log_warn("queue: batch of %zu", n);
+			for (i = 0; i < n; i++)
+				ops[i]->status = SQ_TEMPFAIL;
+		} else {
+			for (i = 0; i < n; i++) {
+				op = ops[i];
+				fds[2 * i] = op->status == SQ_OK ?
+				    op->fd_msg : -1;
+				fds[2 * i + 1] = op->status == SQ_OK ?
+				    op->fd_env : -1;
+			}
+			qfs_fsync_all(fds, errs, 2 * n);
+			for (i = 0; i < n; i++) {
+				op = ops[i];
+				if (op->status != SQ_OK)
+					continue;
+				if (errs[2 * i] || errs[2 * i + 1]) {
+					errno = errs[2 * i] ? errs[2 * i] :
+					    errs[2 * i + 1];
+					log_warn("queue: msg %" PRIu64 ": fsync",
+					    op->env->id);
+					op->status = SQ_TEMPFAIL;
+				} else
+					op->stage = QFS_SYNCED;
+			}
+		}
+	}
+
+	/* Stage 3: into place. */
+	for (i = 0; i < n; i++) {
+		op = ops[i];
+		if (op->fd_msg != -1)
+			close(op->fd_msg);
+		if (op->fd_env != -1)
+			close(op->fd_env);
+		op->fd_msg = op->fd_env = -1;
+		if (op->status != SQ_OK)
+			continue;
+		qfs_rename(op);
+		if (op->status == SQ_OK) {
+			nok++;
+			if (op->type == QUEUE_OP_COMMIT)
+				ncommit++;
+		}
+	}
+
+	/* Stage 4: the directories, once for the whole batch. */
+	dfds[0] = ncommit ? qfs_dirfd_mess : -1;
+	dfds[1] = (nok || sync_env_dir) ? qfs_dirfd_env : -1;
+	qfs_fsync_all(dfds, derrs, 2);
+	if (derrs[0] || derrs[1]) {
+		errno = derrs[0] ? derrs[0] : derrs[1];
+		log_warn("queue: fsync of the spool directories");
+		for (i = 0; i < n; i++)
+			ops[i]->status = SQ_TEMPFAIL;
+	}
+	for (i = 0; i < n; i++)
+		if (ops[i]->status != SQ_OK)
+			qfs_cleanup(ops[i]);
+	free(fds);
+	free(errs);
+}
+
+int
+queue_fs_remove(uint64_t id)
+{
+	char	 path[QFS_PATH_MAX];
+	int	 ret = 0;
+
+	qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, "");
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("queue: unlink %s", path);
+		/* Keep the message file: the envelope still points to it. */
+		return -1;
+	}
+	qfs_path(path, sizeof(path), QUEUE_DIR_MESS, id, "");
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("queue: unlink %s", path);
+		ret = -1;
+	}
+	return ret;
+}
+
+int
+queue_fs_open_message(uint64_t id)
+{
+	char	 path[QFS_PATH_MAX];
+
+	qfs_path(path, sizeof(path), QUEUE_DIR_MESS, id, "");
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int
+queue_fs_read_message(uint64_t id, size_t max, char **bufp, size_t *lenp,
+    uint64_t *sizep)
+{
+	struct stat	 sb;
+	char		*buf;
+	size_t		 len = 0, want;
+	ssize_t		 n;
+	int		 fd, saved;
+
+	*bufp = NULL;
+	if ((fd = queue_fs_open_message(id)) == -1)
+		return -1;
+	if (fstat(fd, &sb) == -1)
+		goto fail;
+	*sizep = (uint64_t)sb.st_size;
+	want = (uint64_t)sb.st_size < max ? (size_t)sb.st_size : max;
+	if ((buf = malloc(want + 1)) == NULL)
+		goto fail;
+	while (len < want) {
+		n = read(fd, buf + len, want - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			saved = errno;
+			free(buf);
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+
+ fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Move dir/name to quarantine/<qname>, never over an existing file. */
+static int
+qfs_quarantine_file(const char *dir, const char *name, const char *qname)
+{
+	struct stat	 sb;
+	char		 from[PATH_MAX], to[PATH_MAX];
+	int		 i, n;
+
+	n = snprintf(from, sizeof(from), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(from))
+		return -1;
+	if (lstat(from, &sb) == -1)
+		return errno == ENOENT ? 0 : -1;
+	for (i = 0; i < 1000; i++) {
+		if (i == 0)
+			n = snprintf(to, sizeof(to), "%s/%s",
+			    QUEUE_DIR_QUARANTINE, qname);
+		else
+			n = snprintf(to, sizeof(to), "%s/%s.%d",
+			    QUEUE_DIR_QUARANTINE, qname, i);
+		if (n < 0 || (size_t)n >= sizeof(to))
+			return -1;
+		if (lstat(to, &sb) == -1 && errno == ENOENT)
+			break;
+	}
+	if (rename(from, to) == -1) {
+		log_warn("queue: rename %s %s", from, to);
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_fs_quarantine(uint64_t id, const char *why)
+{
+	char	 name[QUEUE_ID_STRLEN], qname[QUEUE_ID_STRLEN + 8];
+	int	 ret = 0;
+
+	queue_id_str(id, name, sizeof(name));
+	(void)snprintf(qname, sizeof(qname), "%s.env", name);
+	if (qfs_quarantine_file(QUEUE_DIR_ENV, name, qname) == -1)
+		ret = -1;
+	if (qfs_quarantine_file(QUEUE_DIR_MESS, name, name) == -1)
+		ret = -1;
+	log_warnx("queue: quarantined msg %s: %s", name, why);
+	return ret;
+}
+
+/* Read env/<name> whole; NULL with errno (EFBIG when too long). */
+static char *
+qfs_read_env(const char *name, size_t *lenp)
+{
+	struct stat	 sb;
+	char		 path[PATH_MAX], *buf;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd, saved;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", QUEUE_DIR_ENV, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return NULL;
+	if (fstat(fd, &sb) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_size > ENVELOPE_MAX) {
+		close(fd);
+		errno = S_ISREG(sb.st_mode) ? EFBIG : EINVAL;
+		return NULL;
+	}
+	/* One more octet than allowed, to see a file that grew. */
+	if ((buf = malloc(ENVELOPE_MAX + 1)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	while (len < ENVELOPE_MAX + 1) {
+		n = read(fd, buf + len, ENVELOPE_MAX + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			saved = errno;
+			free(buf);
+			close(fd);
+			errno = saved;
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	*lenp = len;
+	return buf;
+}
+
+static int
+qfs_exists(const char *dir, const char *name)
+{
+	struct stat	 sb;
+	char		 path[PATH_MAX];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &sb) == 0;
+}
+
+/* Remove every unfinished incoming file. */
+static int
+qfs_recover_incoming(struct queue_recovery *rec)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		 path[PATH_MAX];
+
+	if ((d = opendir(QUEUE_DIR_INCOMING)) == NULL) {
+		log_warn("queue: opendir %s", QUEUE_DIR_INCOMING);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		(void)snprintf(path, sizeof(path), "%s/%s",
+		    QUEUE_DIR_INCOMING, de->d_name);
+		if (unlink(path) == -1)
+			log_warn("queue: unlink %s", path);
+		else
+			rec->incoming++;
+	}
+	closedir(d);
+	return 0;
+}
+
+static void
+qfs_recover_env(const char *name, void (*cb)(struct envelope *, void *),
+    void *arg, struct queue_recovery *rec)
+{
+	struct envelope	 env;
+	char		 path[PATH_MAX], why[160], *buf;
+	const char	*dot;
+	uint64_t	 id;
+	size_t		 len, i;
+	int		 ok;
+
+	if ((dot = strchr(name, '.')) != NULL && strcmp(dot, ".tmp") == 0 &&
+	    (size_t)(dot - name) < QUEUE_ID_STRLEN) {
+		/* An update cut short: env/<id> still holds the last one. */
+		(void)snprintf(path, sizeof(path), "%s/%s", QUEUE_DIR_ENV,
+		    name);
+		if (unlink(path) == -1)
+			log_warn("queue: unlink %s", path);
+		else
+			log_info("queue: removed unfinished update %s", path);
+		return;
+	}
+	if (queue_id_parse(name, &id) == -1) {
+		(void)snprintf(why, sizeof(why), "%s.unknown", name);
+		if (qfs_quarantine_file(QUEUE_DIR_ENV, name, why) == 0)
+			rec->quarantined++;
+		log_warnx("queue: quarantined env/%s: not a message id", name);
+		return;
+	}
+	if ((buf = qfs_read_env(name, &len)) == NULL) {
+		(void)snprintf(why, sizeof(why), "cannot read envelope: %s",
+		    strerror(errno));
+		goto quarantine;
+	}
+	ok = envelope_decode(buf, len, &env);
+	free(buf);
+	if (ok == -1) {
+		(void)snprintf(why, sizeof(why), "bad envelope: %s",
+		    envelope_error());
+		goto quarantine;
+	}
+	if (env.id != id) {
+		envelope_free(&env);
+		(void)snprintf(why, sizeof(why), "envelope names msg %" PRIu64,
+		    env.id);
+		goto quarantine;
+	}
+	if (!qfs_exists(QUEUE_DIR_MESS, name)) {
+		envelope_free(&env);
+		(void)snprintf(why, sizeof(why), "message file missing");
+		goto quarantine;
+	}
+	rec->messages++;
+	for (i = 0; i < env.nrcpt; i++)
+		if (env.rcpts[i].state == RCPT_PENDING)
+			rec->pending++;
+	cb(&env, arg);
+	return;
+
+ quarantine:
+	queue_fs_quarantine(id, why);
+	rec->quarantined++;
+}
+
+static void
+qfs_recover_mess(const char *name, struct queue_recovery *rec)
+{
+	char		 path[PATH_MAX], qname[NAME_MAX + 16];
+	uint64_t	 id;
+
+	if (queue_id_parse(name, &id) == -1) {
+		(void)snprintf(qname, sizeof(qname), "%s.unknown", name);
+		if (qfs_quarantine_file(QUEUE_DIR_MESS, name, qname) == 0)
+			rec->quarantined++;
+		log_warnx("queue: quarantined mess/%s: not a message id", name);
+		return;
+	}
+	if (qfs_exists(QUEUE_DIR_ENV, name))
+		return;
+	(void)snprintf(path, sizeof(path), "%s/%s", QUEUE_DIR_MESS, name);
+	if (unlink(path) == -1) {
+		log_warn("queue: unlink %s", path);
+		return;
+	}
+	rec->orphans++;
+	log_info("queue: removed msg %s: message file without envelope "
+	    "(never acknowledged, or already delivered)", name);
+}
+
+/* Shorter first, then byte order: numeric order for decimal ids. */
+static int
+qfs_name_cmp(const void *a, const void *b)
+{
+	const char	*x = *(const char *const *)a;
+	const char	*y = *(const char *const *)b;
+	size_t		 lx = strlen(x), ly = strlen(y);
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return strcmp(x, y);
+}
+
+/* Names of a directory, sorted, so that recovery works in id order. */
+static int
+qfs_names(const char *dir, char ***namesp, size_t *np)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		**names = NULL, **nn;
+	size_t		 n = 0, cap = 0;
+
+	if ((d = opendir(dir)) == NULL) {
+		log_warn("queue: opendir %s", dir);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nn = reallocarray(names, cap,
+			    sizeof(*names))) == NULL)
+				goto fail;
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL)
+			goto fail;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), qfs_name_cmp);
+	*namesp = names;
+	*np = n;
+	return 0;
+
+ fail:
+	log_warn("queue: reading %s", dir);
+	closedir(d);
+	while (n > 0)
+		free(names[--n]);
+	free(names);
+	return -1;
+}
+
+static void
+qfs_names_free(char **names, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int
+queue_fs_recover(void (*cb)(struct envelope *, void *), void *arg,
+    struct queue_recovery *rec)
+{
+	char	**names;
+	size_t	 n, i;
+
+	memset(rec, 0, sizeof(*rec));
+	if (qfs_recover_incoming(rec) == -1)
+		return -1;
+	/* Envelopes first: quarantine takes their message files along. */
+	if (qfs_names(QUEUE_DIR_ENV, &names, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		qfs_recover_env(names[i], cb, arg, rec);
+	qfs_names_free(names, n);
+	if (qfs_names(QUEUE_DIR_MESS, &names, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		qfs_recover_mess(names[i], rec);
+	qfs_names_free(names, n);
+	if (qfs_dirfd_env != -1 && fsync(qfs_dirfd_env) == -1)
+		log_warn("queue: fsync %s", QUEUE_DIR_ENV);
+	if (qfs_dirfd_mess != -1 && fsync(qfs_dirfd_mess) == -1)
+		log_warn("queue: fsync %s", QUEUE_DIR_MESS);
+	return 0;
+}

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""
+Local delivery: Maildir (byte-exact, with the qmail-send log lines of the
+message), mbox (From_ line, >From escaping, blank line at the end), alias
+fan-out across domains and methods, and permanent failures: a message that
+already carries our Delivered-To line (a loop) is not delivered but bounced
+to the sender in QSBMF, the bounce quoting at most "bounce max-size" of
+the original; a failing message from <> goes to the postmaster.
+"""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sqtest
+from sqtest import make_message, expect_delivered, qp_of
+
+SENDER = "sender@example.test"
+YOU = "you@example.test"
+
+EXTRA = """\
+bounce max-size 10K
+postmaster "postmaster@example.test"
+"""
+MBOX_DOMAIN = """\
+domain "mbox.test" {{
+	deliver mbox "{dir}/mail/mbox"
+	user "{user}"
+}}
+"""
+
+
+def maildir_message_and_its_log_lines(t, d):
+    mark = d.log_mark()
+    m = make_message("logged", "watch the log\n")
+    code, text = d.send(m)
+    t.is_(code, 250, "end of data -> S: 250", text)
+    qp = qp_of(text)
+    t.ok(qp is not None, "the 250 carries qp <msgid>", text)
+    got = expect_delivered(t, d.maildir, m, SENDER, YOU, "Maildir message")
+    t.ok(got is not None and os.path.basename(os.path.dirname(got.path)) ==
+         "new", "the Maildir file is in new/")
+    info = d.wait_for_log(r"^info msg (\d+): bytes (\d+) from <%s> qp %s uid "
+                          r"(\d+)$" % (re.escape(SENDER), re.escape(qp or
+                                                                   "?")),
+                          since=mark)
+    t.ok(info, "log: info msg N: bytes B from <sender@example.test> qp %s "
+         "uid U" % qp, "\n".join(d.log_text(mark).splitlines()[-20:]))
+    if not info:
+        return
+    n = info.group(1)
+    if got is not None:
+        stored = len(got.data.split(b"\n", 2)[2])
+        t.is_(int(info.group(2)), stored, "bytes B is the size of the stored "
+              "message (our Received header and the message, LF form)")
+    t.ok(d.wait_for_log(r"^new msg %s$" % n, since=mark),
+         "log: new msg %s" % n)
+    sd = d.wait_for_log(r"^starting delivery (\d+): msg %s to local %s$"
+                        % (n, re.escape(YOU)), since=mark)
+    t.ok(sd, "log: starting delivery D: msg %s to local %s" % (n, YOU))
+    if sd:
+        t.ok(d.wait_for_log(r"^delivery %s: success: did_1\+0\+0/$"
+                            % sd.group(1), since=mark),
+             "log: delivery %s: success: did_1+0+0/" % sd.group(1))
+    t.ok(d.wait_for_log(r"^end msg %s$" % n, since=mark),
+         "log: end msg %s" % n)
+    t.ok(d.wait_for_log(r"^status: local \d+/\d+ remote \d+/\d+$",
+                        since=mark), "log: status: local l/L remote r/R")
+    text = d.log_text(mark)
+    order = [text.find(s) for s in ("new msg %s\n" % n, "info msg %s:" % n,
+                                    "end msg %s\n" % n)]
+    t.ok(-1 not in order and order == sorted(order),
+         "new msg, info msg and end msg come in that order")
+
+
+def mbox_delivery_has_from_line_escaping_and_blank_line(t, d):
+    mbox = d.path("mail", "mbox")
+    msgs = [make_message("mbox one", "first\nFrom the start of a line\n"
+                         " From indented\n", to="box@mbox.test"),
+            make_message("mbox two", "second\n", to="box@mbox.test")]
+    for i, m in enumerate(msgs):
+        code, text = d.send(m, rcpts=["box@mbox.test"])
+        t.is_(code, 250, "mbox message %d -> S: 250" % (i + 1), text)
+        try:
+            sqtest.wait_for("mbox message %d" % (i + 1),
+                            lambda: len(sqtest.mbox_read(mbox)) > i)
+        except sqtest.WaitTimeout:
+            pass
+    parts = sqtest.mbox_read(mbox)
+    if not t.is_(len(parts), 2, "the mbox holds two messages", repr(
+            open(mbox, "rb").read()[:2000] if os.path.exists(mbox) else
+            "no mbox file %s" % mbox)):
+        return
+    for i, (p, m) in enumerate(zip(parts, msgs)):
+        mm = re.match(br"From sender@example\.test (\w{3} \w{3} [ \d]\d "
+                      br"\d\d:\d\d:\d\d \d{4})\n", p)
+        t.ok(mm, "message %d starts with \"From sender@example.test <date>\""
+             % (i + 1), p[:100])
+        if not mm:
+            continue
+        rest = p[mm.end():]
+        dl = sqtest.Delivered(mbox, rest)
+        t.ok(dl.error is None and dl.return_path == SENDER and
+             dl.delivered_to == "box@mbox.test", "message %d: Return-Path, "
+             "Delivered-To box@mbox.test, our Received header" % (i + 1),
+             dl.error)
+        want = re.sub(br"(?m)^(>*From )", br">\1", m) + b"\n"
+        t.ok(dl.rest == want, "message %d: the message follows with From_ "
+             "lines escaped as >From and a blank line at the end" % (i + 1),
+             sqtest.bytes_diff(dl.rest, want))
+
+
+def alias_fans_out_to_every_target(t, d):
+    m = make_message("to the team", "everyone\n", to="team@example.test")
+    code, text = d.send(m, rcpts=["team@example.test"])
+    t.is_(code, 250, "RCPT team@example.test (an alias) -> 250", text)
+    expect_delivered(t, d.maildir, m, SENDER, YOU, "alias target you")
+    expect_delivered(t, d.maildir, m, SENDER, "alice@example.test",
+                     "alias target alice")
+    mbox = d.path("mail", "mbox")
+    try:
+        sqtest.wait_for("the alias copy in the mbox", lambda: [
+            p for p in sqtest.mbox_read(mbox)
+            if sqtest.header(m, "Message-ID").encode() in p])
+        t.ok(True, "alias target carol@mbox.test got its copy in the mbox")
+    except sqtest.WaitTimeout as e:
+        t.ok(False, "alias target carol@mbox.test got its copy in the mbox",
+             str(e))
+    p = [p for p in sqtest.mbox_read(mbox) if sqtest.header(
+        m, "Message-ID").encode() in p]
+    t.ok(p and b"\nDelivered-To: carol@mbox.test\n" in p[0],
+         "with Delivered-To: carol@mbox.test")
+
+
+def loop_is_bounced_to_the_sender_in_qsbmf(t, d):
+    mark = d.log_mark()
+    m = make_message("looping", "I have been here before\n",
+                     to="loop@example.test",
+                     extra="Delivered-To: loop@example.test\n")
+    code, text = d.send(m, rcpts=["loop@example.test"])
+    t.is_(code, 250, "a message already delivered to loop@example.test is "
+          "accepted (250)", text)
+    t.ok(d.wait_for_log(r"^delivery \d+: failure: ", since=mark),
+         "log: delivery D: failure: ...")
+    b = check_bounce(t, d, SENDER, "loop@example.test", m)
+    t.ok(not [x for x in d.messages() if x.delivered_to ==
+              "loop@example.test"], "the looping message is not delivered")
+    return b
+
+
+def check_bounce(t, d, to, failed, orig, maxsize=None):
+    mid = sqtest.header(orig, "Message-ID")
+
+    def bounce(x):
+        return x.delivered_to == to and x.return_path == "" and \
+            mid.encode() in (x.rest or b"")
+    got = [x for x in d.wait_for_maildir(1, pred=bounce) if bounce(x)]
+    if not t.is_(len(got), 1, "one bounce for %s reaches %s" % (failed, to),
+                 "mailbox: %r" % d.messages()):
+        return None
+    b = got[0]
+    body = (b.rest or b"").split(b"\n\n", 1)[-1].decode("utf-8", "replace")
+    t.like(body, r"^Hi\. This is the", "the bounce body starts with \"Hi. "
+           "This is the\" (QSBMF)")
+    t.like(body, r"(?m)^<%s>:$" % re.escape(failed),
+           "it has a \"<%s>:\" paragraph" % failed)
+    t.like(body, r"(?m)^--- Below this line is a copy of the message\.$",
+           "and \"--- Below this line is a copy of the message.\"")
+    copy = body.split("--- Below this line is a copy of the message.", 1)[-1]
+    t.ok(mid in copy, "the copy below the line holds the original "
+         "(its Message-ID)")
+    return b
+
+
+def bounce_quotes_at_most_bounce_max_size(t, d):
+    big = make_message("big loop", ("z" * 70 + "\n") * 1000,
+                       to="loop@example.test",
+                       extra="Delivered-To: loop@example.test\n")
+    code, text = d.send(big, rcpts=["loop@example.test"])
+    t.is_(code, 250, "a 70 KB looping message -> 250", text)
+    b = check_bounce(t, d, SENDER, "loop@example.test", big)
+    if b is not None:
+        t.ok(len(b.data) < 10 * 1024 + 4096, "the bounce is under 10K (bounce "
+             "max-size) plus its own text: %d octets" % len(b.data))
+
+
+def failed_bounce_goes_to_the_postmaster(t, d):
+    m = make_message("double", "nobody to bounce to\n", sender="<>",
+                     to="loop@example.test",
+                     extra="Delivered-To: loop@example.test\n")
+    code, text = d.send(m, sender="", rcpts=["loop@example.test"])
+    t.is_(code, 250, "a looping message from <> -> 250", text)
+    check_bounce(t, d, "postmaster@example.test", "loop@example.test", m)
+
+
+def main():
+    t = sqtest.Tap()
+    d = sqtest.Daemon(t, extra=EXTRA, domains=MBOX_DOMAIN)
+    os.makedirs(d.path("mail"))
+    d.chown(d.path("mail"))
+    aliases = dict(sqtest.ALIASES)
+    aliases["team"] = "you@example.test, alice@example.test, carol@mbox.test"
+    d.write_table("aliases", aliases)
+    d.write_table("recipients", {u: "1" for u in sqtest.LOCAL_USERS +
+                                 ["team"]})
+    d.start()
+    sqtest.run(t, [
+        maildir_message_and_its_log_lines,
+        mbox_delivery_has_from_line_escaping_and_blank_line,
+        alias_fans_out_to_every_target,
+        loop_is_bounced_to_the_sender_in_qsbmf,
+        bounce_quotes_at_most_bounce_max_size,
+        failed_bounce_goes_to_the_postmaster,
+        sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
+    ], d)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Install what sqmail needs from Debian's packages, only what is missing.
+# Usage: deps.sh build|test.  As root it runs apt-get; otherwise it names
+# what to install and fails if anything is missing.
+set -u
+
+build_pkgs="gcc make pkg-config byacc mandoc libevent-dev libtls-dev \
+libbsd-dev libcdb-dev libc-ares-dev libldap-dev libpam0g-dev libcrypt-dev"
+test_pkgs="clang perl python3 swaks procps tinycdb"
+
+case "${1:-build}" in
+build)	want=$build_pkgs ;;
+test)	want=$test_pkgs ;;
+*)	echo "usage: deps.sh build|test" >&2; exit 64 ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	    grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "sqmail needs these Debian packages:$missing" >&2
+	echo "install them with: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq $missing >/dev/null 2>&1; then
+	apt-get update -qq >/dev/null 2>&1 || true
+	apt-get install -y -qq $missing >/dev/null || exit 1
+fi

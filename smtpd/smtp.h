@@ -1,0 +1,160 @@
+/*
+ * The smtp process: listeners, sessions, and the pure parsers they use.
+ */
+#ifndef SQ_SMTP_H
+#define SQ_SMTP_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <bsd/sys/queue.h>
+
+#include <event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "imsg.h"
+#include "sqmail.h"
+
+/* lib/config_xfer.c: apply IMSG_CONF_*; 1 when a new conf is in force. */
+int	config_imsg(struct imsg *);
+
+/*
+ * smtp_parse.c: commands and their arguments.  Pure functions over
+ * (pointer, length); results point into the input.
+ */
+enum smtp_verb {
+	SMTP_CMD_UNKNOWN = 0,
+	SMTP_CMD_HELO,
+	SMTP_CMD_EHLO,
+	SMTP_CMD_MAIL,
+	SMTP_CMD_RCPT,
+	SMTP_CMD_DATA,
+	SMTP_CMD_RSET,
+	SMTP_CMD_NOOP,
+	SMTP_CMD_QUIT,
+	SMTP_CMD_VRFY,
+	SMTP_CMD_EXPN,
+	SMTP_CMD_HELP,
+	SMTP_CMD_NOTIMPL,	/* known, not offered: STARTTLS, AUTH, BDAT, ... */
+	SMTP_CMD_HTTP		/* GET, POST, CONNECT, ...: a web client */
+};
+
+struct smtp_cmd {
+	enum smtp_verb	 verb;
+	const char	*arg;		/* after the verb and its spaces */
+	size_t		 arglen;	/* 0: no argument; trailing blanks cut */
+};
+
+enum smtp_body {
+	SMTP_BODY_NONE = 0,	/* not given */
+	SMTP_BODY_7BIT,
+	SMTP_BODY_8BITMIME
+};
+
+struct smtp_params {
+	int		 count;		/* parameters given */
+	int		 has_size;
+	uint64_t	 size;		/* SIZE=; UINT64_MAX when out of range */
+	enum smtp_body	 body;
+};
+
+/* Results of the MAIL/RCPT parsers. */
+enum smtp_perr {
+	SMTP_P_OK = 0,
+	SMTP_P_SYNTAX,		/* the command is malformed: 501 5.5.4 */
+	SMTP_P_ADDR,		/* the address is bad: 501 5.1.7 / 5.1.3 */
+	SMTP_P_PARAM,		/* a parameter we do not know: 555 5.5.4 */
+	SMTP_P_PARAMVAL		/* a bad or repeated value: 501 5.5.4 */
+};
+
+/*
+ * A command line without its CRLF.  Returns 0, or -1 when the line holds
+ * a NUL, CR or LF (never valid in a command line).
+ */
+int	smtp_parse_command(const char *, size_t, struct smtp_cmd *);
+/* "FROM:<addr> params" (the argument of MAIL); <> is the null path. */
+int	smtp_parse_mail(const char *, size_t, struct mailaddr *,
+	    struct smtp_params *);
+/*
+ * "TO:<addr> params" (the argument of RCPT).  "<postmaster>" (any case)
+ * yields user "postmaster" and an empty domain: the caller adds its own.
+ */
+int	smtp_parse_rcpt(const char *, size_t, struct mailaddr *,
+	    struct smtp_params *);
+/* The parameters after a path, space-separated: enum smtp_perr. */
+int	smtp_parse_params(const char *, size_t, struct smtp_params *);
+/*
+ * The argument of HELO/EHLO: its first word, printable ASCII, copied
+ * into out.  Returns 0 or -1.
+ */
+int	smtp_parse_helo(const char *, size_t, char *out, size_t outlen);
+const char *smtp_verb_name(enum smtp_verb);
+
+/*
+ * smtp_data.c: the DATA phase as a pure byte machine.  It ends at
+ * CRLF "." CRLF only, removes dot-stuffing, turns CRLF into LF, and keeps
+ * bare CR and bare LF as content while flagging them.  It tracks line
+ * length, size and hop count on what it outputs.
+ */
+#define SMTP_DATA_DONE		0x01	/* CRLF.CRLF consumed */
+#define SMTP_DATA_BARELF	0x02	/* a LF not preceded by CR */
+#define SMTP_DATA_BARECR	0x04	/* a CR not followed by LF */
+#define SMTP_DATA_LONGLINE	0x08	/* a line over SQ_TEXTLINE_MAX */
+#define SMTP_DATA_TOOBIG	0x10	/* more than max octets */
+#define SMTP_DATA_LOOP		0x20	/* more than SQ_HOPS_MAX hops */
+
+struct smtp_data {
+	uint64_t	 max;		/* octets of content; 0: no limit */
+	uint64_t	 size;		/* octets of content output so far */
+	uint32_t	 flags;
+	uint32_t	 hops;		/* Received: + Delivered-To: fields */
+	int		 barelf_reject;	/* a bare LF refuses the message */
+	int		 state;		/* position in the SMTP line */
+	size_t		 linelen;	/* octets in the current output line */
+	int		 hstate;	/* header-section tracker */
+	size_t		 hlen;
+	char		 hname[12];	/* start of a field name, lower case */
+};
+
+void	smtp_data_init(struct smtp_data *, uint64_t max, int barelf_reject);
+/*
+ * Feed len bytes; appends the bytes to store to out (room for len + 1
+ * bytes needed) and sets *outlen to how many.  Returns how many input
+ * bytes it consumed: all of them, or fewer when the end of data came
+ * first (the rest belongs to the next command).
+ */
+size_t	smtp_data_feed(struct smtp_data *, const char *, size_t, char *out,
+	    size_t *outlen);
+/* Whether the message is refused already (no more output will come). */
+int	smtp_data_refused(const struct smtp_data *);
+
+/*
+ * smtp.c: the process.  smtp_session.c: one connection.
+ */
+struct smtp_listener {
+	TAILQ_ENTRY(smtp_listener) entry;
+	enum listen_proto	 proto;
+	char			 name[64];
+	int			 fd;
+	struct event		 ev;
+};
+
+struct smtp_stats {
+	uint64_t	 current;
+	uint64_t	 total;
+	uint64_t	 refused;	/* connections refused by limits */
+	uint64_t	 accepted;	/* messages queued */
+	uint64_t	 rejected;	/* messages refused at or after DATA */
+};
+extern struct smtp_stats	 smtp_stats;
+
+void	smtp_session_accept(int, const struct sockaddr_storage *, socklen_t,
+	    struct smtp_listener *);
+void	smtp_session_lka_mail(uint64_t, int, const char *);
+void	smtp_session_lka_dest(uint64_t, const struct dest *);
+void	smtp_session_lka_rcpt(uint64_t, int, const char *);
+void	smtp_session_queue_create(uint64_t, int, uint64_t, int);
+void	smtp_session_queue_commit(uint64_t, int, uint64_t);
+
+#endif

@@ -1,0 +1,825 @@
+/*
+ * sqmaild: the privileged parent.  It reads the configuration, opens the
+ * listening and control sockets, creates one channel per pair of peers,
+ * spawns each role, and then does only narrow privileged work: forking
+ * delivery agents as their user, reloading the configuration, reporting
+ * processes, and shutting everything down when a child dies.
+ */
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <err.h>
+#include <errno.h>
+#include <event.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "mproc.h"
+#include "msg.h"
+#include "proc.h"
+#include "sqmail.h"
+
+#define SQMAILD_CONF	"/etc/sqmail/sqmail.conf"
+#define SHUTDOWN_WAIT	10	/* seconds children get before SIGKILL */
+
+struct agentproc {
+	TAILQ_ENTRY(agentproc)	 entry;
+	pid_t			 pid;
+	char			 user[SQ_USER_MAX + 1];
+};
+
+static TAILQ_HEAD(, agentproc)	 agents = TAILQ_HEAD_INITIALIZER(agents);
+static const char	*conffile = SQMAILD_CONF;
+static int		 use_builtin;
+static char		 basedir[PATH_MAX];
+static int		 shutting_down;
+static struct conf_filelist	 conf_loaded;
+static struct event	 ev_sigchld, ev_sigterm, ev_sigint, ev_sighup;
+
+static void	parent_shutdown(int);
+static int	parent_reload(char *, size_t);
+
+extern char	**environ;
+
+static __attribute__((__noreturn__)) void
+usage(void)
+{
+	fprintf(stderr, "usage: sqmaild [-dnv] [-E | -f file]\n");
+	exit(64);
+}
+
+/* Which pairs of processes get a channel (see proc.h). */
+static int
+proc_pair(int a, int b)
+{
+	static const int	 pairs[][2] = {
+		{ PROC_SMTP, PROC_LKA }, { PROC_SMTP, PROC_QUEUE },
+		{ PROC_QUEUE, PROC_LKA }, { PROC_QUEUE, PROC_MDA },
+		{ PROC_QUEUE, PROC_MTA }, { PROC_MTA, PROC_LKA },
+	};
+	size_t			 i;
+
+	if (a == b)
+		return 0;
+	if (a == PROC_PARENT || b == PROC_PARENT ||
+	    a == PROC_CONTROL || b == PROC_CONTROL)
+		return 1;
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		if ((pairs[i][0] == a && pairs[i][1] == b) ||
+		    (pairs[i][0] == b && pairs[i][1] == a))
+			return 1;
+	return 0;
+}
+
+static struct sqconf *
+parent_load(struct conf_filelist *loaded)
+{
+	struct sqconf	*c;
+
+	TAILQ_INIT(loaded);
+	if (use_builtin)
+		c = config_default_files(basedir, loaded);
+	else
+		c = config_parse(conffile, basedir, NULL, loaded);
+	return c;
+}
+
+static void
+mkdir_owned(const char *path, mode_t mode, const char *user)
+{
+	struct passwd	*pw = NULL;
+	struct stat	 st;
+
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if (lstat(path, &st) == -1)
+		fatal("%s", path);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("%s: not a directory", path);
+	if (!sq_privileged)
+		return;
+	if (user != NULL) {
+		if ((pw = getpwnam(user)) == NULL)
+			fatalx("unknown user %s", user);
+		if (chown(path, pw->pw_uid, pw->pw_gid) == -1)
+			fatal("chown %s", path);
+	} else if (chown(path, 0, 0) == -1)
+		fatal("chown %s", path);
+	if (chmod(path, mode) == -1)
+		fatal("chmod %s", path);
+}
+
+static void
+open_listeners(void)
+{
+	struct listener	*l;
+	int		 on = 1;
+
+	TAILQ_FOREACH(l, &conf->listeners, entry) {
+		l->fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK,
+		    0);
+		if (l->fd == -1)
+			fatal("listen on %s: socket", l->name);
+		if (setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &on,
+		    sizeof(on)) == -1)
+			fatal("listen on %s: SO_REUSEADDR", l->name);
+		if (l->ss.ss_family == AF_INET6 && setsockopt(l->fd,
+		    IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)
+			fatal("listen on %s: IPV6_V6ONLY", l->name);
+		if (bind(l->fd, (struct sockaddr *)&l->ss, l->sslen) == -1)
+			fatal("listen on %s: bind", l->name);
+		if (listen(l->fd, SOMAXCONN) == -1)
+			fatal("listen on %s", l->name);
+	}
+}
+
+static void
+open_control(void)
+{
+	struct sockaddr_un	 sun;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, conf->control_socket,
+	    sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
+		fatalx("control socket path too long: %s",
+		    conf->control_socket);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		fatal("control socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		fatalx("another sqmaild is running (control socket %s)",
+		    conf->control_socket);
+	close(fd);
+	if (unlink(conf->control_socket) == -1 && errno != ENOENT)
+		fatal("unlink %s", conf->control_socket);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
+		fatal("control socket");
+	old = umask(0111);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("bind %s", conf->control_socket);
+	umask(old);
+	/* Anyone may connect; control checks the peer's credentials. */
+	if (chmod(conf->control_socket, 0666) == -1)
+		fatal("chmod %s", conf->control_socket);
+	if (listen(fd, 64) == -1)
+		fatal("listen %s", conf->control_socket);
+	sq_control_fd = fd;
+}
+
+static void
+close_listeners(void)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, &conf->listeners, entry)
+		if (l->fd != -1) {
+			close(l->fd);
+			l->fd = -1;
+		}
+}
+
+static void
+spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
+{
+	const char	*user, *root;
+	char		 comm[16];
+	pid_t		 pid;
+	int		 i, j;
+
+	if ((pid = fork()) == -1)
+		fatal("fork %s", proc_name(role));
+	if (pid > 0) {
+		sq_pids[role] = pid;
+		return;
+	}
+
+	sq_process = role;
+	log_procinit(proc_name(role));
+	setproctitle("%s", proc_name(role));
+	(void)snprintf(comm, sizeof(comm), "sqmaild-%s", proc_name(role));
+	(void)prctl(PR_SET_NAME, comm, 0, 0, 0);
+
+	/* Keep only this role's ends of the channels. */
+	for (i = 0; i < PROC_COUNT; i++)
+		for (j = 0; j < PROC_COUNT; j++)
+			if (fds[i][j] != -1 && i != role) {
+				close(fds[i][j]);
+				fds[i][j] = -1;
+			}
+	if (role != PROC_SMTP)
+		close_listeners();
+	if (role != PROC_CONTROL && sq_control_fd != -1) {
+		close(sq_control_fd);
+		sq_control_fd = -1;
+	}
+
+	event_init();
+	for (i = 0; i < PROC_COUNT; i++) {
+		peers[i] = NULL;
+		if (fds[role][i] == -1)
+			continue;
+		if ((peers[i] = calloc(1, sizeof(*peers[i]))) == NULL)
+			fatal("calloc");
+		mproc_init(peers[i], fds[role][i], i, NULL);
+	}
+
+	user = conf->user;
+	switch (role) {
+	case PROC_QUEUE:
+		user = conf->queue_user;
+		root = conf->spool;
+		break;
+	case PROC_LKA:
+		root = NULL;
+		break;
+	default:
+		root = conf->empty_dir;
+		break;
+	}
+	proc_privdrop(role, user, root);
+
+	switch (role) {
+	case PROC_SMTP:
+		smtp_main();
+	case PROC_LKA:
+		lka_main();
+	case PROC_QUEUE:
+		queue_main();
+	case PROC_MDA:
+		mda_main();
+	case PROC_MTA:
+		mta_main();
+	case PROC_CONTROL:
+		control_main();
+	default:
+		fatalx("spawn: bad role %d", role);
+	}
+}
+
+static const char *
+role_of(pid_t pid)
+{
+	int	 i;
+
+	for (i = 1; i < PROC_COUNT; i++)
+		if (sq_pids[i] == pid)
+			return proc_name(i);
+	return NULL;
+}
+
+static void
+parent_sigchld(int sig, short ev, void *arg)
+{
+	struct agentproc	*a, *tmp;
+	const char		*role;
+	pid_t			 pid;
+	int			 status, i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		TAILQ_FOREACH_SAFE(a, &agents, entry, tmp)
+			if (a->pid == pid) {
+				if (!WIFEXITED(status) ||
+				    WEXITSTATUS(status) != 0)
+					log_warnx("agent for %s (pid %d) "
+					    "ended abnormally (status %d)",
+					    a->user, (int)pid, status);
+				TAILQ_REMOVE(&agents, a, entry);
+				free(a);
+				break;
+			}
+		if ((role = role_of(pid)) == NULL)
+			continue;
+		for (i = 1; i < PROC_COUNT; i++)
+			if (sq_pids[i] == pid)
+				sq_pids[i] = 0;
+		if (shutting_down)
+			continue;
+		if (WIFSIGNALED(status))
+			log_warnx("lost child: %s (pid %d) killed by signal "
+			    "%d", role, (int)pid, WTERMSIG(status));
+		else
+			log_warnx("lost child: %s (pid %d) exited with "
+			    "status %d", role, (int)pid, WEXITSTATUS(status));
+		parent_shutdown(1);
+	}
+}
+
+static void
+parent_sigterm(int sig, short ev, void *arg)
+{
+	log_info("sqmaild: received signal %d, shutting down", sig);
+	parent_shutdown(0);
+}
+
+static void
+parent_sighup(int sig, short ev, void *arg)
+{
+	char	 err[256];
+
+	log_info("sqmaild: SIGHUP: reloading configuration");
+	(void)parent_reload(err, sizeof(err));
+}
+
+static void
+parent_shutdown(int code)
+{
+	struct agentproc	*a;
+	time_t			 deadline;
+	int			 i, left;
+
+	shutting_down = 1;
+	for (i = 1; i < PROC_COUNT; i++)
+		if (sq_pids[i] > 0)
+			kill(sq_pids[i], SIGTERM);
+	/*
+	 * Agents finish the delivery at hand and exit on EOF from mda;
+	 * signal them only if they outstay the deadline.
+	 */
+	deadline = time(NULL) + SHUTDOWN_WAIT;
+	for (;;) {
+		pid_t	 pid;
+		int	 status;
+
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			for (i = 1; i < PROC_COUNT; i++)
+				if (sq_pids[i] == pid)
+					sq_pids[i] = 0;
+			TAILQ_FOREACH(a, &agents, entry)
+				if (a->pid == pid) {
+					TAILQ_REMOVE(&agents, a, entry);
+					free(a);
+					break;
+				}
+		}
+		left = !TAILQ_EMPTY(&agents);
+		for (i = 1; i < PROC_COUNT; i++)
+			if (sq_pids[i] > 0)
+				left = 1;
+		if (!left)
+			break;
+		if (time(NULL) >= deadline) {
+			for (i = 1; i < PROC_COUNT; i++)
+				if (sq_pids[i] > 0)
+					kill(sq_pids[i], SIGKILL);
+			TAILQ_FOREACH(a, &agents, entry)
+				kill(a->pid, SIGKILL);
+			deadline = time(NULL) + 2;
+		}
+		usleep(20000);
+	}
+	if (conf != NULL)
+		(void)unlink(conf->control_socket);
+	log_info("sqmaild: stopped");
+	exit(code);
+}
+
+/* Re-read the configuration; on success send it to every child. */
+static int
+parent_reload(char *err, size_t errlen)
+{
+	struct conf_filelist	 loaded;
+	struct sqconf		*c;
+	struct listener		*l, *nl;
+	int			 i, same = 1;
+
+	if ((c = parent_load(&loaded)) == NULL) {
+		conf_files_free(&loaded);
+		(void)strlcpy(err, "configuration has errors, keeping the "
+		    "running one", errlen);
+		log_warnx("sqmaild: reload failed: %s", err);
+		return -1;
+	}
+	/* Listeners are fixed at start. */
+	l = TAILQ_FIRST(&conf->listeners);
+	nl = TAILQ_FIRST(&c->listeners);
+	for (; l != NULL && nl != NULL; l = TAILQ_NEXT(l, entry),
+	    nl = TAILQ_NEXT(nl, entry))
+		if (strcmp(l->name, nl->name) != 0 || l->proto != nl->proto)
+			same = 0;
+	if (l != NULL || nl != NULL || !same)
+		log_warnx("sqmaild: reload: listener changes take effect "
+		    "at the next restart");
+	for (i = 1; i < PROC_COUNT; i++)
+		if (peers[i] != NULL)
+			config_send(peers[i], &loaded, basedir);
+	config_free(conf);
+	conf = c;
+	conf_files_free(&conf_loaded);
+	TAILQ_INIT(&conf_loaded);
+	while (!TAILQ_EMPTY(&loaded)) {
+		struct conf_file *f = TAILQ_FIRST(&loaded);
+
+		TAILQ_REMOVE(&loaded, f, entry);
+		TAILQ_INSERT_TAIL(&conf_loaded, f, entry);
+	}
+	log_info("sqmaild: configuration reloaded");
+	return 0;
+}
+
+/* One "ROLE pid=N uid=N gid=N root=PATH" line from /proc. */
+static void
+proc_line(pid_t pid, const char *role, char *buf, size_t len)
+{
+	char	 path[64], line[256], root[PATH_MAX];
+	FILE	*fp;
+	long	 uid = -1, gid = -1;
+	ssize_t	 n;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((fp = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			if (strncmp(line, "Uid:", 4) == 0)
+				uid = strtol(line + 4, NULL, 10);
+			else if (strncmp(line, "Gid:", 4) == 0)
+				gid = strtol(line + 4, NULL, 10);
+		}
+		fclose(fp);
+	}
+	(void)snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	if ((n = readlink(path, root, sizeof(root) - 1)) == -1)
+		(void)strlcpy(root, "?", sizeof(root));
+	else
+		root[n] = '\0';
+	(void)snprintf(buf, len, "%s pid=%d uid=%ld gid=%ld root=%s", role,
+	    (int)pid, uid, gid, root);
+}
+
+static void
+ctl_end(struct mproc *p, uint32_t ctlid, int status, const char *text)
+{
+	m_create(p, IMSG_CTL_END, 0, -1);
+	m_add_u32(p, ctlid);
+	m_add_int(p, status);
+	m_add_string(p, text);
+	m_close(p);
+}
+
+static void
+parent_dispatch_control(struct mproc *p, struct imsg *imsg)
+{
+	struct agentproc	*a;
+	struct msg		 m;
+	char			 line[PATH_MAX + 128], err[256];
+	uint32_t		 ctlid;
+	int			 i, v;
+
+	switch (imsg->hdr.type) {
+	case IMSG_CTL_SHOW_PROCS:
+		m_msg(&m, imsg);
+		m_get_u32(&m, &ctlid);
+		m_end(&m);
+		proc_line(getpid(), "parent", line, sizeof(line));
+		m_create(p, IMSG_CTL_LINE, 0, -1);
+		m_add_u32(p, ctlid);
+		m_add_string(p, line);
+		m_close(p);
+		for (i = 1; i < PROC_COUNT; i++) {
+			if (sq_pids[i] <= 0)
+				continue;
+			proc_line(sq_pids[i], proc_name(i), line,
+			    sizeof(line));
+			m_create(p, IMSG_CTL_LINE, 0, -1);
+			m_add_u32(p, ctlid);
+			m_add_string(p, line);
+			m_close(p);
+		}
+		TAILQ_FOREACH(a, &agents, entry) {
+			char	 role[SQ_USER_MAX + 16];
+
+			(void)snprintf(role, sizeof(role), "agent:%s",
+			    a->user);
+			proc_line(a->pid, role, line, sizeof(line));
+			m_create(p, IMSG_CTL_LINE, 0, -1);
+			m_add_u32(p, ctlid);
+			m_add_string(p, line);
+			m_close(p);
+		}
+		ctl_end(p, ctlid, SQ_OK, "");
+		break;
+	case IMSG_CTL_RELOAD:
+		m_msg(&m, imsg);
+		m_get_u32(&m, &ctlid);
+		m_end(&m);
+		if (parent_reload(err, sizeof(err)) == -1)
+			ctl_end(p, ctlid, SQ_PERMFAIL, err);
+		else
+			ctl_end(p, ctlid, SQ_OK, "");
+		break;
+	case IMSG_CTL_STOP:
+		m_msg(&m, imsg);
+		m_get_u32(&m, &ctlid);
+		m_end(&m);
+		log_info("sqmaild: stop requested through the control "
+		    "socket");
+		ctl_end(p, ctlid, SQ_OK, "");
+		m_flush(p);
+		parent_shutdown(0);
+		break;
+	case IMSG_CTL_VERBOSE:
+		m_msg(&m, imsg);
+		m_get_int(&m, &v);
+		m_end(&m);
+		log_setverbose(v);
+		break;
+	default:
+		fatalx("parent: unexpected imsg %u from control",
+		    imsg->hdr.type);
+	}
+}
+
+/*
+ * Fork a delivery agent running as user, with one end of a new channel;
+ * the other end goes back to mda.  Returns the fd or -1 with err set.
+ */
+static int
+agent_fork(const char *user, int *status, char *err, size_t errlen)
+{
+	struct agentproc	*a;
+	struct passwd		*pw;
+	char			 home[PATH_MAX], name[SQ_USER_MAX + 1];
+	uid_t			 uid;
+	gid_t			 gid;
+	pid_t			 pid;
+	int			 sp[2];
+
+	*status = SQ_TEMPFAIL;
+	pw = getpwnam(user);
+	if (sq_privileged) {
+		if (pw == NULL) {
+			*status = SQ_PERMFAIL;
+			(void)snprintf(err, errlen, "no such user: %s", user);
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			*status = SQ_PERMFAIL;
+			(void)snprintf(err, errlen, "refusing to deliver as "
+			    "root (user %s has uid 0)", user);
+			return -1;
+		}
+	} else if (pw == NULL || pw->pw_uid != getuid())
+		pw = getpwuid(getuid());	/* we can only be ourselves */
+	if (pw == NULL) {
+		(void)snprintf(err, errlen, "cannot look up user %s", user);
+		return -1;
+	}
+	if (strlcpy(home, pw->pw_dir, sizeof(home)) >= sizeof(home) ||
+	    strlcpy(name, pw->pw_name, sizeof(name)) >= sizeof(name)) {
+		*status = SQ_PERMFAIL;
+		(void)snprintf(err, errlen, "user %s: name or home too long",
+		    user);
+		return -1;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1) {
+		(void)snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		free(a);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		(void)snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		free(a);
+		return -1;
+	}
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
+		sq_process = PROC_AGENT;
+		log_procinit("agent");
+		setproctitle("agent %s", name);
+		(void)prctl(PR_SET_NAME, "sqmaild-agent", 0, 0, 0);
+		if (dup2(sp[1], 3) == -1)
+			fatal("agent: dup2");
+		closefrom(4);
+		if (sq_privileged) {
+			if (initgroups(name, gid) == -1 ||
+			    setresgid(gid, gid, gid) == -1 ||
+			    setresuid(uid, uid, uid) == -1)
+				fatal("agent: cannot become %s", name);
+			if (setuid(0) != -1)
+				fatalx("agent: could regain root");
+		}
+		if (chdir(home) == -1) {
+			log_warn("agent for %s: chdir %s", name, home);
+			if (chdir("/") == -1)
+				fatal("agent: chdir /");
+		}
+		agent_main(3, name, home);
+	}
+	close(sp[1]);
+	a->pid = pid;
+	(void)strlcpy(a->user, name, sizeof(a->user));
+	TAILQ_INSERT_TAIL(&agents, a, entry);
+	log_debug("sqmaild: forked agent for %s (pid %d)", name, (int)pid);
+	*status = SQ_OK;
+	return sp[0];
+}
+
+static void
+parent_dispatch_mda(struct mproc *p, struct imsg *imsg)
+{
+	struct msg	 m;
+	const char	*user;
+	char		 err[256];
+	uint32_t	 id;
+	int		 fd, status;
+
+	switch (imsg->hdr.type) {
+	case IMSG_AGENT_FORK:
+		m_msg(&m, imsg);
+		m_get_u32(&m, &id);
+		m_get_string(&m, &user);
+		m_end(&m);
+		err[0] = '\0';
+		fd = agent_fork(user, &status, err, sizeof(err));
+		if (fd == -1)
+			log_warnx("sqmaild: agent for %s: %s", user, err);
+		m_create(p, IMSG_AGENT_FORK, 0, fd);
+		m_add_u32(p, id);
+		m_add_int(p, status);
+		m_add_string(p, err);
+		m_close(p);
+		break;
+	default:
+		fatalx("parent: unexpected imsg %u from mda", imsg->hdr.type);
+	}
+}
+
+static void
+parent_dispatch_other(struct mproc *p, struct imsg *imsg)
+{
+	fatalx("parent: unexpected imsg %u from %s", imsg->hdr.type, p->name);
+}
+
+static void
+parent_lost(struct mproc *p)
+{
+	if (shutting_down)
+		return;
+	log_warnx("sqmaild: lost channel to %s", p->name);
+	parent_shutdown(1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	int		 fds[PROC_COUNT][PROC_COUNT];
+	struct group	*gr;
+	int		 ch, i, j, checkonly = 0, verbose = 0;
+
+	setproctitle_init(argc, argv, environ);
+	while ((ch = getopt(argc, argv, "dEf:nv")) != -1) {
+		switch (ch) {
+		case 'd':
+			sq_debug = 1;
+			break;
+		case 'E':
+			use_builtin = 1;
+			break;
+		case 'f':
+			conffile = optarg;
+			break;
+		case 'n':
+			checkonly = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc != optind)
+		usage();
+
+	log_init(1, LOG_MAIL);
+	log_setverbose(verbose);
+	if (getcwd(basedir, sizeof(basedir)) == NULL)
+		fatal("getcwd");
+	if ((conf = parent_load(&conf_loaded)) == NULL) {
+		log_warnx("sqmaild: %s: configuration has errors",
+		    use_builtin ? "<built-in>" : conffile);
+		exit(1);
+	}
+	if (checkonly) {
+		fprintf(stderr, "configuration OK\n");
+		exit(0);
+	}
+
+	sq_privileged = (geteuid() == 0);
+	sq_owner_uid = getuid();
+	if (!sq_debug || conf->log_syslog)
+		log_init(0, LOG_MAIL);
+	log_setverbose(verbose);
+	if (sq_privileged) {
+		if (getpwnam(conf->user) == NULL)
+			fatalx("unknown user %s (see sqmail.conf(5): user)",
+			    conf->user);
+		if (getpwnam(conf->queue_user) == NULL)
+			fatalx("unknown user %s (see sqmail.conf(5): queue "
+			    "user)", conf->queue_user);
+	} else
+		log_info("sqmaild: running as uid %d, not root: every "
+		    "process runs as this user without chroot",
+		    (int)getuid());
+	if (conf->control_group[0] != '\0') {
+		if ((gr = getgrnam(conf->control_group)) == NULL)
+			fatalx("unknown group %s (control socket)",
+			    conf->control_group);
+		sq_control_gid = gr->gr_gid;
+	}
+
+	mkdir_owned(conf->spool, 0700, conf->queue_user);
+	mkdir_owned(conf->empty_dir, 0755, NULL);
+	open_control();
+	open_listeners();
+
+	if (!sq_debug && daemon(1, 0) == -1)
+		fatal("daemon");
+
+	for (i = 0; i < PROC_COUNT; i++)
+		for (j = 0; j < PROC_COUNT; j++)
+			fds[i][j] = -1;
+	for (i = 0; i < PROC_COUNT; i++)
+		for (j = i + 1; j < PROC_COUNT; j++) {
+			int	 sp[2];
+
+			if (!proc_pair(i, j))
+				continue;
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1)
+				fatal("socketpair");
+			fds[i][j] = sp[0];
+			fds[j][i] = sp[1];
+		}
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 1; i < PROC_COUNT; i++)
+		spawn(i, fds);
+
+	/* The parent keeps its own ends only. */
+	for (i = 1; i < PROC_COUNT; i++)
+		for (j = 0; j < PROC_COUNT; j++)
+			if (fds[i][j] != -1)
+				close(fds[i][j]);
+	close_listeners();
+	close(sq_control_fd);
+	sq_control_fd = -1;
+
+	log_procinit("parent");
+	setproctitle("parent");
+	event_init();
+	for (i = 1; i < PROC_COUNT; i++) {
+		if ((peers[i] = calloc(1, sizeof(*peers[i]))) == NULL)
+			fatal("calloc");
+		mproc_init(peers[i], fds[PROC_PARENT][i], i,
+		    parent_dispatch_other);
+		peers[i]->lost = parent_lost;
+	}
+	peers[PROC_CONTROL]->handler = parent_dispatch_control;
+	peers[PROC_MDA]->handler = parent_dispatch_mda;
+	for (i = 1; i < PROC_COUNT; i++)
+		mproc_enable(peers[i]);
+
+	signal_set(&ev_sigchld, SIGCHLD, parent_sigchld, NULL);
+	signal_set(&ev_sigterm, SIGTERM, parent_sigterm, NULL);
+	signal_set(&ev_sigint, SIGINT, parent_sigterm, NULL);
+	signal_set(&ev_sighup, SIGHUP, parent_sighup, NULL);
+	signal_add(&ev_sigchld, NULL);
+	signal_add(&ev_sigterm, NULL);
+	signal_add(&ev_sigint, NULL);
+	signal_add(&ev_sighup, NULL);
+
+	log_info("sqmaild %s: started (pid %d)", SQ_VERSION, (int)getpid());
+	event_dispatch();
+	parent_shutdown(1);
+	return 1;
+}
