@@ -86,27 +86,39 @@ manlint:
 check: deps test-deps all $(UNIT_TESTS) manlint
 	prove --timer --exec '' $(addprefix ./,$(UNIT_TESTS) $(sort $(wildcard regress/e2e/*.t)))
 
-# libFuzzer targets, built with clang and ASan; each runs FUZZ_SECONDS.
-FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer-no-link,address,undefined $(CPPFLAGS) \
+# libFuzzer targets, built with clang, ASan and UBSan; each runs FUZZ_SECONDS.
+FUZZ_CC =	clang
+FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 		-Wno-unused-parameter
-FUZZ_LIBSRCS =	$(LIB_SRCS) $(DIR_SRCS)
-fuzz-build: lib/parse.c
-	@mkdir -p regress/fuzz/obj
-	@for f in $(FUZZ_SRCS); do \
-		b=$${f%.c}; \
-		echo "clang $$b"; \
-		clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$b $$f \
-		    $(FUZZ_LIBSRCS) $(LDLIBS) || exit 1; \
-	done
+FUZZ_OBJS =	$(patsubst %.c,regress/fuzz/obj/%.o,$(LIB_SRCS) $(DIR_SRCS))
+
+regress/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+regress/fuzz/obj/libfuzzsq.a: $(FUZZ_OBJS)
+	$(AR) rcs $@ $^
+
+regress/fuzz/fuzz_%: regress/fuzz/fuzz_%.c regress/fuzz/obj/libfuzzsq.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    regress/fuzz/obj/libfuzzsq.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
+	@mkdir -p regress/fuzz/corpus
 	@for b in $(FUZZ_BINS); do \
-		mkdir -p regress/fuzz/corpus/$$(basename $$b); \
-		echo "fuzzing $$b for $(FUZZ_SECONDS)s"; \
-		$$b -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-		    regress/fuzz/corpus/$$(basename $$b) \
-		    $$(test -d regress/fuzz/seeds/$$(basename $$b) && \
-		    echo regress/fuzz/seeds/$$(basename $$b)) || exit 1; \
+		n=$$(basename $$b); mkdir -p regress/fuzz/corpus/$$n; \
+		echo "fuzzing $$n for $(FUZZ_SECONDS)s"; \
+		if ! $$b -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		    -timeout=10 regress/fuzz/corpus/$$n \
+		    $$(test -d regress/fuzz/seeds/$$n && \
+		    echo regress/fuzz/seeds/$$n) \
+		    > regress/fuzz/corpus/$$n.log 2>&1; then \
+			tail -n 40 regress/fuzz/corpus/$$n.log; exit 1; \
+		fi; \
+		grep -E '^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+.*DONE)' \
+		    regress/fuzz/corpus/$$n.log; \
 	done
 
 install: all

@@ -66,7 +66,7 @@ enum imsg_type {
 
 	/* sqmailctl <-> control, control <-> processes */
 	IMSG_CTL_SHOW_QUEUE,	/* client->control->queue: u32 ctlid */
-	IMSG_CTL_SHOW_STATS,	/* client->control->smtp|queue|mda: u32 ctlid */
+	IMSG_CTL_SHOW_STATS,	/* client->control->smtp|lka|queue|mda: u32 ctlid */
 	IMSG_CTL_SHOW_PROCS,	/* client->control->parent: u32 ctlid */
 	IMSG_CTL_SCHEDULE,	/* client->control->queue: u32 ctlid, u64 msgid (0: all) */
 	IMSG_CTL_REMOVE,	/* client->control->queue: u32 ctlid, u64 msgid (0: all) */

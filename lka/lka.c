@@ -243,6 +243,8 @@ void
 lka_main(void)
 {
 	log_procinit("lka");
+	if (conf == NULL)
+		fatalx("lka: no configuration");
 	if ((lka_dests = calloc(SQ_EXPAND_MAX, sizeof(*lka_dests))) == NULL)
 		fatal("lka: calloc");
 	lka_tables_load();

@@ -268,7 +268,7 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 		if (e == NULL)
 			e = p + strlen(p);
 		if (strspn(p, " \t") >= (size_t)(e - p))
-			continue;	/* empty item: "a, , b" or a trailing ',' */
+			continue;	/* "a, , b", or a trailing ',' */
 		nitems++;
 		if (lka_alias_target(p, e - p, ld, &t, ttext,
 		    sizeof(ttext)) == -1) {

@@ -16,9 +16,9 @@ struct sqconf;
 struct table;
 
 #define TABLE_LINE_MAX		4096	/* octets in one line of a file table */
-#define TABLE_KEY_MAX		TABLE_LINE_MAX	/* longer keys are never found */
+#define TABLE_KEY_MAX		TABLE_LINE_MAX	/* longer: never found */
 #define TABLE_ENTRIES_MAX	1000000	/* entries in a file table */
-#define TABLE_FILE_MAX		(256 * 1024 * 1024)	/* octets in a file table */
+#define TABLE_FILE_MAX		(256 * 1024 * 1024)	/* octets in a file */
 
 /*
  * Open (load) t->path into t->handle; 0 ok, -1 failed (logged as
@@ -51,8 +51,8 @@ struct table_file {
 	char			*mem;	/* keys and values, NUL-terminated */
 	struct table_file_ent	*ents;	/* sorted by key, unique */
 	size_t			 nents;
-	size_t			 dupline;	/* first line whose key repeats an
-						 * earlier one (ignored), 0: none */
+	/* First line whose key repeats an earlier one (ignored), or 0. */
+	size_t			 dupline;
 };
 
 /*

@@ -34,8 +34,6 @@
 #include "proc.h"
 #include "sqmail.h"
 
-struct mda_agent;
-
 struct mda_delivery {
 	TAILQ_ENTRY(mda_delivery)	 entry;
 	uint64_t			 id;
@@ -43,7 +41,6 @@ struct mda_delivery {
 	char				 sender[SQ_ADDR_MAX];
 	struct dest			 dest;
 	int				 fd;	/* until handed to the agent */
-	struct mda_agent		*agent;
 };
 TAILQ_HEAD(mda_dlist, mda_delivery);
 
@@ -313,7 +310,6 @@ mda_deliver(struct imsg *imsg)
 	d->msgid = msgid;
 	d->dest = dest;
 	d->fd = fd;
-	d->agent = a;
 	log_debug("mda: delivery %016llx msg %016llx to %s as %s: waiting",
 	    (unsigned long long)id, (unsigned long long)msgid, dest.addr,
 	    a->user);

@@ -49,11 +49,13 @@ struct qcommit {
 
 struct queue_stats	 queue_stats;
 
-static struct qincoming_tree	 queue_incoming = RB_INITIALIZER(&queue_incoming);
+static struct qincoming_tree	 queue_incoming =
+				    RB_INITIALIZER(&queue_incoming);
 static size_t			 queue_nincoming;
 
 TAILQ_HEAD(queue_joblist, queue_job);
-static struct queue_joblist	 queue_jobs = TAILQ_HEAD_INITIALIZER(queue_jobs);
+static struct queue_joblist	 queue_jobs =
+				    TAILQ_HEAD_INITIALIZER(queue_jobs);
 static struct queue_joblist	 queue_running =
 				    TAILQ_HEAD_INITIALIZER(queue_running);
 static struct event		 queue_flush_ev;

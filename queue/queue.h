@@ -21,8 +21,10 @@
 #define QUEUE_RCPT_MAX		100000	/* recipients in one envelope */
 #define QUEUE_MTA_CONCURRENCY	100	/* remote deliveries at once */
 #define QUEUE_MDA_CONCURRENCY	10	/* local, when the conf says 0 */
+#ifndef QUEUE_FSYNC_WORKERS
 #define QUEUE_FSYNC_WORKERS	8	/* threads of the fsync pool */
-#define QUEUE_ERROR_ROOM	80	/* room kept per rcpt for its error text */
+#endif
+#define QUEUE_ERROR_ROOM	80	/* room kept per rcpt for errors */
 #define QUEUE_LIFETIME_DEFAULT	(7 * 86400)	/* when the conf says 0 */
 #define QUEUE_RETRY_MIN_DEFAULT	300
 #define QUEUE_RETRY_MAX_DEFAULT	(4 * 3600)
@@ -63,8 +65,8 @@ enum queue_op_type {
 
 struct queue_op {
 	enum queue_op_type	 type;
-	struct envelope		*env;	/* for COMMIT, size is set from the file */
-	int			 status;	/* out: SQ_OK, SQ_TEMPFAIL, SQ_PERMFAIL */
+	struct envelope		*env;	/* COMMIT sets size from the file */
+	int			 status;	/* out: enum sq_status */
 	int			 fd_msg;	/* private */
 	int			 fd_env;	/* private */
 	int			 stage;		/* private */
@@ -75,7 +77,7 @@ struct queue_recovery {
 	size_t		 pending;	/* their pending recipients */
 	size_t		 incoming;	/* unfinished files removed */
 	size_t		 quarantined;
-	size_t		 orphans;	/* message files without envelope removed */
+	size_t		 orphans;	/* mess/ files without envelope */
 };
 
 int		 queue_fs_init(void);
@@ -121,8 +123,8 @@ struct bounce_params {
 	size_t			 nrcpt;
 	const char		*orig;		/* the original, or its start */
 	size_t			 origlen;	/* octets in orig */
-	uint64_t		 origsize;	/* octets in the whole original */
-	size_t			 maxquote;	/* quote at most this many octets */
+	uint64_t		 origsize;	/* octets in the original */
+	size_t			 maxquote;	/* octets to quote at most */
 };
 
 /* Compose a QSBMF bounce (pure); malloc'd text and its length, or NULL. */

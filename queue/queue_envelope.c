@@ -254,7 +254,8 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 	eb_num(&b, "size", env->size, 1);
 	for (i = 0; i < env->nrcpt && !b.error; i++) {
 		r = &env->rcpts[i];
-		if ((r->dest.type != DEST_LOCAL && r->dest.type != DEST_REMOTE) ||
+		if ((r->dest.type != DEST_LOCAL &&
+		    r->dest.type != DEST_REMOTE) ||
 		    (unsigned)r->dest.method >= 3 || (unsigned)r->state >= 4 ||
 		    r->dest.addr[0] == '\0') {
 			b.error = EINVAL;
@@ -490,7 +491,8 @@ env_decode(const char *buf, size_t len, struct envelope *env)
 	end = buf + len;
 	for (; p < end; p = nl + 1) {
 		line++;
-		nl = memchr(p, '\n', end - p);	/* never NULL: buf ends with \n */
+		/* Never NULL: buf ends with a newline. */
+		nl = memchr(p, '\n', end - p);
 		if (ended) {
 			env_err(line, "data after end");
 			return -1;

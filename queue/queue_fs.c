@@ -486,8 +486,8 @@ queue_fs_batch(struct queue_op **ops, size_t n, int sync_env_dir)
 				if (errs[2 * i] || errs[2 * i + 1]) {
 					errno = errs[2 * i] ? errs[2 * i] :
 					    errs[2 * i + 1];
-					log_warn("queue: msg %" PRIu64 ": fsync",
-					    op->env->id);
+					log_warn("queue: msg %" PRIu64
+					    ": fsync", op->env->id);
 					op->status = SQ_TEMPFAIL;
 				} else
 					op->stage = QFS_SYNCED;

@@ -91,7 +91,7 @@ struct qresolve {
 	uint64_t		 msgid;
 	int			 dbounce;
 	int			 short_of_memory;
-	char			 why[SQ_ERROR_MAX];	/* the sender's failure */
+	char			 why[SQ_ERROR_MAX];	/* sender failed */
 	struct dest		*dests;
 	size_t			 ndest;
 };
@@ -110,7 +110,8 @@ static struct qsched_tree	 sched_trees[2] = {
 };
 static struct qdelivery_tree	 sched_deliveries =
 				    RB_INITIALIZER(&sched_deliveries);
-static struct qresolve_tree	 sched_resolves = RB_INITIALIZER(&sched_resolves);
+static struct qresolve_tree	 sched_resolves =
+				    RB_INITIALIZER(&sched_resolves);
 static struct qmsg_list		 sched_final_list =
 				    TAILQ_HEAD_INITIALIZER(sched_final_list);
 static struct qmsg_list		 sched_retry_list =
@@ -188,7 +189,8 @@ sched_lifetime(void)
 static time_t
 sched_backoff(uint32_t tries)
 {
-	time_t		 lo = QUEUE_RETRY_MIN_DEFAULT, hi = QUEUE_RETRY_MAX_DEFAULT;
+	time_t		 lo = QUEUE_RETRY_MIN_DEFAULT;
+	time_t		 hi = QUEUE_RETRY_MAX_DEFAULT;
 	time_t		 d;
 	uint32_t	 k;
 
@@ -243,7 +245,7 @@ sched_type(const struct rcpt *r)
 	return r->dest.type == DEST_LOCAL ? SCHED_LOCAL : SCHED_REMOTE;
 }
 
-/* Put a message back in tree t at the time its next rcpt of that kind is due. */
+/* Put a message back in tree t, at the time its next rcpt of kind t is due. */
 static void
 sched_requeue(struct qmsg *m, int t)
 {
@@ -453,8 +455,15 @@ sched_deliver(struct qmsg *m, size_t i, int t, time_t now)
 	struct mproc		*p = sched_peer(t);
 	int			 fd;
 
-	if ((fd = queue_fs_open_message(m->env.id)) == -1 ||
-	    (d = calloc(1, sizeof(*d))) == NULL) {
+	if ((fd = queue_fs_open_message(m->env.id)) == -1 && errno == ENOENT) {
+		/* Someone removed it under us: nothing left to deliver. */
+		queue_cancel(&m->job);
+		queue_fs_quarantine(m->env.id, "message file vanished");
+		m->removing = 1;
+		sched_check(m);
+		return;
+	}
+	if (fd == -1 || (d = calloc(1, sizeof(*d))) == NULL) {
 		log_warn("queue: msg %" PRIu64 ": cannot start a delivery",
 		    m->env.id);
 		if (fd != -1)
@@ -502,7 +511,7 @@ sched_dispatch(int t, time_t now)
 		m = qs->msg;
 		RB_REMOVE(qsched_tree, &sched_trees[t], qs);
 		qs->queued = 0;
-		for (i = 0; i < m->env.nrcpt &&
+		for (i = 0; i < m->env.nrcpt && !m->removing &&
 		    (unsigned)sched_inflight[t] < sched_cap(t); i++) {
 			r = &m->env.rcpts[i];
 			if (r->state == RCPT_PENDING && !m->busy[i] &&
@@ -654,7 +663,7 @@ queue_sched_deliver_done(struct mproc *p, struct imsg *imsg)
 	envelope_sanitize(r->error);
 	sched_requeue(qm, t);
 	if (qm->inflight == 0 && !sched_has_pending(qm))
-		sched_check(qm);	/* removed or bounced: no update needed */
+		sched_check(qm);	/* it ends: no update needed */
 	else
 		sched_persist(qm);
 	sched_kick();
@@ -1100,7 +1109,7 @@ void
 queue_sched_ctl(struct mproc *p, struct imsg *imsg)
 {
 	struct msg	 m;
-	struct qmsg	*qm, *next;
+	struct qmsg	*qm = NULL, *next;
 	uint32_t	 ctlid, peerid = imsg->hdr.peerid;
 	uint64_t	 id;
 	time_t		 now = time(NULL);

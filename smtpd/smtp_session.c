@@ -93,6 +93,7 @@ struct smtp_session {
 	enum smtp_state		 state;
 	enum smtp_wait		 wait;
 	uint32_t		 flags;
+	const char		*why;		/* Close::CONNECT::<why> */
 	uint32_t		 errors;
 	uint32_t		 nmsg;		/* messages queued */
 	char			 helo[SQ_DOMAIN_MAX + 1];
@@ -140,6 +141,7 @@ static void	smtp_log(struct smtp_session *, const char *, ...)
 static void	smtp_reply(struct smtp_session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
 static void	smtp_reply_peer(struct smtp_session *, int, const char *);
+static void	smtp_close(struct smtp_session *, const char *);
 static void	smtp_error(struct smtp_session *);
 static void	smtp_read(int, short, void *);
 static void	smtp_write(int, short, void *);
@@ -430,6 +432,15 @@ smtp_reply_peer(struct smtp_session *s, int status, const char *text)
 	}
 }
 
+/* The last reply is queued: close once it is written. */
+static void
+smtp_close(struct smtp_session *s, const char *why)
+{
+	if (!(s->flags & SF_CLOSING))
+		s->why = why;
+	s->flags |= SF_CLOSING;
+}
+
 /* A protocol error: after max_errors of them, say goodbye. */
 static void
 smtp_error(struct smtp_session *s)
@@ -442,7 +453,7 @@ smtp_error(struct smtp_session *s)
 	    s->ip, s->helo, s->errors);
 	smtp_reply(s, "421 4.7.0 %s Too many errors, closing connection",
 	    conf->hostname);
-	s->flags |= SF_CLOSING;
+	smtp_close(s, "Too_Many_Errors");
 }
 
 static void
@@ -459,7 +470,7 @@ smtp_read(int fd, short ev, void *arg)
 			smtp_data_abort(s);
 		smtp_reply(s, "421 4.4.2 %s Timeout, closing connection",
 		    conf->hostname);
-		s->flags |= SF_CLOSING;
+		smtp_close(s, "Timeout");
 		smtp_run(s);
 		return;
 	}
@@ -521,9 +532,9 @@ smtp_run(struct smtp_session *s)
 			break;
 	}
 	if ((s->flags & SF_EOF) && starved && s->wait == W_NONE)
-		s->flags |= SF_CLOSING;		/* nothing more will come */
+		smtp_close(s, "Disconnect");	/* nothing more will come */
 	if ((s->flags & SF_CLOSING) && evbuffer_get_length(s->out) == 0) {
-		smtp_destroy(s, (s->flags & SF_EOF) ? "Disconnect" : "Quit");
+		smtp_destroy(s, s->why);
 		return;
 	}
 	smtp_events(s);
@@ -683,7 +694,7 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 	case SMTP_CMD_QUIT:
 		smtp_reply(s, "221 2.0.0 %s Closing connection",
 		    conf->hostname);
-		s->flags |= SF_CLOSING;
+		smtp_close(s, "Quit");
 		break;
 	case SMTP_CMD_VRFY:
 		if (cmd.arglen == 0) {
@@ -711,7 +722,7 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		smtp_log(s, "Reject::SNTX::HTTP_Request: S:%s", s->ip);
 		smtp_reply(s, "421 4.7.0 %s This is an SMTP server; closing "
 		    "connection", conf->hostname);
-		s->flags |= SF_CLOSING;
+		smtp_close(s, "HTTP_Request");
 		break;
 	default:
 		smtp_reply(s, "500 5.5.1 Command not recognized");
@@ -826,7 +837,7 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 {
 	struct smtp_params	 params;
 	struct mailaddr		 addr;
-	char			 text[SQ_ADDR_MAX];
+	char			 text[SQ_ADDR_MAX], sender[SQ_ADDR_MAX];
 
 	if (s->state != S_MAIL && s->state != S_RCPT) {
 		smtp_reply(s, "503 5.5.1 Send MAIL first");
@@ -867,9 +878,10 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	if ((conf->max_recipients != 0 &&
 	    s->nrcpt >= conf->max_recipients) ||
 	    s->ndest >= smtp_dest_cap()) {
+		(void)mailaddr_to_text(&s->sender, sender, sizeof(sender));
 		(void)mailaddr_to_text(&addr, text, sizeof(text));
-		smtp_log(s, "Reject::RCPT::Too_Many_Recipients: S:%s H:%s T:%s",
-		    s->ip, s->helo, text);
+		smtp_log(s, "Reject::RCPT::Too_Many_Recipients: S:%s H:%s F:%s "
+		    "T:%s", s->ip, s->helo, sender, text);
 		smtp_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}

@@ -151,24 +151,40 @@ open_listeners(void)
 }
 
 static void
-open_control(void)
+control_addr(struct sockaddr_un *sun)
 {
-	struct sockaddr_un	 sun;
-	mode_t			 old;
-	int			 fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, conf->control_socket,
-	    sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlcpy(sun->sun_path, conf->control_socket,
+	    sizeof(sun->sun_path)) >= sizeof(sun->sun_path))
 		fatalx("control socket path too long: %s",
 		    conf->control_socket);
+}
+
+/* Refuse to start beside a running instance that owns the socket. */
+static void
+control_check_running(void)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	control_addr(&sun);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
 		fatal("control socket");
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
 		fatalx("another sqmaild is running (control socket %s)",
 		    conf->control_socket);
 	close(fd);
+}
+
+static void
+open_control(void)
+{
+	struct sockaddr_un	 sun;
+	mode_t			 old;
+	int			 fd;
+
+	control_addr(&sun);
 	if (unlink(conf->control_socket) == -1 && errno != ENOENT)
 		fatal("unlink %s", conf->control_socket);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
@@ -760,8 +776,9 @@ main(int argc, char *argv[])
 
 	mkdir_owned(conf->spool, 0700, conf->queue_user);
 	mkdir_owned(conf->empty_dir, 0755, NULL);
-	open_control();
+	control_check_running();
 	open_listeners();
+	open_control();
 
 	if (!sq_debug && daemon(1, 0) == -1)
 		fatal("daemon");

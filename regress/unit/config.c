@@ -1178,6 +1178,24 @@ test_default(void)
 	conf_files_free(&loaded);
 }
 
+/* The shipped sample (make check runs from the top directory). */
+static void
+test_sample(void)
+{
+	struct sqconf	*c;
+
+	if (access("etc/sqmail.conf", R_OK) == -1) {
+		ok(1, "sample_config_parses # skip etc/sqmail.conf not found");
+		return;
+	}
+	errs_reset();
+	c = config_parse("etc/sqmail.conf", NULL, NULL, NULL);
+	if (!ok(c != NULL, "sample_config_parses"))
+		printf("# %s", errs);
+	is_int(nerrs, 0, "sample_config_without_errors");
+	config_free(c);
+}
+
 /* config_send on one end of a socketpair, config_imsg on the other. */
 static int
 pump(struct imsgbuf *ib, int *installed)
@@ -1294,6 +1312,7 @@ main(void)
 	test_netaddr();
 	test_domains();
 	test_default();
+	test_sample();
 	test_imsg();
 	test_xfer_bounds();
 	return done_testing();

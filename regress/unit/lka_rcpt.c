@@ -36,7 +36,7 @@ enum { CONF_A, CONF_B };
 struct rcpt_case {
 	const char	*name;
 	int		 conf;
-	const char	*addr;		/* no '@': a bare user, as for <postmaster> */
+	const char	*addr;		/* no '@': a bare user (<postmaster>) */
 	const char	*client;	/* NULL: none (queue's requests) */
 	int		 may_relay;
 	int		 status;
@@ -112,7 +112,8 @@ static const struct rcpt_case rcpt_cases[] = {
 	{ "postmaster_without_domain_any_case", CONF_A, "PostMaster",
 	    OUTSIDER, 0, SQ_OK, "", "L:root:root@mx.local.example", 1 },
 	{ "postmaster_without_domain_hostname_not_local", CONF_B,
-	    "postmaster", OUTSIDER, 0, SQ_OK, "", "R:postmaster@gw.example", 1 },
+	    "postmaster", OUTSIDER, 0, SQ_OK, "", "R:postmaster@gw.example",
+	    1 },
 	{ "other_user_without_domain_is_bad_syntax", CONF_A, "nobody",
 	    OUTSIDER, 0, SQ_PERMFAIL, "550 5.1.3 <nobody>: ", "", 0 },
 

@@ -215,7 +215,7 @@ rd_dest(struct msg *m)
 /* Fixtures. */
 static struct sockaddr_in	 sin4;
 static struct sockaddr_in6	 sin6;
-static struct sockaddr_un	 sun;
+static struct sockaddr_un	 sun_fx;
 static struct mailaddr		 ma_max, ma_null;
 static struct dest		 dest_max, dest_small;
 
@@ -242,9 +242,10 @@ fixtures(void)
 	sin6.sin6_port = htons(587);
 	inet_pton(AF_INET6, "2001:db8::25", &sin6.sin6_addr);
 	sin6.sin6_scope_id = 3;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strlcpy(sun.sun_path, "/var/run/sqmail.sock", sizeof(sun.sun_path));
+	memset(&sun_fx, 0, sizeof(sun_fx));
+	sun_fx.sun_family = AF_UNIX;
+	strlcpy(sun_fx.sun_path, "/var/run/sqmail.sock",
+	    sizeof(sun_fx.sun_path));
 
 	strlcpy(ma_max.user, rep('u', SQ_LOCALPART_MAX), sizeof(ma_max.user));
 	strlcpy(ma_max.domain, rep('d', SQ_DOMAIN_MAX), sizeof(ma_max.domain));
@@ -415,7 +416,7 @@ rt_same(const struct rt_row *r)
 		sa = r->v.p;
 		return memcmp(&v_ss, sa, sa->sa_family == AF_INET ?
 		    sizeof(sin4) : sa->sa_family == AF_INET6 ?
-		    sizeof(sin6) : sizeof(sun)) == 0;
+		    sizeof(sin6) : sizeof(sun_fx)) == 0;
 	case RT_MAILADDR:
 		ma = r->v.p;
 		return strcmp(v_ma.user, ma->user) == 0 &&
@@ -447,7 +448,7 @@ test_typed_round_trips(void)
 		{ "empty_data_round_trips", RT_DATA, .v.p = NULL, .len = 0 },
 		{ "sockaddr_in_round_trips", RT_SOCKADDR, .v.p = &sin4 },
 		{ "sockaddr_in6_round_trips", RT_SOCKADDR, .v.p = &sin6 },
-		{ "sockaddr_un_round_trips", RT_SOCKADDR, .v.p = &sun },
+		{ "sockaddr_un_round_trips", RT_SOCKADDR, .v.p = &sun_fx },
 		{ "mailaddr_at_field_limits_round_trips", RT_MAILADDR,
 		    .v.p = &ma_max },
 		{ "null_mailaddr_round_trips", RT_MAILADDR, .v.p = &ma_null },

@@ -218,7 +218,8 @@ static const struct {
 	const char	*out;
 } logtext_table[] = {
 	{ "did 0+0+1/", "did_0+0+1/" },
-	{ "Remote host said: 550 no\nsuch user", "Remote_host_said:_550_no/such_user" },
+	{ "Remote host said: 550 no\nsuch user",
+	    "Remote_host_said:_550_no/such_user" },
 	{ "tab\there", "tab?here" },
 	{ "cr\rdel\x7f", "cr?del?" },
 	{ "", "" },

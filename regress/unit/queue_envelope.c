@@ -314,7 +314,8 @@ decode_table_cases(void)
 		    strlen(decode_table[i].text);
 		rc = envelope_decode(decode_table[i].text, len, &env);
 		snprintf(name, sizeof(name), "decode: %s -> %s",
-		    decode_table[i].name, decode_table[i].expect ? "bad" : "ok");
+		    decode_table[i].name,
+		    decode_table[i].expect ? "bad" : "ok");
 		is_int(rc, decode_table[i].expect, name);
 		if (rc == -1)
 			ok(env.rcpts == NULL && env.nrcpt == 0 && env.id == 0,

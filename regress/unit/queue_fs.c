@@ -249,7 +249,8 @@ group_commit_of_many_messages(void)
 	is_int(op[7].status, SQ_TEMPFAIL, "missing data: TEMPFAIL");
 	is_int(op[11].status, SQ_PERMFAIL, "bad envelope: PERMFAIL");
 	ok(!queue_test_exists("env", ids[11], "") &&
-	    !queue_test_exists("mess", ids[11], ""), "refused one left no file");
+	    !queue_test_exists("mess", ids[11], ""),
+	    "refused one left no file");
 	is_int(queue_test_count("incoming"), 0, "incoming/ empty after batch");
 	is_int(queue_test_count("mess"), 18, "18 message files");
 	is_int(queue_test_count("env"), 18, "18 envelopes");
@@ -366,7 +367,8 @@ recovery_sorts_out_the_spool(void)
 	    "for the good message");
 	ok(queue_test_exists("env", ids[0], "") &&
 	    queue_test_exists("mess", ids[0], ""), "the good message stays");
-	ok(!queue_test_exists("env", ids[0], ".tmp"), "interrupted update gone");
+	ok(!queue_test_exists("env", ids[0], ".tmp"),
+	    "interrupted update gone");
 	is_int(queue_test_count("incoming"), 0, "incoming/ emptied");
 	ok(queue_test_exists("quarantine", ids[1], ".env") &&
 	    !queue_test_exists("env", ids[1], ""),

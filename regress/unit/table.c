@@ -29,7 +29,7 @@ struct parse_case {
 	size_t		 errline;	/* when it fails */
 	const char	*errstr;	/* substring of the error */
 	size_t		 nents;		/* when it parses */
-	const char	*k1, *v1;	/* a lookup and its value (NULL: absent) */
+	const char	*k1, *v1;	/* a lookup, its value (NULL: absent) */
 	const char	*k2, *v2;
 	size_t		 dupline;
 };
