@@ -130,6 +130,9 @@ install: all
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; \
 	done
 	install -m 644 etc/sqmail.conf $(DESTDIR)$(SYSCONFDIR)/sqmail.conf.sample
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local|$(PREFIX)|g' etc/sqmaild.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/sqmaild.service
 
 clean:
 	rm -f $(PROGS) lib/parse.c $(ARCHIVES) $(UNIT_TESTS) $(FUZZ_BINS)

@@ -132,19 +132,19 @@ static void	conf_retry_loc(void);
 #define NUM_TIME	2
 %}
 
-%token	<v.kw>	ACCEPT AGENT ALIASES BARELF BOUNCE CHROOT COMMANDTIMEOUT
-%token	<v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DOMAIN ERRORS
-%token	<v.kw>	FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT LISTEN LOG
-%token	<v.kw>	MAILDIR MAXSIZE MBOX MESSAGESIZE ON POP3 PORT POSTMASTER QMQP
-%token	<v.kw>	QMTP QUEUE RECIPIENTS REJECT RELAY RETRYMAX RETRYMIN SESSIONS
-%token	<v.kw>	SESSIONSPERIP SMTP SMTPS SOCKET SPOOL STDERR SUBMISSION SYSLOG
-%token	<v.kw>	TABLE USER USERS
+%token <v.kw>	ACCEPT AGENT ALIASES BARELF BOUNCE CHROOT COMMANDTIMEOUT
+%token <v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DOMAIN
+%token <v.kw>	ERRORS FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT
+%token <v.kw>	LISTEN LOG MAILDIR MAXSIZE MBOX MESSAGESIZE ON POP3 PORT
+%token <v.kw>	POSTMASTER QMQP QMTP QUEUE RECIPIENTS REJECT RELAY RETRYMAX
+%token <v.kw>	RETRYMIN SESSIONS SESSIONSPERIP SMTP SMTPS SOCKET SPOOL
+%token <v.kw>	STDERR SUBMISSION SYSLOG TABLE USER USERS
 %token		ERROR
-%token	<v.string>	STRING
-%type	<v.string>	tname optgroup
-%type	<v.kw>		keyword
-%type	<v.number>	number size time optport
-%type	<v.i>		optproto proto
+%token <v.string>	STRING
+%type <v.string>	tname optgroup
+%type <v.kw>		keyword
+%type <v.number>	number size time optport
+%type <v.i>		optproto proto
 
 %%
 
@@ -164,7 +164,7 @@ optnl		: /* empty */
 include		: INCLUDE STRING		{ conf_include($2); }
 		;
 
-macro		: STRING '=' STRING		{ conf_macro_set($1, $3); }
+macro		: STRING '=' STRING	{ conf_macro_set($1, $3); }
 		;
 
 number		: STRING {
@@ -207,7 +207,9 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			    $2, "spool");
 		}
 		| CONTROL SOCKET STRING optgroup { conf_control($3, $4); }
-		| USER STRING			{ conf_user(ps.conf->user, $2, "user"); }
+		| USER STRING {
+			conf_user(ps.conf->user, $2, "user");
+		}
 		| QUEUE USER STRING {
 			conf_user(ps.conf->queue_user, $3, "queue user");
 		}
@@ -255,10 +257,10 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			if (conf_range("limit data-timeout", $3, 1, 86400) == 0)
 				ps.conf->timeout_data = $3;
 		}
-		| BARELF REJECT			{ ps.conf->bare_lf_reject = 1; }
-		| BARELF ACCEPT			{ ps.conf->bare_lf_reject = 0; }
+		| BARELF REJECT		{ ps.conf->bare_lf_reject = 1; }
+		| BARELF ACCEPT		{ ps.conf->bare_lf_reject = 0; }
 		| QUEUE LIFETIME time {
-			if (conf_range("queue lifetime", $3, 60,
+			if (conf_range("queue lifetime", $3, 1,
 			    365 * 86400) == 0)
 				ps.conf->queue_lifetime = $3;
 		}
@@ -322,7 +324,7 @@ netlist		: net optnl
 net		: STRING			{ conf_relay($1); }
 		;
 
-domain		: DOMAIN STRING			{ conf_domain_begin($2); }
+domain		: DOMAIN STRING		{ conf_domain_begin($2); }
 		    optnl '{' optnl domopts '}'	{ conf_domain_end(); }
 		;
 
@@ -331,8 +333,10 @@ domopts		: /* empty */
 		| domopts error '\n'		{ yyerrok; }
 		;
 
-domopt		: DELIVER MAILDIR STRING	{ conf_deliver(MBOX_MAILDIR, $3); }
-		| DELIVER MBOX STRING		{ conf_deliver(MBOX_MBOX, $3); }
+domopt		: DELIVER MAILDIR STRING {
+			conf_deliver(MBOX_MAILDIR, $3);
+		}
+		| DELIVER MBOX STRING	{ conf_deliver(MBOX_MBOX, $3); }
 		| USER STRING {
 			if (ps.dom != NULL)
 				conf_user(ps.dom->user, $2, "user");
@@ -1437,7 +1441,8 @@ conf_finish(void)
 	struct sqconf	*c = ps.conf;
 
 	if (ps.retry_set && c->retry_min > c->retry_max)
-		conf_error_at(ps.retry_loc.name, ps.retry_loc.lineno, "queue retry-min (%llds) is above queue retry-max "
+		conf_error_at(ps.retry_loc.name, ps.retry_loc.lineno,
+		    "queue retry-min (%llds) is above queue retry-max "
 		    "(%llds)", (long long)c->retry_min,
 		    (long long)c->retry_max);
 	if (c->postmaster[0] == '\0')

@@ -481,10 +481,14 @@ lka_resolve(struct sqconf *c, const struct mailaddr *rcpt, int may_relay,
 
 	a = *rcpt;
 	if (a.domain[0] == '\0' && strcasecmp(a.user, "postmaster") == 0) {
-		/* RFC 5321 4.5.1: <postmaster> is ours, wherever it goes. */
-		(void)strlcpy(a.user, "postmaster", sizeof(a.user));
-		if (strlcpy(a.domain, c->hostname, sizeof(a.domain)) >=
-		    sizeof(a.domain) || a.domain[0] == '\0') {
+		/*
+		 * RFC 5321 4.5.1: <postmaster> must be accepted.  It goes
+		 * to the configured postmaster address, wherever that is.
+		 */
+		if (mailaddr_parse(c->postmaster, strlen(c->postmaster),
+		    &a) == -1 || a.domain[0] == '\0') {
+			log_warnx("postmaster address \"%s\" is not usable",
+			    c->postmaster);
 			lka_reply(reply, replylen, "451 4.3.0", x.orig,
 			    "temporary lookup failure");
 			return SQ_TEMPFAIL;

@@ -548,7 +548,9 @@ queue_sched_run(void)
 			next = qs->when;
 	}
 	evtimer_del(&sched_ev);
-	if (next != 0) {
+	if (!TAILQ_EMPTY(&sched_final_list))
+		sched_kick();	/* dispatching ended some messages */
+	else if (next != 0) {
 		tv.tv_sec = next - now;
 		tv.tv_usec = 0;
 		evtimer_add(&sched_ev, &tv);
@@ -736,13 +738,10 @@ sched_bounce_start(struct qmsg *m)
 		log_info("triple bounce: discarding bounce/%" PRIu64,
 		    m->env.id);
 		sched_bounce_finish(m);
-	} else if (m->env.flags & ENV_BOUNCE)
+	} else if ((m->env.flags & ENV_BOUNCE) || m->env.sender[0] == '\0')
+		/* Nobody to bounce to but the postmaster, as qmail does. */
 		sched_resolve(m, 1, NULL);
-	else if (m->env.sender[0] == '\0') {
-		log_info("queue: msg %" PRIu64 ": null sender, no bounce",
-		    m->env.id);
-		sched_bounce_finish(m);
-	} else
+	else
 		sched_resolve(m, 0, NULL);
 }
 

@@ -866,15 +866,8 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 		smtp_error(s);
 		return;
 	}
-	/* RFC 5321 4.5.1: <postmaster> alone is our own postmaster. */
-	if (addr.domain[0] == '\0' &&
-	    mailaddr_parse_domain(conf->hostname, strlen(conf->hostname),
-	    addr.domain, sizeof(addr.domain)) == -1 &&
-	    strlcpy(addr.domain, conf->hostname, sizeof(addr.domain)) >=
-	    sizeof(addr.domain)) {
-		smtp_reply(s, "451 4.3.0 Temporary failure, try again later");
-		return;
-	}
+	/* <postmaster> alone (RFC 5321 4.5.1) keeps its empty domain: lka
+	 * sends it to the configured postmaster. */
 	if ((conf->max_recipients != 0 &&
 	    s->nrcpt >= conf->max_recipients) ||
 	    s->ndest >= smtp_dest_cap()) {
@@ -1209,7 +1202,9 @@ smtp_data_input(struct smtp_session *s)
 	size_t			 total = 0, off, room, chunk, used, outlen;
 	int			 n, i;
 
-	if ((n = evbuffer_peek(s->in, -1, NULL, v, 8)) <= 0)
+	/* An empty buffer may still peek as one empty chain. */
+	if (evbuffer_get_length(s->in) == 0 ||
+	    (n = evbuffer_peek(s->in, -1, NULL, v, 8)) <= 0)
 		return 0;
 	if (n > 8)
 		n = 8;
@@ -1232,9 +1227,11 @@ smtp_data_input(struct smtp_session *s)
 		}
 	}
 	evbuffer_drain(s->in, total);
-	if (s->data.flags & SMTP_DATA_DONE)
+	if (s->data.flags & SMTP_DATA_DONE) {
 		smtp_data_end(s);
-	return 1;
+		return 1;
+	}
+	return total > 0;
 }
 
 /* CRLF.CRLF seen: refuse the message, or hand it to queue to commit. */

@@ -291,24 +291,23 @@ spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
 	}
 }
 
-static const char *
-role_of(pid_t pid)
-{
-	int	 i;
-
-	for (i = 1; i < PROC_COUNT; i++)
-		if (sq_pids[i] == pid)
-			return proc_name(i);
-	return NULL;
-}
-
-static void
-parent_sigchld(int sig, short ev, void *arg)
+/*
+ * Reap what has exited.  Agents come and go; a role child never should.
+ * Deaths by signal or failure are reported before the quiet exits of
+ * siblings that merely lost a channel to the one that died.  Returns the
+ * number of role children reaped.
+ */
+static int
+parent_reap(void)
 {
 	struct agentproc	*a, *tmp;
-	const char		*role;
+	struct {
+		pid_t	 pid;
+		int	 role;
+		int	 status;
+	}			 dead[PROC_COUNT];
 	pid_t			 pid;
-	int			 status, i;
+	int			 status, i, n = 0, pass;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		TAILQ_FOREACH_SAFE(a, &agents, entry, tmp)
@@ -322,21 +321,40 @@ parent_sigchld(int sig, short ev, void *arg)
 				free(a);
 				break;
 			}
-		if ((role = role_of(pid)) == NULL)
-			continue;
 		for (i = 1; i < PROC_COUNT; i++)
-			if (sq_pids[i] == pid)
+			if (sq_pids[i] == pid && n < PROC_COUNT) {
 				sq_pids[i] = 0;
-		if (shutting_down)
-			continue;
-		if (WIFSIGNALED(status))
-			log_warnx("lost child: %s (pid %d) killed by signal "
-			    "%d", role, (int)pid, WTERMSIG(status));
-		else
-			log_warnx("lost child: %s (pid %d) exited with "
-			    "status %d", role, (int)pid, WEXITSTATUS(status));
-		parent_shutdown(1);
+				dead[n].pid = pid;
+				dead[n].role = i;
+				dead[n].status = status;
+				n++;
+			}
 	}
+	if (shutting_down)
+		return n;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++) {
+			status = dead[i].status;
+			if ((WIFEXITED(status) && WEXITSTATUS(status) == 0) !=
+			    (pass == 1))
+				continue;
+			if (WIFSIGNALED(status))
+				log_warnx("lost child: %s (pid %d) killed by "
+				    "signal %d", proc_name(dead[i].role),
+				    (int)dead[i].pid, WTERMSIG(status));
+			else
+				log_warnx("lost child: %s (pid %d) exited "
+				    "with status %d", proc_name(dead[i].role),
+				    (int)dead[i].pid, WEXITSTATUS(status));
+		}
+	return n;
+}
+
+static void
+parent_sigchld(int sig, short ev, void *arg)
+{
+	if (parent_reap() > 0 && !shutting_down)
+		parent_shutdown(1);
 }
 
 static void
@@ -696,11 +714,23 @@ parent_dispatch_other(struct mproc *p, struct imsg *imsg)
 	fatalx("parent: unexpected imsg %u from %s", imsg->hdr.type, p->name);
 }
 
+/*
+ * A channel to a child closed: the child died, or a sibling did and this
+ * one followed.  Give the dead a moment to become reapable so that the log
+ * names the cause, not the first symptom.
+ */
 static void
 parent_lost(struct mproc *p)
 {
+	int	 i;
+
 	if (shutting_down)
 		return;
+	for (i = 0; i < 50; i++) {
+		if (parent_reap() > 0)
+			parent_shutdown(1);
+		usleep(10000);
+	}
 	log_warnx("sqmaild: lost channel to %s", p->name);
 	parent_shutdown(1);
 }

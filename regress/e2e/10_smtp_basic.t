@@ -133,6 +133,55 @@ def rcpt_to_unknown_local_user_gets_550_5_1_1(t, d):
     c.close()
 
 
+def commands_are_case_insensitive(t, d):
+    c = d.client()
+    c.greeting()
+    t.reply(c.cmd("ehlo " + sqtest.CLIENT_HELO), 250, None,
+            "C: ehlo (lower case) -> S: 250", c)
+    t.reply(c.cmd("mail from:<%s>" % SENDER), 250, None,
+            "C: mail from: -> S: 250", c)
+    t.reply(c.cmd("rCpT To:<%s>" % YOU), 250, None, "C: rCpT To: -> S: 250",
+            c)
+    t.reply(c.cmd("rset"), 250, None, "C: rset -> S: 250", c)
+    c.close()
+
+
+def syntax_errors_in_arguments_get_501(t, d):
+    c = d.client()
+    c.greeting()
+    t.reply(c.cmd("EHLO"), 501, None, "C: EHLO without a domain -> S: 501", c)
+    c.ehlo()
+    t.reply(c.cmd("MAIL FROM:<sender@example.test"), 501, None,
+            "C: MAIL FROM:<unterminated -> S: 501", c)
+    t.reply(c.cmd("MAIL FROM:<%s>" % SENDER), 250, None,
+            "then a good MAIL -> S: 250", c)
+    t.reply(c.cmd("RCPT TO:<you@example.test"), 501, None,
+            "C: RCPT TO:<unterminated -> S: 501", c)
+    c.close()
+
+
+def unknown_mail_parameter_gets_555(t, d):
+    c = d.client()
+    c.greeting()
+    c.ehlo()
+    t.reply(c.cmd("MAIL FROM:<%s> FROB=yes" % SENDER), 555, None,
+            "C: MAIL FROM:<...> FROB=yes -> S: 555 (RFC 5321 4.1.1.11)", c)
+    t.reply(c.cmd("MAIL FROM:<%s> BODY=8BITMIME" % SENDER), 250, None,
+            "C: MAIL FROM:<...> BODY=8BITMIME -> S: 250", c)
+    c.close()
+
+
+def rcpt_to_bare_postmaster_is_accepted(t, d):
+    # RFC 5321 4.5.1: "Postmaster" without a domain MUST be accepted.
+    c = d.client()
+    c.greeting()
+    c.ehlo()
+    c.cmd("MAIL FROM:<%s>" % SENDER)
+    t.reply(c.cmd("RCPT TO:<Postmaster>"), 250, None,
+            "C: RCPT TO:<Postmaster> -> S: 250 (RFC 5321 4.5.1)", c)
+    c.close()
+
+
 def quit_gets_221_and_the_server_closes(t, d):
     c = d.client()
     c.greeting()
@@ -223,7 +272,8 @@ def empty_message_is_delivered_as_our_received_header_only(t, d):
            if new_for_carol(m)]
     if t.is_(len(got), 1, "the empty message is delivered once"):
         m = got[0]
-        t.ok(m.error is None and m.return_path == "empty@example.test",
+        t.ok(m.error is None and m.return_path == "empty@example.test" and
+             m.received is not None,
              "it holds Return-Path, Delivered-To and our Received header",
              m.error)
         t.is_(m.rest, b"", "and nothing after our Received header")
@@ -334,6 +384,10 @@ def main():
         commands_out_of_sequence_get_503_5_5_1,
         rset_clears_the_transaction,
         rcpt_to_unknown_local_user_gets_550_5_1_1,
+        commands_are_case_insensitive,
+        syntax_errors_in_arguments_get_501,
+        unknown_mail_parameter_gets_555,
+        rcpt_to_bare_postmaster_is_accepted,
         quit_gets_221_and_the_server_closes,
         plain_message_is_delivered_byte_exact,
         null_sender_is_accepted_and_delivered_with_empty_return_path,

@@ -5,7 +5,8 @@ message), mbox (From_ line, >From escaping, blank line at the end), alias
 fan-out across domains and methods, and permanent failures: a message that
 already carries our Delivered-To line (a loop) is not delivered but bounced
 to the sender in QSBMF, the bounce quoting at most "bounce max-size" of
-the original; a failing message from <> goes to the postmaster.
+the original; a failing message from <> gets no bounce (sqmail-queue(5)),
+a bounce to an address that takes no mail goes to the postmaster.
 """
 import os
 import re
@@ -184,13 +185,58 @@ def bounce_quotes_at_most_bounce_max_size(t, d):
              "max-size) plus its own text: %d octets" % len(b.data))
 
 
-def failed_bounce_goes_to_the_postmaster(t, d):
-    m = make_message("double", "nobody to bounce to\n", sender="<>",
+def failing_message_from_null_sender_gets_no_bounce(t, d):
+    # sqmail-queue(5): "a message from the null sender that fails gets no
+    # bounce".
+    mark = d.log_mark()
+    m = make_message("null loop", "nobody to bounce to\n", sender="<>",
                      to="loop@example.test",
                      extra="Delivered-To: loop@example.test\n")
     code, text = d.send(m, sender="", rcpts=["loop@example.test"])
     t.is_(code, 250, "a looping message from <> -> 250", text)
-    check_bounce(t, d, "postmaster@example.test", "loop@example.test", m)
+    qp = qp_of(text)
+    t.ok(d.wait_for_log(r"^queue: msg %s: null sender, no bounce$" % qp,
+                        since=mark),
+         "log: queue: msg %s: null sender, no bounce" % qp)
+    t.ok(d.wait_for_log(r"^end msg %s$" % qp, since=mark),
+         "log: end msg %s" % qp)
+    mid = sqtest.header(m, "Message-ID")
+    t.ok(not [x for x in d.messages() if mid.encode() in x.data],
+         "no bounce and no copy of it is delivered")
+
+
+def bounce_to_an_address_that_takes_no_mail_goes_to_the_postmaster(t, d):
+    # sqmail-queue(5): "If lka says the sender's address cannot take mail, a
+    # double bounce goes to the postmaster instead, naming the sender".
+    m = make_message("double", "the sender does not exist\n",
+                     sender="nosuch@example.test", to="loop@example.test",
+                     extra="Delivered-To: loop@example.test\n")
+    code, text = d.send(m, sender="nosuch@example.test",
+                        rcpts=["loop@example.test"])
+    t.is_(code, 250, "a looping message from nosuch@example.test -> 250",
+          text)
+    mid = sqtest.header(m, "Message-ID")
+
+    def dbounce(x):
+        return x.delivered_to == "postmaster@example.test" and \
+            mid.encode() in (x.rest or b"")
+    got = [x for x in d.wait_for_maildir(1, pred=dbounce) if dbounce(x)]
+    if not t.is_(len(got), 1, "a double bounce reaches postmaster@example.test"
+                 " (postmaster \"postmaster@example.test\")",
+                 "mailbox: %r" % d.messages()):
+        return
+    b = got[0]
+    body = (b.rest or b"").split(b"\n\n", 1)[-1].decode("utf-8", "replace")
+    t.is_(b.return_path, "", "it has Return-Path <>")
+    t.like(body, r"^Hi\. This is the", "its body starts with \"Hi. This is "
+           "the\" (QSBMF)")
+    t.like(body, r"nosuch@example\.test", "it names the sender that takes no "
+           "mail")
+    t.like(body, r"(?m)^--- Below this line is a copy of the message\.$",
+           "it has \"--- Below this line is a copy of the message.\"")
+    t.ok(not [x for x in d.messages() if x.delivered_to ==
+              "nosuch@example.test"], "nothing is delivered to "
+         "nosuch@example.test")
 
 
 def main():
@@ -210,7 +256,8 @@ def main():
         alias_fans_out_to_every_target,
         loop_is_bounced_to_the_sender_in_qsbmf,
         bounce_quotes_at_most_bounce_max_size,
-        failed_bounce_goes_to_the_postmaster,
+        failing_message_from_null_sender_gets_no_bounce,
+        bounce_to_an_address_that_takes_no_mail_goes_to_the_postmaster,
         sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
     ], d)
 

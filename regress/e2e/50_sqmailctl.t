@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 sqmailctl against a running sqmaild: every command, its exit status (0 done,
-1 refused or failed, 64 usage), and what each does to the daemon: show
+1 refused or failed, 64 usage, 69 no daemon), and what each does: show
 queue/stats/processes, pause and resume smtp, schedule and remove (one id
 and all), log verbose/brief, reload, stop.
 """
@@ -51,9 +51,12 @@ def malformed_command_lines_exit_64(t, d):
     t.is_(rc, 64, "sqmailctl -Z (an unknown option) exits 64", err)
 
 
-def request_to_a_missing_socket_exits_1(t, d):
+def unreachable_control_socket_exits_69(t, d):
+    # sqmailctl(8): 1 is a request sqmaild refused or failed; 69 that the
+    # control socket cannot be reached.
     rc, out, err = d.ctl("show", "queue", socket_path=d.path("none.sock"))
-    t.is_(rc, 1, "sqmailctl -s <no such socket> show queue exits 1", err)
+    t.is_(rc, 69, "sqmailctl -s <no such socket> show queue exits 69 "
+          "(EX_UNAVAILABLE, sqmailctl(8))", err)
     t.ok(err.strip() != "", "and says why on stderr")
 
 
@@ -231,7 +234,7 @@ def stop_stops_the_daemon(t, d):
     t.ok(not left, "no process of the daemon is left (had %d)" % len(pids),
          d.describe(left))
     rc, out, err = d.ctl("show", "queue")
-    t.is_(rc, 1, "afterwards sqmailctl show queue exits 1", err)
+    t.is_(rc, 69, "afterwards sqmailctl show queue exits 69 (no daemon)", err)
 
 
 def main():
@@ -240,7 +243,7 @@ def main():
                       retry_min="300s", retry_max="600s").start()
     sqtest.run(t, [
         malformed_command_lines_exit_64,
-        request_to_a_missing_socket_exits_1,
+        unreachable_control_socket_exits_69,
         show_processes_lists_every_role,
         show_stats_answers,
         show_queue_is_empty_at_first,

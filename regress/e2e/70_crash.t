@@ -23,6 +23,7 @@ ROUNDS = 12
 PER_ROUND_MAX = 150
 SENDER = "sender@example.test"
 YOU = "you@example.test"
+QPS = []                # the qp id of every 250, across all rounds
 
 
 class Sender(threading.Thread):
@@ -33,6 +34,7 @@ class Sender(threading.Thread):
         self.d, self.rnd, self.acked = d, rnd, acked
         self.halt = threading.Event()
         self.sent = self.errors = self.refused = 0
+        self.qps = QPS
 
     def run(self):
         i = 0
@@ -47,14 +49,16 @@ class Sender(threading.Thread):
                     i += 1
                     m = make_message("crash %d/%d" % (self.rnd, i), "round %d "
                                      "message %d\n" % (self.rnd, i), msgid=mid)
-                    code, _ = s.mail(SENDER)
+                    code, text = s.mail(SENDER)
                     if code == 250:
-                        code, _ = s.rcpt(YOU)
+                        code, text = s.rcpt(YOU)
                     if code == 250:
-                        code, _ = s.data(crlf(m))
+                        code, text = s.data(crlf(m))
                     self.sent += 1
                     if code == 250:
                         self.acked.append(mid)
+                        self.qps.append(sqtest.qp_of(
+                            text.decode("latin-1")))
                     else:
                         self.refused += 1
                         s.rset()
@@ -107,10 +111,13 @@ def crash_rounds_lose_no_acknowledged_message(t, d):
                 left = []
             else:
                 left = d.wait_orphans_gone(10)
-            t.ok(d.wait_for_log(r"queue.*(died|exit|signal|kill|terminat|"
-                                r"lost)", since=mark, seconds=10),
-                 "round %d: the parent logs that the queue process died" % rnd,
-                 d.log_text(mark)[-2000:])
+            t.ok(d.wait_for_log(r"^(?=.*\bqueue\b)(?=.*(died|exit|signal|"
+                                r"kill|terminat|lost)).*$", since=mark,
+                                seconds=5),
+                 "round %d: the parent logs that the queue process died (a "
+                 "line naming the queue)" % rnd,
+                 "the log after the kill, ends with:\n" +
+                 "\n".join(d.log_text(mark).splitlines()[-5:]))
         s.halt.set()
         s.join(30)
         t.ok(not s.is_alive(), "round %d: the sender thread ended" % rnd)
@@ -154,6 +161,10 @@ def every_acknowledged_message_is_delivered(t, d, acked):
         t.diag("%d acknowledged message(s) delivered more than once (allowed):"
                " %s" % (len(dups), ", ".join("%s x%d" % kv for kv in
                                              list(dups.items())[:20])))
+    qps = [q for q in QPS if q]
+    t.is_(len(set(qps)), len(qps), "the %d acknowledged messages had %d "
+          "distinct qp ids (ids stay unique across restarts)" % (
+              len(qps), len(set(qps))))
     bad = [m for m in d.messages() if m.error]
     t.ok(not bad, "every delivered file is well formed",
          "%r" % [b.error for b in bad[:5]])

@@ -112,12 +112,40 @@ def recovery_at_start(t, d):
     expect_delivered(t, d.maildir, m, SENDER, YOU, "message after recovery")
 
 
+def client_gone_in_data_leaves_nothing_in_incoming(t, d):
+    incoming = os.path.join(d.spool, "incoming")
+    c = d.client()
+    c.greeting()
+    c.ehlo()
+    c.cmd("MAIL FROM:<%s>" % SENDER)
+    c.cmd("RCPT TO:<%s>" % YOU)
+    t.reply(c.cmd("DATA"), 354, None, "C: DATA -> 354", c)
+    mid = "<gone-in-data.%d@sqtest>" % random.getrandbits(40)
+    c.send("Subject: half\r\nMessage-ID: %s\r\n\r\n" % mid + "x" * 70000)
+    c.close()
+    try:
+        sqtest.wait_for("incoming/ to be empty", lambda: os.path.isdir(
+            incoming) and not os.listdir(incoming))
+        t.ok(True, "after a client vanishes in DATA, incoming/ is empty again")
+    except sqtest.WaitTimeout as e:
+        t.ok(False, "after a client vanishes in DATA, incoming/ is empty again",
+             str(e), "incoming/: %r" % (os.listdir(incoming)
+                                        if os.path.isdir(incoming) else None))
+    m = make_message("after the vanished client", "served\n")
+    code, text = d.send(m)
+    t.is_(code, 250, "the next client is served", text)
+    expect_delivered(t, d.maildir, m, SENDER, YOU, "message after it")
+    t.ok(not [x for x in d.messages() if x.msgid == mid],
+         "the half message is not delivered")
+
+
 def main():
     t = sqtest.Tap()
     d = sqtest.Daemon(t, extra="relay from { 127.0.0.2/32 }\n",
                       retry_min="300s", retry_max="600s").start()
     sqtest.run(t, [
         recovery_at_start,
+        client_gone_in_data_leaves_nothing_in_incoming,
         sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
     ], d)
 

@@ -29,6 +29,7 @@ chroot "{dir}/empty"
 spool "{spool}"
 control socket "{sock}"
 listen on 127.0.0.1 port {port}
+relay from {{ 127.0.0.2/32 }}
 queue retry-min 1s
 queue retry-max 2s
 agent idle 30s
@@ -88,6 +89,16 @@ def children_run_as_configured(t, d, du, qu):
 
 
 def spool_belongs_to_the_queue_user(t, d, du, qu):
+    m = make_message("stays in the spool", "remote\n", to="far@remote.test")
+    code, text = d.send(m, rcpts=["far@remote.test"], source="127.0.0.2")
+    t.is_(code, 250, "a remote message (it stays queued) -> 250", text)
+    try:
+        sqtest.wait_for("far@remote.test in show queue", lambda: [
+            x for x in d.queue() or [] if x.get("rcpt") == "far@remote.test"])
+    except sqtest.WaitTimeout as e:
+        t.ok(False, "show queue lists far@remote.test", str(e))
+    files = [os.path.join(r, f) for r, _, fs in os.walk(d.spool) for f in fs]
+    t.ok(files, "the spool holds files", repr(files))
     wrong = []
     for root, dirs, files in os.walk(d.spool):
         for n in [root] + [os.path.join(root, x) for x in dirs + files]:

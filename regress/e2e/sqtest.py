@@ -455,7 +455,8 @@ def header(msg, name):
 class Delivered:
     """
     A delivered Maildir message: "Return-Path: <s>", "Delivered-To: r",
-    our Received header, then the message as submitted (LF form).
+    our Received header (received; None in what we generated ourselves,
+    such as a bounce), then the message (rest, LF form).
     """
 
     def __init__(self, path, data):
@@ -468,17 +469,17 @@ class Delivered:
         m1 = re.match(br"Return-Path: <(.*)>$", lines[0])
         m2 = re.match(br"Delivered-To: (.*)$", lines[1]) if len(
             lines) > 1 else None
-        if not m1 or not m2 or len(lines) < 3 or not lines[2].startswith(
-                b"Received:"):
-            self.error = ("not Return-Path, Delivered-To, Received: %r"
-                          % data[:300])
+        if not m1 or not m2:
+            self.error = ("not Return-Path, Delivered-To: %r" % data[:300])
             return
         self.return_path = m1.group(1).decode("utf-8", "replace")
         self.delivered_to = m2.group(1).decode("utf-8", "replace")
-        i = 3
-        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
-            i += 1
-        self.received = b"\n".join(lines[2:i]) + b"\n"
+        i = 2
+        if len(lines) > 2 and lines[2].startswith(b"Received:"):
+            i = 3
+            while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+                i += 1
+            self.received = b"\n".join(lines[2:i]) + b"\n"
         self.rest = b"\n".join(lines[i:])
 
     def header(self, name):
@@ -762,7 +763,8 @@ class Daemon:
     """
     One sqmaild in its own scratch directory.  conf is a template (see
     DEFAULT_CONF; every {name} of params and of the daemon's own paths is
-    filled in), or None for the default.
+    filled in), or None for the default.  Of the params, extra is literal
+    configuration text and domains a template, both added to the default.
     """
 
     seq = 0
@@ -840,8 +842,13 @@ class Daemon:
         return self.write(name, text)
 
     def render(self, template, **more):
+        """
+        Fill a template's {names}: the daemon's paths and the params.  The
+        extra param is literal text; domains is itself a template.
+        """
         params = dict(self.params)
         params.update(more)
+        params["domains"] = params.get("domains", "").format(**params)
         return template.format(**params)
 
     def write_conf(self, template, path=None, **more):
@@ -1241,10 +1248,12 @@ def expect_delivered(t, maildir, msg, sender, rcpt, name, seconds=None):
                                    maildir_read(maildir))):
         return None
     m = got[0]
-    t.ok(m.error is None and m.return_path == sender,
+    t.ok(m.error is None and m.return_path == sender and m.received,
          "%s: Return-Path <%s>, Delivered-To %s, then our Received header"
          % (name, sender, rcpt),
-         m.error or "Return-Path: <%s>" % m.return_path)
+         m.error or "Return-Path: <%s>, Received: %r" % (m.return_path,
+                                                          m.received),
+         m.data[:400])
     t.ok(m.rest == msg, "%s: the message after our Received header is "
          "byte-identical to what was sent" % name, bytes_diff(m.rest, msg))
     return m

@@ -127,8 +127,14 @@ field(struct sqconf *c, const char *key)
 	size_t		 i;
 
 	buf[0] = '\0';
-#define S(k, v)	if (strcmp(key, k) == 0) { strlcpy(buf, v, sizeof(buf)); return buf; }
-#define N(k, v)	if (strcmp(key, k) == 0) { snprintf(buf, sizeof(buf), "%lld", (long long)(v)); return buf; }
+#define S(k, v)	if (strcmp(key, k) == 0) {				\
+		strlcpy(buf, v, sizeof(buf));				\
+		return buf;						\
+	}
+#define N(k, v)	if (strcmp(key, k) == 0) {				\
+		snprintf(buf, sizeof(buf), "%lld", (long long)(v));	\
+		return buf;						\
+	}
 	S("hostname", c->hostname);
 	S("spool", c->spool);
 	S("control_socket", c->control_socket);
@@ -541,8 +547,8 @@ static const struct bad bads[] = {
 	    "test.conf:1: delivery concurrency 0 is out of range", 1 },
 	{ "agent_idle_too_long", "agent idle 2h\n",
 	    "test.conf:1: agent idle 7200 is out of range", 1 },
-	{ "lifetime_too_short", "queue lifetime 30s\n",
-	    "test.conf:1: queue lifetime 30 is out of range", 1 },
+	{ "lifetime_too_short", "queue lifetime 0s\n",
+	    "test.conf:1: queue lifetime 0 is out of range", 1 },
 	{ "retry_min_above_max", "queue retry-min 2h\nqueue retry-max 1h\n",
 	    "test.conf:2: queue retry-min (7200s) is above queue retry-max "
 	    "(3600s)", 1 },
@@ -734,7 +740,8 @@ test_long_tokens(void)
 	memcpy(text + 8 + len, "\"\nuser \"u\"\n", 11);
 	c = parse_text(text, len + 19);
 	ok(c == NULL, "string_too_long_refused");
-	is_str(errs, "test.conf:1: string too long\n", "string_too_long_message");
+	is_str(errs, "test.conf:1: string too long\n",
+	    "string_too_long_message");
 	text[6] = '/';
 	text[7] = 'a';
 	c = parse_text(text, len + 19);

@@ -430,6 +430,9 @@ new_conf(const char *hostname)
 	TAILQ_INIT(&c->tables);
 	TAILQ_INIT(&c->domains);
 	(void)strlcpy(c->hostname, hostname, sizeof(c->hostname));
+	/* parse.y's default: postmaster@<hostname>. */
+	(void)snprintf(c->postmaster, sizeof(c->postmaster), "postmaster@%s",
+	    hostname);
 	return c;
 }
 
