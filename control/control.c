@@ -819,22 +819,14 @@ control_reply(struct mproc *p, struct imsg *imsg)
 static void
 control_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
-	struct msg	 m;
-	int		 v;
-
+	switch (proc_common_imsg(imsg)) {
+	case PROC_IMSG_RELOADED:
+		log_debug("control: new configuration in force");
+		return;
+	case PROC_IMSG_DONE:
+		return;
+	}
 	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
-	case IMSG_CONF_FILE:
-	case IMSG_CONF_END:
-		if (config_imsg(imsg) == 1)
-			log_debug("control: new configuration in force");
-		break;
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
-		break;
 	case IMSG_CTL_LINE:
 	case IMSG_CTL_END:
 		control_reply(p, imsg);

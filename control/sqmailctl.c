@@ -53,7 +53,9 @@ ctlc_alarm(int sig)
 	static const char msg[] =
 	    "sqmailctl: timed out talking to sqmaild\n";
 
-	(void)write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	/* In a signal handler: nothing to do if stderr is gone. */
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) == -1)
+		_exit(EX_TEMPFAIL);
 	_exit(EX_TEMPFAIL);
 }
 

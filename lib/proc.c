@@ -10,13 +10,16 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "mproc.h"
+#include "msg.h"
 #include "proc.h"
 
 enum proc_type	 sq_process = PROC_PARENT;
@@ -134,4 +137,52 @@ proc_loop_init(void)
 			peers[i]->lost = proc_peer_lost;
 		mproc_enable(peers[i]);
 	}
+}
+
+int
+proc_common_imsg(struct imsg *imsg)
+{
+	struct msg	 m;
+	int		 v;
+
+	switch (imsg->hdr.type) {
+	case IMSG_CTL_VERBOSE:
+		m_msg(&m, imsg);
+		m_get_int(&m, &v);
+		m_end(&m);
+		log_setverbose(v);
+		return PROC_IMSG_DONE;
+	case IMSG_CONF_START:
+	case IMSG_CONF_FILE:
+	case IMSG_CONF_END:
+		return config_imsg(imsg) == 1 ? PROC_IMSG_RELOADED :
+		    PROC_IMSG_DONE;
+	default:
+		return PROC_IMSG_NONE;
+	}
+}
+
+void
+ctl_line(struct mproc *p, uint32_t ctlid, const char *fmt, ...)
+{
+	char	 line[2048];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	m_create(p, IMSG_CTL_LINE, 0, -1);
+	m_add_u32(p, ctlid);
+	m_add_string(p, line);
+	m_close(p);
+}
+
+void
+ctl_end(struct mproc *p, uint32_t ctlid, int status, const char *text)
+{
+	m_create(p, IMSG_CTL_END, 0, -1);
+	m_add_u32(p, ctlid);
+	m_add_int(p, status);
+	m_add_string(p, text);
+	m_close(p);
 }

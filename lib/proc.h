@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <stdint.h>
+
 enum proc_type {
 	PROC_PARENT = 0,
 	PROC_SMTP,
@@ -72,5 +74,24 @@ __attribute__((__noreturn__)) void agent_main(int fd, const char *user,
  * or will log why.
  */
 void		 proc_loop_init(void);
+
+struct imsg;
+
+/*
+ * What every process answers the same way: IMSG_CTL_VERBOSE (set the log
+ * level) and IMSG_CONF_* (a reload, through config_imsg()).  Returns
+ * PROC_IMSG_NONE when imsg is of another type, PROC_IMSG_DONE when it was
+ * handled, PROC_IMSG_RELOADED when a new configuration was installed.
+ */
+#define PROC_IMSG_NONE		0
+#define PROC_IMSG_DONE		1
+#define PROC_IMSG_RELOADED	2
+int		 proc_common_imsg(struct imsg *);
+
+/* Control replies: one IMSG_CTL_LINE, printf-style; the closing IMSG_CTL_END. */
+void		 ctl_line(struct mproc *, uint32_t ctlid, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+void		 ctl_end(struct mproc *, uint32_t ctlid, int status,
+		    const char *text);
 
 #endif

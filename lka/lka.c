@@ -108,15 +108,12 @@ lka_answer_rcpt(struct mproc *p, uint32_t type, uint64_t reqid,
 static void
 lka_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
-	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
-	case IMSG_CONF_FILE:
-	case IMSG_CONF_END:
-		lka_nofd(imsg);
-		if (config_imsg(imsg) == 1)
-			lka_tables_load();
+	lka_nofd(imsg);
+	switch (proc_common_imsg(imsg)) {
+	case PROC_IMSG_RELOADED:
+		lka_tables_load();
 		break;
-	default:
+	case PROC_IMSG_NONE:
 		lka_unexpected(p, imsg);
 	}
 }
@@ -194,45 +191,23 @@ lka_dispatch_mta(struct mproc *p, struct imsg *imsg)
 }
 
 static void
-lka_ctl_line(struct mproc *p, uint32_t ctlid, const char *line)
-{
-	m_create(p, IMSG_CTL_LINE, 0, -1);
-	m_add_u32(p, ctlid);
-	m_add_string(p, line);
-	m_close(p);
-}
-
-static void
 lka_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
 	struct msg	 m;
-	char		 line[128];
 	uint32_t	 ctlid;
-	int		 v;
 
 	lka_nofd(imsg);
+	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
+		return;
 	switch (imsg->hdr.type) {
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
-		break;
 	case IMSG_CTL_SHOW_STATS:
 		m_msg(&m, imsg);
 		m_get_u32(&m, &ctlid);
 		m_end(&m);
-		(void)snprintf(line, sizeof(line), "lka.lookups %llu",
+		ctl_line(p, ctlid, "lka.lookups %llu",
 		    (unsigned long long)lka_nlookups);
-		lka_ctl_line(p, ctlid, line);
-		(void)snprintf(line, sizeof(line), "lka.tables %zu",
-		    table_count());
-		lka_ctl_line(p, ctlid, line);
-		m_create(p, IMSG_CTL_END, 0, -1);
-		m_add_u32(p, ctlid);
-		m_add_int(p, SQ_OK);
-		m_add_string(p, "");
-		m_close(p);
+		ctl_line(p, ctlid, "lka.tables %zu", table_count());
+		ctl_end(p, ctlid, SQ_OK, "");
 		break;
 	default:
 		lka_unexpected(p, imsg);

@@ -156,28 +156,16 @@ mda_dispatch_queue(struct mproc *p, struct imsg *imsg)
 static void
 mda_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
-	struct msg	 m;
-	int		 v;
-
-	switch (imsg->hdr.type) {
-	case IMSG_AGENT_FORK:
+	if (imsg->hdr.type == IMSG_AGENT_FORK) {
 		mda_fork_done(imsg);
+		return;
+	}
+	switch (proc_common_imsg(imsg)) {
+	case PROC_IMSG_RELOADED:
+		log_debug("mda: new configuration");
+		mda_schedule();		/* the limits may have moved */
 		break;
-	case IMSG_CONF_START:
-	case IMSG_CONF_FILE:
-	case IMSG_CONF_END:
-		if (config_imsg(imsg) == 1) {
-			log_debug("mda: new configuration");
-			mda_schedule();		/* the limits may have moved */
-		}
-		break;
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
-		break;
-	default:
+	case PROC_IMSG_NONE:
 		fatalx("mda: unexpected imsg %u from parent", imsg->hdr.type);
 	}
 }
@@ -187,15 +175,10 @@ mda_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
 	struct msg	 m;
 	uint32_t	 ctlid;
-	int		 v;
 
+	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
+		return;
 	switch (imsg->hdr.type) {
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
-		break;
 	case IMSG_CTL_PAUSE:
 		m_msg(&m, imsg);
 		m_end(&m);
@@ -225,30 +208,10 @@ mda_dispatch_control(struct mproc *p, struct imsg *imsg)
 static void
 mda_show_stats(struct mproc *p, uint32_t ctlid)
 {
-	char	 line[128];
-
-	(void)snprintf(line, sizeof(line), "mda.agents %zu", mda_nagents);
-	m_create(p, IMSG_CTL_LINE, 0, -1);
-	m_add_u32(p, ctlid);
-	m_add_string(p, line);
-	m_close(p);
-	(void)snprintf(line, sizeof(line), "mda.deliveries.running %zu",
-	    mda_nrunning);
-	m_create(p, IMSG_CTL_LINE, 0, -1);
-	m_add_u32(p, ctlid);
-	m_add_string(p, line);
-	m_close(p);
-	(void)snprintf(line, sizeof(line), "mda.deliveries.waiting %zu",
-	    mda_nwaiting);
-	m_create(p, IMSG_CTL_LINE, 0, -1);
-	m_add_u32(p, ctlid);
-	m_add_string(p, line);
-	m_close(p);
-	m_create(p, IMSG_CTL_END, 0, -1);
-	m_add_u32(p, ctlid);
-	m_add_int(p, SQ_OK);
-	m_add_string(p, "");
-	m_close(p);
+	ctl_line(p, ctlid, "mda.agents %zu", mda_nagents);
+	ctl_line(p, ctlid, "mda.deliveries.running %zu", mda_nrunning);
+	ctl_line(p, ctlid, "mda.deliveries.waiting %zu", mda_nwaiting);
+	ctl_end(p, ctlid, SQ_OK, "");
 }
 
 /* Tell the queue how a delivery ended. */

@@ -52,30 +52,16 @@ mta_dispatch_queue(struct mproc *p, struct imsg *imsg)
 static void
 mta_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
-	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
-	case IMSG_CONF_FILE:
-	case IMSG_CONF_END:
-		config_imsg(imsg);
-		break;
-	default:
+	if (proc_common_imsg(imsg) == PROC_IMSG_NONE)
 		fatalx("mta: unexpected imsg %u from parent", imsg->hdr.type);
-	}
 }
 
 static void
 mta_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
-	struct msg	 m;
-	int		 v;
-
+	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
+		return;
 	switch (imsg->hdr.type) {
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
-		break;
 	case IMSG_CTL_PAUSE:
 		mta_paused = 1;
 		break;

@@ -394,20 +394,12 @@ queue_dispatch_parent(struct mproc *p, struct imsg *imsg)
 		close(imsg->fd);
 		imsg->fd = -1;
 	}
-	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
-	case IMSG_CONF_FILE:
-	case IMSG_CONF_END:
-		if (config_imsg(imsg) == 1) {
-			log_debug("queue: new configuration");
-			queue_sched_run();
-		}
+	switch (proc_common_imsg(imsg)) {
+	case PROC_IMSG_RELOADED:
+		log_debug("queue: new configuration");
+		queue_sched_run();
 		return;
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
+	case PROC_IMSG_DONE:
 		return;
 	}
 	fatalx("queue: unexpected imsg %u from the parent", imsg->hdr.type);
@@ -454,13 +446,9 @@ queue_dispatch_control(struct mproc *p, struct imsg *imsg)
 		close(imsg->fd);
 		imsg->fd = -1;
 	}
-	switch (imsg->hdr.type) {
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
+	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
 		return;
+	switch (imsg->hdr.type) {
 	case IMSG_CTL_SHOW_QUEUE:
 	case IMSG_CTL_SHOW_STATS:
 	case IMSG_CTL_SCHEDULE:

@@ -1001,27 +1001,6 @@ queue_sched_lka(struct mproc *p, struct imsg *imsg)
  * Control.
  */
 static void
-sched_ctl_line(struct mproc *p, uint32_t peerid, uint32_t ctlid,
-    const char *line)
-{
-	m_create(p, IMSG_CTL_LINE, peerid, -1);
-	m_add_u32(p, ctlid);
-	m_add_string(p, line);
-	m_close(p);
-}
-
-static void
-sched_ctl_end(struct mproc *p, uint32_t peerid, uint32_t ctlid, int status,
-    const char *text)
-{
-	m_create(p, IMSG_CTL_END, peerid, -1);
-	m_add_u32(p, ctlid);
-	m_add_int(p, status);
-	m_add_string(p, text);
-	m_close(p);
-}
-
-static void
 sched_ctl_show(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 {
 	struct qmsg	*m;
@@ -1043,10 +1022,10 @@ sched_ctl_show(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 			    (long long)(now - m->env.ctime), m->env.sender,
 			    r->dest.addr, envelope_state_name(r->state),
 			    r->tries, (long long)next, r->error);
-			sched_ctl_line(p, peerid, ctlid, line);
+			ctl_line(p, ctlid, "%s", line);
 		}
 	}
-	sched_ctl_end(p, peerid, ctlid, SQ_OK, "");
+	ctl_end(p, ctlid, SQ_OK, "");
 }
 
 static void
@@ -1059,7 +1038,7 @@ sched_ctl_stats(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 #define STAT(name, v)	do {						\
 	(void)snprintf(line, sizeof(line), "%s %llu", (name),		\
 	    (unsigned long long)(v));					\
-	sched_ctl_line(p, peerid, ctlid, line);				\
+	ctl_line(p, ctlid, "%s", line);				\
 } while (0)
 	STAT("queue.messages", nmsg);
 	STAT("queue.recipients.pending", pending);
@@ -1069,7 +1048,7 @@ sched_ctl_stats(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 	STAT("queue.deliveries.perm", queue_stats.deliveries_perm);
 	STAT("queue.bounces", queue_stats.bounces);
 #undef STAT
-	sched_ctl_end(p, peerid, ctlid, SQ_OK, "");
+	ctl_end(p, ctlid, SQ_OK, "");
 }
 
 static void
@@ -1128,7 +1107,7 @@ queue_sched_ctl(struct mproc *p, struct imsg *imsg)
 	m_get_msgid(&m, &id);
 	m_end(&m);
 	if (id != 0 && (qm = sched_find(id)) == NULL) {
-		sched_ctl_end(p, peerid, ctlid, SQ_PERMFAIL,
+		ctl_end(p, ctlid, SQ_PERMFAIL,
 		    "no such message");
 		return;
 	}
@@ -1146,7 +1125,7 @@ queue_sched_ctl(struct mproc *p, struct imsg *imsg)
 				sched_ctl_remove_one(qm);
 	}
 	sched_kick();
-	sched_ctl_end(p, peerid, ctlid, SQ_OK, "");
+	ctl_end(p, ctlid, SQ_OK, "");
 }
 
 void

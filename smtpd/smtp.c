@@ -166,14 +166,11 @@ smtp_accept(int fd, short ev, void *arg)
 static void
 smtp_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
-	switch (imsg->hdr.type) {
-	case IMSG_CONF_START:
-	case IMSG_CONF_FILE:
-	case IMSG_CONF_END:
-		if (config_imsg(imsg) == 1)
-			log_debug("smtp: new configuration in force");
+	switch (proc_common_imsg(imsg)) {
+	case PROC_IMSG_RELOADED:
+		log_debug("smtp: new configuration in force");
 		break;
-	default:
+	case PROC_IMSG_NONE:
 		fatalx("smtp: unexpected imsg %u from parent",
 		    imsg->hdr.type);
 	}
@@ -250,7 +247,6 @@ smtp_dispatch_queue(struct mproc *p, struct imsg *imsg)
 static void
 smtp_show_stats(struct mproc *p, uint32_t ctlid)
 {
-	char	 line[128];
 	size_t	 i;
 	const struct {
 		const char	*name;
@@ -263,19 +259,10 @@ smtp_show_stats(struct mproc *p, uint32_t ctlid)
 		{ "smtp.messages.rejected", smtp_stats.rejected },
 	};
 
-	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-		(void)snprintf(line, sizeof(line), "%s %llu", counters[i].name,
+	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		ctl_line(p, ctlid, "%s %llu", counters[i].name,
 		    (unsigned long long)counters[i].value);
-		m_create(p, IMSG_CTL_LINE, 0, -1);
-		m_add_u32(p, ctlid);
-		m_add_string(p, line);
-		m_close(p);
-	}
-	m_create(p, IMSG_CTL_END, 0, -1);
-	m_add_u32(p, ctlid);
-	m_add_int(p, SQ_OK);
-	m_add_string(p, "");
-	m_close(p);
+	ctl_end(p, ctlid, SQ_OK, "");
 }
 
 static void
@@ -283,15 +270,10 @@ smtp_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
 	struct msg	 m;
 	uint32_t	 ctlid;
-	int		 v;
 
+	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
+		return;
 	switch (imsg->hdr.type) {
-	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
-		break;
 	case IMSG_CTL_PAUSE:
 		if (!smtp_paused)
 			log_info("smtp: paused: not accepting connections");

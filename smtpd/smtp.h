@@ -17,7 +17,6 @@
 #include "sqmail.h"
 
 /* lib/config_xfer.c: apply IMSG_CONF_*; 1 when a new conf is in force. */
-int	config_imsg(struct imsg *);
 
 /*
  * smtp_parse.c: commands and their arguments.  Pure functions over

@@ -233,7 +233,9 @@ smtp_refuse(int fd, const char *fmt, ...)
 		if ((size_t)n > sizeof(buf) - 3)
 			n = sizeof(buf) - 3;
 		memcpy(buf + n, "\r\n", 2);
-		(void)write(fd, buf, n + 2);
+		/* Best effort: the socket is closed next either way. */
+		if (write(fd, buf, n + 2) == -1)
+			log_debug("smtp: refusal not sent: %s", strerror(errno));
 	}
 	close(fd);
 }
@@ -1098,6 +1100,10 @@ smtp_session_queue_create(uint64_t reqid, int status, uint64_t msgid,
 		return;
 	}
 	s->datafd = fd;
+	/* Counted per message, not per session. */
+	s->written = 0;
+	s->werr = 0;
+	s->dlen = 0;
 	if ((s->dbuf = malloc(SMTP_DBUF_SIZE)) == NULL ||
 	    smtp_received(s) == -1) {
 		log_warn("smtp: DATA buffer");

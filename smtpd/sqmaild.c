@@ -498,23 +498,13 @@ proc_line(pid_t pid, const char *role, char *buf, size_t len)
 }
 
 static void
-ctl_end(struct mproc *p, uint32_t ctlid, int status, const char *text)
-{
-	m_create(p, IMSG_CTL_END, 0, -1);
-	m_add_u32(p, ctlid);
-	m_add_int(p, status);
-	m_add_string(p, text);
-	m_close(p);
-}
-
-static void
 parent_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
 	struct agentproc	*a;
 	struct msg		 m;
 	char			 line[PATH_MAX + 128], err[256];
 	uint32_t		 ctlid;
-	int			 i, v;
+	int			 i;
 
 	switch (imsg->hdr.type) {
 	case IMSG_CTL_SHOW_PROCS:
@@ -522,19 +512,13 @@ parent_dispatch_control(struct mproc *p, struct imsg *imsg)
 		m_get_u32(&m, &ctlid);
 		m_end(&m);
 		proc_line(getpid(), "parent", line, sizeof(line));
-		m_create(p, IMSG_CTL_LINE, 0, -1);
-		m_add_u32(p, ctlid);
-		m_add_string(p, line);
-		m_close(p);
+		ctl_line(p, ctlid, "%s", line);
 		for (i = 1; i < PROC_COUNT; i++) {
 			if (sq_pids[i] <= 0)
 				continue;
 			proc_line(sq_pids[i], proc_name(i), line,
 			    sizeof(line));
-			m_create(p, IMSG_CTL_LINE, 0, -1);
-			m_add_u32(p, ctlid);
-			m_add_string(p, line);
-			m_close(p);
+			ctl_line(p, ctlid, "%s", line);
 		}
 		TAILQ_FOREACH(a, &agents, entry) {
 			char	 role[SQ_USER_MAX + 16];
@@ -542,10 +526,7 @@ parent_dispatch_control(struct mproc *p, struct imsg *imsg)
 			(void)snprintf(role, sizeof(role), "agent:%s",
 			    a->user);
 			proc_line(a->pid, role, line, sizeof(line));
-			m_create(p, IMSG_CTL_LINE, 0, -1);
-			m_add_u32(p, ctlid);
-			m_add_string(p, line);
-			m_close(p);
+			ctl_line(p, ctlid, "%s", line);
 		}
 		ctl_end(p, ctlid, SQ_OK, "");
 		break;
@@ -569,10 +550,7 @@ parent_dispatch_control(struct mproc *p, struct imsg *imsg)
 		parent_shutdown(0);
 		break;
 	case IMSG_CTL_VERBOSE:
-		m_msg(&m, imsg);
-		m_get_int(&m, &v);
-		m_end(&m);
-		log_setverbose(v);
+		(void)proc_common_imsg(imsg);
 		break;
 	default:
 		fatalx("parent: unexpected imsg %u from control",
@@ -716,7 +694,7 @@ parent_dispatch_other(struct mproc *p, struct imsg *imsg)
 
 /*
  * A channel to a child closed: the child died, or a sibling did and this
- * one followed.  Give the dead a moment to become reapable so that the log
+ * one followed.  Give the dead up to 2 seconds to become reapable so that the log
  * names the cause, not the first symptom.
  */
 static void
@@ -726,7 +704,7 @@ parent_lost(struct mproc *p)
 
 	if (shutting_down)
 		return;
-	for (i = 0; i < 50; i++) {
+	for (i = 0; i < 200; i++) {
 		if (parent_reap() > 0)
 			parent_shutdown(1);
 		usleep(10000);

@@ -7,13 +7,12 @@ delivered byte-exact into a Maildir (plain, 8-bit, dot-stuffed, empty,
 """
 import os
 import random
-import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
-from sqtest import crlf, make_message, expect_delivered, qp_of
+from sqtest import crlf, make_message, expect_delivered
 
 SENDER = "sender@example.test"
 YOU = "you@example.test"

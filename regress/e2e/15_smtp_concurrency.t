@@ -6,7 +6,6 @@ all acknowledged and every message is delivered exactly once, byte-exact
 on ::1 next to 127.0.0.1.
 """
 import os
-import socket
 import sys
 import threading
 

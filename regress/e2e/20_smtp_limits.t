@@ -6,6 +6,8 @@ text line lengths, hop count, bare LF, and the command and data timeouts.
 """
 import os
 import random
+import socket
+import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +42,49 @@ def session(d, source=None):
     c.greeting()
     c.ehlo()
     return c
+
+
+def session_counts_do_not_leak_after_abrupt_disconnects(t, d):
+    src = "127.0.0.8"
+    for i in range(60):
+        c = d.client(src)
+        try:
+            c.greeting()
+            if i % 3 == 1:
+                c.send("EHLO x\r\nMAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+                       "Subject: cut\r\n\r\nhalf" % (SENDER, YOU))
+            elif i % 3 == 2:
+                c.send("EHLO x\r\nNOOP")
+            # reset instead of a clean close
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                              struct.pack("ii", 1, 0))
+        finally:
+            c.close()
+
+    def both_greeted():
+        held = []
+        try:
+            for _ in range(MAX_PER_IP):
+                c = d.client(src)
+                held.append(c)
+                r = c.greeting()
+                if r is None or r.code != 220:
+                    return False
+            return True
+        finally:
+            for c in held:
+                c.close()
+    try:
+        sqtest.wait_for("%d sessions from %s to be greeted" % (MAX_PER_IP,
+                                                               src),
+                        both_greeted, interval=0.5)
+        t.ok(True, "after 60 abrupt disconnects (reset, mid-command, "
+             "mid-DATA) %d sessions from that address are still greeted"
+             % MAX_PER_IP)
+    except sqtest.WaitTimeout as e:
+        t.ok(False, "after 60 abrupt disconnects %d sessions from that "
+             "address are still greeted (no leaked session count)"
+             % MAX_PER_IP, str(e))
 
 
 def ehlo_size_is_the_configured_limit(t, d):
@@ -289,6 +334,7 @@ def main():
     d = sqtest.Daemon(t, extra=LIMITS, message_size="100K").start()
     sqtest.run(t, [
         sessions_over_the_per_ip_and_total_limits_get_421,
+        session_counts_do_not_leak_after_abrupt_disconnects,
         ehlo_size_is_the_configured_limit,
         mail_from_size_over_limit_gets_552_5_3_4,
         body_over_limit_gets_552_5_3_4_after_the_dot,

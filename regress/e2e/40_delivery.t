@@ -5,8 +5,8 @@ message), mbox (From_ line, >From escaping, blank line at the end), alias
 fan-out across domains and methods, and permanent failures: a message that
 already carries our Delivered-To line (a loop) is not delivered but bounced
 to the sender in QSBMF, the bounce quoting at most "bounce max-size" of
-the original; a failing message from <> gets no bounce (sqmail-queue(5)),
-a bounce to an address that takes no mail goes to the postmaster.
+the original; a failing message from <>, and a bounce to an address that
+takes no mail, go to the postmaster as double bounces.
 """
 import os
 import re
@@ -72,6 +72,29 @@ def maildir_message_and_its_log_lines(t, d):
                                     "end msg %s\n" % n)]
     t.ok(-1 not in order and order == sorted(order),
          "new msg, info msg and end msg come in that order")
+
+
+def session_log_gives_each_message_its_own_size(t, d):
+    mark = d.log_mark()
+    s = d.smtp()
+    s.ehlo()
+    qps = []
+    for i in range(3):
+        m = make_message("sized %d" % i, ("s" * 99 + "\n") * (5 + 10 * i))
+        s.mail(SENDER)
+        s.rcpt(YOU)
+        code, text = s.data(sqtest.crlf(m))
+        qps.append(qp_of(text.decode("latin-1")))
+    s.quit()
+    for qp in qps:
+        info = d.wait_for_log(r"^info msg %s: bytes (\d+) " % qp, since=mark)
+        q = d.wait_for_log(r"Accept::DATA::Queued: .* id %s size (\d+) " % qp,
+                           since=mark)
+        t.ok(info and q and info.group(1) == q.group(1),
+             "the smtp log line of message %s (3 in one session) gives its "
+             "own size, as \"info msg\" does" % qp,
+             "info msg: %s\nsmtp: %s" % (info.group(0) if info else None,
+                                         q.group(0) if q else None))
 
 
 def mbox_delivery_has_from_line_escaping_and_blank_line(t, d):
@@ -149,6 +172,69 @@ def loop_is_bounced_to_the_sender_in_qsbmf(t, d):
     return b
 
 
+def one_failing_recipient_bounces_alone(t, d):
+    m = make_message("half loop", "one of two recipients loops\n",
+                     to="loop@example.test, carol@example.test",
+                     extra="Delivered-To: loop@example.test\n")
+    code, text = d.send(m, rcpts=["loop@example.test", "carol@example.test"])
+    t.is_(code, 250, "a message to loop@ and carol@ -> 250", text)
+    expect_delivered(t, d.maildir, m, SENDER, "carol@example.test",
+                     "the recipient that does not loop")
+    b = check_bounce(t, d, SENDER, "loop@example.test", m)
+    if b is not None:
+        t.unlike(b.rest.split(b"--- Below this line")[0].decode(
+            "utf-8", "replace"), r"<carol@example\.test>:",
+            "the bounce does not name the delivered recipient")
+
+
+def delivery_agent_exits_after_agent_idle(t, d):
+    m = make_message("wake the agent", "hello agent\n")
+    code, text = d.send(m)
+    t.is_(code, 250, "a message -> 250", text)
+    expect_delivered(t, d.maildir, m, SENDER, YOU, "message for the agent")
+
+    def agents():
+        return [p for p in d.processes() if re.search(
+            r"\bagent\b", sqtest.proc_cmdline(p))]
+    t.note("agents right after the delivery: %s" % (
+        d.describe(agents()) or "none"))
+    try:
+        sqtest.wait_for("the agent to exit (agent idle 2s)",
+                        lambda: not agents(), seconds=30)
+        t.ok(True, "no delivery agent is left once idle past \"agent idle "
+             "2s\"")
+    except sqtest.WaitTimeout as e:
+        t.ok(False, "no delivery agent is left once idle past \"agent idle "
+             "2s\"", str(e), d.describe(agents()))
+
+
+def alias_cycle_does_not_hang_the_daemon(t, d):
+    mark = d.log_mark()
+    c = d.client()
+    c.greeting()
+    c.ehlo()
+    c.cmd("MAIL FROM:<%s>" % SENDER)
+    r = c.cmd("RCPT TO:<cyclea@example.test>")
+    t.ok(r is not None, "RCPT TO:<cyclea@example.test> (cyclea -> cycleb -> "
+         "cyclea) gets a reply", c.transcript_tail())
+    if r is not None and r.code == 250:
+        c.cmd("DATA")
+        m = make_message("cycle", "round and round\n")
+        c.send(sqtest.dot_stuff(sqtest.crlf(m)) + b".\r\n")
+        r2 = c.reply()
+        t.ok(r2 is not None, "its end of data gets a reply", c.transcript_tail())
+        qp = qp_of(r2.text if r2 else "")
+        if qp:
+            t.ok(d.wait_for_log(r"^end msg %s$" % qp, since=mark),
+                 "the accepted message reaches a final result (end msg %s)"
+                 % qp)
+    c.close()
+    m = make_message("after the cycle", "still here\n")
+    code, text = d.send(m)
+    t.is_(code, 250, "the next client is served", text)
+    expect_delivered(t, d.maildir, m, SENDER, YOU, "message after the cycle")
+
+
 def check_bounce(t, d, to, failed, orig, maxsize=None):
     mid = sqtest.header(orig, "Message-ID")
 
@@ -185,24 +271,15 @@ def bounce_quotes_at_most_bounce_max_size(t, d):
              "max-size) plus its own text: %d octets" % len(b.data))
 
 
-def failing_message_from_null_sender_gets_no_bounce(t, d):
-    # sqmail-queue(5): "a message from the null sender that fails gets no
-    # bounce".
-    mark = d.log_mark()
+def failing_message_from_null_sender_goes_to_the_postmaster(t, d):
+    # sqmail-queue(5): "a bounce (flags 1), or any other message from the
+    # null sender, that fails becomes a double bounce to the postmaster".
     m = make_message("null loop", "nobody to bounce to\n", sender="<>",
                      to="loop@example.test",
                      extra="Delivered-To: loop@example.test\n")
     code, text = d.send(m, sender="", rcpts=["loop@example.test"])
     t.is_(code, 250, "a looping message from <> -> 250", text)
-    qp = qp_of(text)
-    t.ok(d.wait_for_log(r"^queue: msg %s: null sender, no bounce$" % qp,
-                        since=mark),
-         "log: queue: msg %s: null sender, no bounce" % qp)
-    t.ok(d.wait_for_log(r"^end msg %s$" % qp, since=mark),
-         "log: end msg %s" % qp)
-    mid = sqtest.header(m, "Message-ID")
-    t.ok(not [x for x in d.messages() if mid.encode() in x.data],
-         "no bounce and no copy of it is delivered")
+    check_bounce(t, d, "postmaster@example.test", "loop@example.test", m)
 
 
 def bounce_to_an_address_that_takes_no_mail_goes_to_the_postmaster(t, d):
@@ -246,18 +323,24 @@ def main():
     d.chown(d.path("mail"))
     aliases = dict(sqtest.ALIASES)
     aliases["team"] = "you@example.test, alice@example.test, carol@mbox.test"
+    aliases["cyclea"] = "cycleb@example.test"
+    aliases["cycleb"] = "cyclea@example.test"
     d.write_table("aliases", aliases)
     d.write_table("recipients", {u: "1" for u in sqtest.LOCAL_USERS +
-                                 ["team"]})
+                                 ["team", "cyclea", "cycleb"]})
     d.start()
     sqtest.run(t, [
         maildir_message_and_its_log_lines,
+        session_log_gives_each_message_its_own_size,
         mbox_delivery_has_from_line_escaping_and_blank_line,
         alias_fans_out_to_every_target,
+        alias_cycle_does_not_hang_the_daemon,
         loop_is_bounced_to_the_sender_in_qsbmf,
+        one_failing_recipient_bounces_alone,
         bounce_quotes_at_most_bounce_max_size,
-        failing_message_from_null_sender_gets_no_bounce,
+        failing_message_from_null_sender_goes_to_the_postmaster,
         bounce_to_an_address_that_takes_no_mail_goes_to_the_postmaster,
+        delivery_agent_exits_after_agent_idle,
         sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
     ], d)
 

@@ -3,11 +3,16 @@
 sqmailctl against a running sqmaild: every command, its exit status (0 done,
 1 refused or failed, 64 usage, 69 no daemon), and what each does: show
 queue/stats/processes, pause and resume smtp, schedule and remove (one id
-and all), log verbose/brief, reload, stop.
+and all), log verbose/brief, reload, stop; who may use the control socket
+(sqmailctl(8) AUTHORISATION) and its bound of 64 clients.
 """
+import grp
 import os
+import pwd
 import re
+import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
@@ -17,6 +22,7 @@ SENDER = "sender@example.test"
 YOU = "you@example.test"
 RELAY = "127.0.0.2"
 ROLES = ("smtp", "lka", "queue", "mda", "mta", "control")
+CTL_GROUP = "sqtestctl"
 
 USAGE = [
     [],
@@ -90,6 +96,33 @@ def show_processes_lists_every_role(t, d):
         except OSError as e:
             root = str(e)
         t.is_(p["root"], root, "%s: root= is the process's /proc root" % role)
+
+
+def control_connections_are_bounded_and_freed(t, d):
+    held = []
+    try:
+        for i in range(64):
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.connect(d.sock)
+            held.append(u)
+        time.sleep(0.2)     # let the control process accept them all
+        rc, out, err = d.ctl("show", "queue")
+        t.is_(rc, 1, "with 64 idle control clients, one more request exits 1",
+              out + err)
+        t.like(err, r"too many control clients",
+               "and says \"too many control clients\"")
+    finally:
+        for u in held:
+            u.close()
+
+    def served():
+        return d.ctl("show", "queue")[0] == 0
+    try:
+        sqtest.wait_for("a control request to be served again", served,
+                        interval=0.2)
+        t.ok(True, "once they close, requests are served again")
+    except sqtest.WaitTimeout as e:
+        t.ok(False, "once they close, requests are served again", str(e))
 
 
 def show_stats_answers(t, d):
@@ -237,14 +270,43 @@ def stop_stops_the_daemon(t, d):
     t.is_(rc, 69, "afterwards sqmailctl show queue exits 69 (no daemon)", err)
 
 
+def control_socket_refuses_other_users(t, d):
+    if os.getuid() != 0:
+        t.skip("other users are refused, the control group admitted",
+               "needs root to run sqmailctl as other users")
+        return
+    nobody = pwd.getpwnam("nobody")
+    ctlgrp = grp.getgrnam(CTL_GROUP)
+    for args in (["show", "queue"], ["pause", "smtp"], ["stop"]):
+        rc, out, err = d.ctl_as(nobody.pw_uid, nobody.pw_gid, *args)
+        t.is_(rc, 1, "as nobody: sqmailctl %s exits 1" % " ".join(args),
+              out + err)
+        t.like(err, r"(?i)permission denied", "and says permission denied")
+    t.ok(d.running(), "sqmaild is still running after nobody's stop")
+    c = d.client()
+    t.reply(c.greeting(), 220, None, "and smtp is not paused", c)
+    c.close()
+    rc, out, err = d.ctl_as(nobody.pw_uid, ctlgrp.gr_gid, "show", "queue")
+    t.is_(rc, 0, "as nobody with the control group (%s) as primary group: "
+          "show queue exits 0" % CTL_GROUP, out + err)
+    rc, out, err = d.ctl_as(0, 0, "show", "stats")
+    t.is_(rc, 0, "as root: show stats exits 0", out + err)
+
+
 def main():
     t = sqtest.Tap()
+    opts = ""
+    if os.getuid() == 0 and sqtest.ensure_group(CTL_GROUP):
+        opts = ' group "%s"' % CTL_GROUP
     d = sqtest.Daemon(t, extra="relay from { 127.0.0.2/32 }\n",
-                      retry_min="300s", retry_max="600s").start()
+                      retry_min="300s", retry_max="600s",
+                      control_opts=opts).start()
     sqtest.run(t, [
         malformed_command_lines_exit_64,
         unreachable_control_socket_exits_69,
         show_processes_lists_every_role,
+        control_socket_refuses_other_users,
+        control_connections_are_bounded_and_freed,
         show_stats_answers,
         show_queue_is_empty_at_first,
         schedule_retries_one_message_now,

@@ -10,6 +10,8 @@ import os
 import re
 import signal
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
@@ -36,6 +38,7 @@ domain "example.test" {{
 	recipients recipients
 }}
 include "{dir}/domains.conf"
+include "{dir}/limits.conf"
 """
 
 NEW_DOMAIN = """\
@@ -140,6 +143,16 @@ def sighup_adds_a_domain_without_dropping_an_open_session(t, d):
     t.ok(d.running(), "sqmaild is still running")
 
 
+def sighup_rereads_tables(t, d):
+    t.is_(rcpt_code(d, "fresh@example.test"), 550, "before: RCPT TO:<fresh@"
+          "example.test> -> 550 (not in the recipients table)")
+    d.write_table("recipients", {u: "1" for u in sqtest.LOCAL_USERS +
+                                 ["fresh"]})
+    os.kill(d.proc.pid, signal.SIGHUP)
+    t.ok(wait_rcpt(d, "fresh@example.test", 250), "after the table file "
+         "changes and SIGHUP: RCPT TO:<fresh@example.test> -> 250")
+
+
 def sighup_with_a_bad_config_keeps_the_old_one(t, d):
     mark = d.log_mark()
     d.write("domains.conf", d.render(NEW_DOMAIN + BAD))
@@ -173,12 +186,20 @@ def sqmailctl_reload_refuses_a_bad_config_with_exit_1(t, d):
 def sqmailctl_reload_applies_a_good_config(t, d):
     d.mkmaildir(d.path("Maildir-other"))
     d.write("domains.conf", d.render(OTHER_DOMAIN))
+    d.write("limits.conf", "limit message-size 10K\n")
     rc, out, err = d.ctl("reload")
     t.is_(rc, 0, "sqmailctl reload of a good file exits 0", out + err)
     t.ok(wait_rcpt(d, "x@other.test", 250),
          "other.test is accepted: RCPT TO:<x@other.test> -> 250")
     t.ok(wait_rcpt(d, "new@new.test", 554),
          "new.test, no longer configured, is refused: 554")
+    c = d.client()
+    c.greeting()
+    r = c.ehlo()
+    c.close()
+    t.ok(r is not None and "SIZE 10240" in r.text.upper(), "a new session's "
+         "EHLO says SIZE 10240 (limit message-size 10K from the reload)",
+         r.raw if r else None)
     m = make_message("to other", "reloaded\n", to="x@other.test")
     code, text = d.send(m, rcpts=["x@other.test"])
     t.is_(code, 250, "a message to x@other.test -> 250", text)
@@ -186,10 +207,50 @@ def sqmailctl_reload_applies_a_good_config(t, d):
                      "message to other.test")
 
 
+def reloads_under_load_lose_no_message(t, d):
+    acked, errors = [], []
+
+    def sender(n):
+        try:
+            s = d.smtp()
+            s.ehlo()
+            for i in range(10):
+                m = make_message("under reload %d.%d" % (n, i), "load\n",
+                                 msgid="<reload-%d-%d@sqtest>" % (n, i))
+                s.mail(SENDER)
+                s.rcpt(YOU)
+                code, text = s.data(sqtest.crlf(m))
+                if code == 250:
+                    acked.append(sqtest.header(m, "Message-ID"))
+                else:
+                    errors.append("%d.%d: %d %s" % (n, i, code, text))
+            s.quit()
+        except Exception as e:
+            errors.append("sender %d: %r" % (n, e))
+    threads = [threading.Thread(target=sender, args=(n,), daemon=True)
+               for n in range(5)]
+    for th in threads:
+        th.start()
+    for i in range(5):
+        os.kill(d.proc.pid, signal.SIGHUP)
+        time.sleep(0.05)
+    for th in threads:
+        th.join(60 * sqtest.SCALE)
+    t.ok(not errors and len(acked) == 50, "50 messages sent in 5 sessions "
+         "during 5 SIGHUPs all get 250, no session is dropped",
+         "\n".join(errors[:10]))
+    want = set(acked)
+    got = d.wait_for_maildir(len(want), pred=lambda m: m.msgid in want)
+    have = [m.msgid for m in got if m.msgid in want]
+    t.is_(sorted(have), sorted(want), "each of them is delivered once")
+    t.ok(d.running(), "sqmaild is still running")
+
+
 def main():
     t = sqtest.Tap()
     d = sqtest.Daemon(t, conf=CONF)
     d.write("domains.conf", "# extra domains go here\n")
+    d.write("limits.conf", "# limits go here\n")
     sqtest.run(t, [
         config_check_accepts_a_good_file,
         config_check_names_file_and_line_of_an_error,
@@ -197,9 +258,11 @@ def main():
     d.start()
     sqtest.run(t, [
         sighup_adds_a_domain_without_dropping_an_open_session,
+        sighup_rereads_tables,
         sighup_with_a_bad_config_keeps_the_old_one,
         sqmailctl_reload_refuses_a_bad_config_with_exit_1,
         sqmailctl_reload_applies_a_good_config,
+        reloads_under_load_lose_no_message,
         sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
     ], d)
 

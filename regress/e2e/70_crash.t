@@ -2,7 +2,8 @@
 """
 Crash safety: a sender streams messages while, at a random moment, the
 whole daemon is killed with SIGKILL (even rounds) or only its queue process
-is (odd rounds); then it is started again on the same spool.  At the end
+is (odd rounds), and in two last rounds only the mda and only a delivery
+agent; then it is started again on the same spool.  At the end
 every message that got a 250 must be in the Maildir: a lost one fails the
 test, a duplicate is reported as a diagnostic (allowed: a kill between the
 delivery and its record can repeat it).
@@ -20,7 +21,7 @@ import sqtest
 from sqtest import make_message, crlf
 
 ROUNDS = 12
-PER_ROUND_MAX = 150
+PER_ROUND_MAX = 500
 SENDER = "sender@example.test"
 YOU = "you@example.test"
 QPS = []                # the qp id of every 250, across all rounds
@@ -68,20 +69,60 @@ class Sender(threading.Thread):
                 time.sleep(0.05)
 
 
-def queue_pid(d):
-    pid = d.role_pids().get("queue")
-    if pid:
+def role_pid(d, role):
+    """The pid of a child role: its process title, else show processes."""
+    pid = d.role_pids().get(role)
+    if pid or role == "agent":
         return pid
     rc, out, err = d.ctl("show", "processes", timeout=5)
-    m = re.search(r"(?m)^queue pid=(\d+)", out or "")
+    m = re.search(r"(?m)^%s pid=(\d+)" % role, out or "")
     return int(m.group(1)) if m else None
+
+
+# What each round kills: the whole daemon and the queue alternate (the
+# rounds the spec asks for), then the mda and a delivery agent once each.
+KINDS = ["whole", "queue"] * (ROUNDS // 2) + ["mda", "agent"]
+
+
+def kill_child(t, d, rnd, role):
+    """
+    kill -9 one child.  For queue and mda the parent must log it and then
+    exit (or respawn it); an agent's death must only fail (and later
+    retry) its delivery.  Returns (what was killed, processes left).
+    """
+    pid = role_pid(d, role)
+    if not t.ok(pid, "round %d: the %s process is found" % (rnd, role),
+                "processes: %s" % d.describe(d.processes())):
+        return "nothing", d.kill9()
+    mark = d.log_mark()
+    os.kill(pid, 9)
+    what = "the %s process (pid %d)" % (role, pid)
+    if role == "agent":
+        time.sleep(0.5)
+        t.ok(d.running(), "round %d: sqmaild keeps running after an agent "
+             "is killed" % rnd)
+        return what, []
+    st = d.wait_exit(15)
+    if st is None:
+        t.note("round %d: the parent still runs after the %s died "
+               "(respawned?)" % (rnd, role))
+        left = []
+    else:
+        left = d.wait_orphans_gone(10)
+    t.ok(d.wait_for_log(r"^(?=.*\b%s\b)(?=.*(died|exit|signal|kill|terminat|"
+                        r"lost)).*$" % role, since=mark, seconds=5),
+         "round %d: the parent logs that the %s process died (a line naming "
+         "it)" % (rnd, role), "the log after the kill ends with:\n" +
+         "\n".join(d.log_text(mark).splitlines()[-5:]))
+    return what, left
 
 
 def crash_rounds_lose_no_acknowledged_message(t, d):
     acked = []
-    rng = random.Random(os.environ.get("SQTEST_SEED", time.time()))
-    for rnd in range(ROUNDS):
-        whole = rnd % 2 == 0
+    seed = os.environ.get("SQTEST_SEED", str(int(time.time())))
+    t.note("SQTEST_SEED=%s" % seed)
+    rng = random.Random(seed)
+    for rnd, kind in enumerate(KINDS):
         if d.start(fatal=False) is None:
             t.ok(False, "round %d: sqmaild restarts on the spool left by the "
                  "previous kill" % rnd)
@@ -90,42 +131,21 @@ def crash_rounds_lose_no_acknowledged_message(t, d):
         s = Sender(d, rnd, acked)
         s.start()
         time.sleep(rng.uniform(0.2, 1.5))
-        if whole:
+        if kind == "whole":
             left = d.kill9()
             what = "the whole daemon"
         else:
-            pid = queue_pid(d)
-            if not t.ok(pid, "round %d: the queue process is found" % rnd):
-                d.kill9()
-                s.halt.set()
-                s.join(30)
-                continue
-            mark = d.log_mark()
-            os.kill(pid, 9)
-            what = "the queue process (pid %d)" % pid
-            st = d.wait_exit(15)
-            if st is None:
-                # The parent respawned the queue: it must serve again.
-                t.note("round %d: parent still running after the queue died "
-                       "(respawned?)" % rnd)
-                left = []
-            else:
-                left = d.wait_orphans_gone(10)
-            t.ok(d.wait_for_log(r"^(?=.*\bqueue\b)(?=.*(died|exit|signal|"
-                                r"kill|terminat|lost)).*$", since=mark,
-                                seconds=5),
-                 "round %d: the parent logs that the queue process died (a "
-                 "line naming the queue)" % rnd,
-                 "the log after the kill, ends with:\n" +
-                 "\n".join(d.log_text(mark).splitlines()[-5:]))
+            what, left = kill_child(t, d, rnd, kind)
+            if kind == "agent":
+                time.sleep(rng.uniform(0.2, 0.5))   # traffic goes on
         s.halt.set()
         s.join(30)
         t.ok(not s.is_alive(), "round %d: the sender thread ended" % rnd)
         t.ok(not left, "round %d: after killing %s no process of the daemon "
              "is left" % (rnd, what), d.describe(left))
         if d.running():
-            d.stop("round %d: the daemon with a respawned queue stops "
-                   "cleanly" % rnd)
+            d.stop("round %d: after killing %s the daemon still stops "
+                   "cleanly" % (rnd, what))
         for p in d.orphans():
             sqtest._kill(p, 9)
         t.note("round %d: killed %s after %d messages (%d acknowledged, %d "

@@ -32,10 +32,9 @@ chroot").  90_privileges.t starts it as root.
 
 import atexit
 import ctypes
-import errno
+import grp
 import os
 import pwd
-import grp
 import random
 import re
 import shutil
@@ -341,6 +340,22 @@ def ensure_user(name, system=True, home=None):
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return pwd.getpwnam(name)
+    except KeyError:
+        return None
+
+
+def ensure_group(name):
+    """The group entry of name, created with groupadd when root."""
+    try:
+        return grp.getgrnam(name)
+    except KeyError:
+        pass
+    if os.getuid() != 0:
+        return None
+    subprocess.run(["groupadd", "--system", name], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    try:
+        return grp.getgrnam(name)
     except KeyError:
         return None
 
@@ -735,7 +750,7 @@ DEFAULT_CONF = """\
 # written by regress/e2e/sqtest.py
 hostname "mx.sqtest.test"
 spool "{spool}"
-control socket "{sock}"
+control socket "{sock}"{control_opts}
 listen on 127.0.0.1 port {port}
 limit message-size {message_size}
 queue retry-min {retry_min}
@@ -798,7 +813,7 @@ class Daemon:
             dir=self.dir, spool=self.spool, sock=self.sock, port=self.port,
             maildir=self.maildir, user=self.user.pw_name,
             domain=LOCAL_DOMAIN, message_size="4M", retry_min="1s",
-            retry_max="2s", agent_idle="2s", extra=extra,
+            retry_max="2s", agent_idle="2s", control_opts="", extra=extra,
             domains=domains)
         self.params.update(params)
         self.mkmaildir(self.maildir)
@@ -1170,6 +1185,21 @@ class Daemon:
             err += b"(sqmailctl timed out)"
             return None, out.decode("utf-8", "replace"), err.decode(
                 "utf-8", "replace")
+        return p.returncode, out.decode("utf-8", "replace"), err.decode(
+            "utf-8", "replace")
+
+    def ctl_as(self, uid, gid, *args):
+        """sqmailctl run as another uid/gid (root only)."""
+        p = subprocess.Popen([SQMAILCTL, "-s", self.sock] + list(args),
+                             user=uid, group=gid, extra_groups=[],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, cwd="/")
+        try:
+            out, err = p.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            return None, out.decode(), err.decode() + "(timed out)"
         return p.returncode, out.decode("utf-8", "replace"), err.decode(
             "utf-8", "replace")
 
