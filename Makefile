@@ -83,7 +83,7 @@ run: deps all
 manlint:
 	mandoc -Tlint -Wwarning $(MANPAGES)
 
-check: deps test-deps all $(UNIT_TESTS) manlint
+check: deps test-deps all $(UNIT_TESTS) manlint fuzz-seeds
 	prove --timer --exec '' $(addprefix ./,$(UNIT_TESTS) $(sort $(wildcard regress/e2e/*.t)))
 
 # libFuzzer targets, built with clang, ASan and UBSan; each runs FUZZ_SECONDS.
@@ -104,6 +104,15 @@ regress/fuzz/fuzz_%: regress/fuzz/fuzz_%.c regress/fuzz/obj/libfuzzsq.a
 	    regress/fuzz/obj/libfuzzsq.a $(LDLIBS)
 
 fuzz-build: $(FUZZ_BINS)
+
+# Replay each target's seeds: the fuzz targets build and pass their corpus.
+fuzz-seeds: fuzz-build
+	@for b in $(FUZZ_BINS); do \
+		n=$$(basename $$b); \
+		test -d regress/fuzz/seeds/$$n || continue; \
+		$$b -runs=0 regress/fuzz/seeds/$$n > regress/fuzz/obj/$$n.seeds.log 2>&1 || \
+		    { tail -n 30 regress/fuzz/obj/$$n.seeds.log; exit 1; }; \
+	done; echo "fuzz seeds replayed: $(notdir $(FUZZ_BINS))"
 
 fuzz: fuzz-build
 	@mkdir -p regress/fuzz/corpus
@@ -139,7 +148,7 @@ clean:
 	find . -name '*.o' -o -name '*.d' | xargs rm -f
 	rm -rf regress/fuzz/obj regress/unit.log
 
-.PHONY: all deps test-deps run manlint check fuzz fuzz-build install clean
+.PHONY: all deps test-deps run manlint check fuzz fuzz-build fuzz-seeds install clean
 .SECONDARY:
 
 -include $(shell find . -name '*.d' 2>/dev/null)

@@ -77,7 +77,8 @@ int	smtp_parse_mail(const char *, size_t, struct mailaddr *,
 	    struct smtp_params *);
 /*
  * "TO:<addr> params" (the argument of RCPT).  "<postmaster>" (any case)
- * yields user "postmaster" and an empty domain: the caller adds its own.
+ * yields user "postmaster" and an empty domain, which lka maps to the
+ * configured postmaster address.
  */
 int	smtp_parse_rcpt(const char *, size_t, struct mailaddr *,
 	    struct smtp_params *);

@@ -124,8 +124,8 @@ def crash_rounds_lose_no_acknowledged_message(t, d):
     rng = random.Random(seed)
     for rnd, kind in enumerate(KINDS):
         if d.start(fatal=False) is None:
-            t.ok(False, "round %d: sqmaild restarts on the spool left by the "
-                 "previous kill" % rnd)
+            t.ok(False, "round %d: sqmaild starts%s" % (
+                rnd, " on the spool left by the previous kill" if rnd else ""))
             return acked
         before = len(acked)
         s = Sender(d, rnd, acked)
