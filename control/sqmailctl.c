@@ -47,6 +47,8 @@ ctlc_bad_reply(const char *what)
 	exit(EX_PROTOCOL);
 }
 
+static int	ctlc_send_errno;	/* the request could not be sent */
+
 static void
 ctlc_alarm(int sig)
 {
@@ -125,6 +127,14 @@ ctlc_send(struct imsgbuf *ibuf, const struct ctl_request *req)
 	}
 	imsg_close(ibuf, b);
 	if (imsg_flush(ibuf) == -1) {
+		/*
+		 * A daemon that refuses us (too many clients) answers and
+		 * hangs up at once: its answer may be waiting to be read.
+		 */
+		if (errno == EPIPE || errno == ECONNRESET) {
+			ctlc_send_errno = errno;
+			return;
+		}
 		fprintf(stderr, "sqmailctl: cannot send to %s: %s\n",
 		    ctlc_socket, strerror(errno));
 		exit(EX_UNAVAILABLE);
@@ -225,6 +235,12 @@ ctlc_wait(struct imsgbuf *ibuf, const struct ctl_request *req)
 			return EX_UNAVAILABLE;
 		}
 		if (n == 0) {
+			if (ctlc_send_errno != 0) {
+				fprintf(stderr, "sqmailctl: cannot send to "
+				    "%s: %s\n", ctlc_socket,
+				    strerror(ctlc_send_errno));
+				return EX_UNAVAILABLE;
+			}
 			/* Asked to stop, the daemon may go first. */
 			if (req->type == IMSG_CTL_STOP)
 				return 0;

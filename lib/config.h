@@ -64,7 +64,7 @@ struct domain {
 	TAILQ_ENTRY(domain)	 entry;
 	char			 name[SQ_DOMAIN_MAX + 1];
 	enum mbox_method	 method;	/* local delivery method */
-	char			 mailbox[PATH_MAX];	/* path template, see struct dest */
+	char			 mailbox[SQ_MAILBOX_MAX];	/* template, see struct dest */
 	char			 user[SQ_USER_MAX + 1];	/* deliver all as this user, or "" */
 	struct table		*users;		/* local part -> user; NULL: passwd */
 	struct table		*aliases;	/* local part -> addr, addr, ...; or NULL */

@@ -24,6 +24,7 @@
 #define SQ_ERROR_MAX		512	/* a delivery's last error text */
 #define SQ_HOPS_MAX		100	/* Received + Delivered-To headers before 554 5.4.6 */
 #define SQ_EXPAND_MAX		256	/* destinations one RCPT may expand to */
+#define SQ_MAILBOX_MAX		1024	/* a mailbox path template, NUL included */
 
 /* Results of a lookup or a delivery, as they travel between processes. */
 enum sq_status {
@@ -62,7 +63,7 @@ struct dest {
 	enum dest_type	 type;
 	char		 user[SQ_USER_MAX + 1];
 	enum mbox_method method;
-	char		 mailbox[PATH_MAX];
+	char		 mailbox[SQ_MAILBOX_MAX];
 };
 
 /* Per-recipient state in an envelope. */

@@ -387,9 +387,6 @@ queue_dispatch_smtp(struct mproc *p, struct imsg *imsg)
 static void
 queue_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
-	struct msg	 m;
-	int		 v;
-
 	if (imsg->fd != -1) {
 		close(imsg->fd);
 		imsg->fd = -1;
@@ -439,9 +436,6 @@ queue_dispatch_deliver(struct mproc *p, struct imsg *imsg)
 static void
 queue_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
-	struct msg	 m;
-	int		 v;
-
 	if (imsg->fd != -1) {
 		close(imsg->fd);
 		imsg->fd = -1;

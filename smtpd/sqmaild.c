@@ -217,16 +217,32 @@ static void
 spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
 {
 	const char	*user, *root;
-	char		 comm[16];
+	char		 comm[16], c;
 	pid_t		 pid;
-	int		 i, j;
+	int		 i, j, ready[2];
+	ssize_t		 n;
 
+	/*
+	 * The child says on a pipe when it has dropped privileges; waiting
+	 * for that makes start-up deterministic (no client ever sees a
+	 * child still privileged) and reports a failed set-up at once.
+	 */
+	if (pipe2(ready, O_CLOEXEC) == -1)
+		fatal("pipe");
 	if ((pid = fork()) == -1)
 		fatal("fork %s", proc_name(role));
 	if (pid > 0) {
 		sq_pids[role] = pid;
+		close(ready[1]);
+		while ((n = read(ready[0], &c, 1)) == -1 && errno == EINTR)
+			;
+		close(ready[0]);
+		if (n != 1)
+			fatalx("%s did not start (see the lines above)",
+			    proc_name(role));
 		return;
 	}
+	close(ready[0]);
 
 	sq_process = role;
 	log_procinit(proc_name(role));
@@ -268,10 +284,15 @@ spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
 		root = NULL;
 		break;
 	default:
-		root = conf->empty_dir;
+		/* Without root there is no chroot, and no empty dir needed. */
+		root = sq_privileged ? conf->empty_dir : "/";
 		break;
 	}
 	proc_privdrop(role, user, root);
+	c = 1;
+	if (write(ready[1], &c, 1) != 1)
+		fatal("%s: start-up pipe", proc_name(role));
+	close(ready[1]);
 
 	switch (role) {
 	case PROC_SMTP:
@@ -291,23 +312,21 @@ spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
 	}
 }
 
-/*
- * Reap what has exited.  Agents come and go; a role child never should.
- * Deaths by signal or failure are reported before the quiet exits of
- * siblings that merely lost a channel to the one that died.  Returns the
- * number of role children reaped.
- */
-static int
+/* Role children reaped while running: the cause of a shutdown. */
+static struct {
+	pid_t	 pid;
+	int	 role;
+	int	 status;
+}		 dead[PROC_COUNT];
+static int	 ndead;
+
+/* Reap what has exited.  Agents come and go; a role child never should. */
+static void
 parent_reap(void)
 {
 	struct agentproc	*a, *tmp;
-	struct {
-		pid_t	 pid;
-		int	 role;
-		int	 status;
-	}			 dead[PROC_COUNT];
 	pid_t			 pid;
-	int			 status, i, n = 0, pass;
+	int			 status, i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		TAILQ_FOREACH_SAFE(a, &agents, entry, tmp)
@@ -322,39 +341,68 @@ parent_reap(void)
 				break;
 			}
 		for (i = 1; i < PROC_COUNT; i++)
-			if (sq_pids[i] == pid && n < PROC_COUNT) {
+			if (sq_pids[i] == pid) {
 				sq_pids[i] = 0;
-				dead[n].pid = pid;
-				dead[n].role = i;
-				dead[n].status = status;
-				n++;
+				if (ndead < PROC_COUNT) {
+					dead[ndead].pid = pid;
+					dead[ndead].role = i;
+					dead[ndead].status = status;
+					ndead++;
+				}
 			}
 	}
-	if (shutting_down)
-		return n;
+}
+
+static int
+dead_quietly(int i)
+{
+	return WIFEXITED(dead[i].status) && WEXITSTATUS(dead[i].status) == 0;
+}
+
+/*
+ * A role child is gone, or a channel to one closed.  Siblings that lose
+ * their channel to the one that died exit quietly, often before it can be
+ * reaped (the queue has threads to tear down), so wait up to 2 seconds for
+ * a death by signal or failure: the log then names the cause, first.
+ */
+static void
+parent_child_gone(const char *channel)
+{
+	int	 i, pass, cause = 0;
+
+	for (i = 0; i < 200 && !cause; i++) {
+		parent_reap();
+		for (cause = 0; cause < ndead && dead_quietly(cause); cause++)
+			;
+		cause = cause < ndead;
+		if (!cause)
+			usleep(10000);
+	}
+	if (ndead == 0 && channel != NULL)
+		log_warnx("sqmaild: lost channel to %s", channel);
 	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < n; i++) {
-			status = dead[i].status;
-			if ((WIFEXITED(status) && WEXITSTATUS(status) == 0) !=
-			    (pass == 1))
+		for (i = 0; i < ndead; i++) {
+			if (dead_quietly(i) != (pass == 1))
 				continue;
-			if (WIFSIGNALED(status))
+			if (WIFSIGNALED(dead[i].status))
 				log_warnx("lost child: %s (pid %d) killed by "
 				    "signal %d", proc_name(dead[i].role),
-				    (int)dead[i].pid, WTERMSIG(status));
+				    (int)dead[i].pid, WTERMSIG(dead[i].status));
 			else
 				log_warnx("lost child: %s (pid %d) exited "
 				    "with status %d", proc_name(dead[i].role),
-				    (int)dead[i].pid, WEXITSTATUS(status));
+				    (int)dead[i].pid,
+				    WEXITSTATUS(dead[i].status));
 		}
-	return n;
+	parent_shutdown(1);
 }
 
 static void
 parent_sigchld(int sig, short ev, void *arg)
 {
-	if (parent_reap() > 0 && !shutting_down)
-		parent_shutdown(1);
+	parent_reap();
+	if (ndead > 0 && !shutting_down)
+		parent_child_gone(NULL);
 }
 
 static void
@@ -692,25 +740,11 @@ parent_dispatch_other(struct mproc *p, struct imsg *imsg)
 	fatalx("parent: unexpected imsg %u from %s", imsg->hdr.type, p->name);
 }
 
-/*
- * A channel to a child closed: the child died, or a sibling did and this
- * one followed.  Give the dead up to 2 seconds to become reapable so that the log
- * names the cause, not the first symptom.
- */
 static void
 parent_lost(struct mproc *p)
 {
-	int	 i;
-
-	if (shutting_down)
-		return;
-	for (i = 0; i < 200; i++) {
-		if (parent_reap() > 0)
-			parent_shutdown(1);
-		usleep(10000);
-	}
-	log_warnx("sqmaild: lost channel to %s", p->name);
-	parent_shutdown(1);
+	if (!shutting_down)
+		parent_child_gone(p->name);
 }
 
 int
@@ -783,7 +817,8 @@ main(int argc, char *argv[])
 	}
 
 	mkdir_owned(conf->spool, 0700, conf->queue_user);
-	mkdir_owned(conf->empty_dir, 0755, NULL);
+	if (sq_privileged)
+		mkdir_owned(conf->empty_dir, 0755, NULL);
 	control_check_running();
 	open_listeners();
 	open_control();
