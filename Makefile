@@ -65,7 +65,6 @@ deps:
 
 test-deps:
 	@sh scripts/deps.sh test
-	@if [ -f scripts/test-deps.sh ]; then sh scripts/test-deps.sh; fi
 
 # The built-in configuration: SMTP on 127.0.0.1:2525, everything under ./run.
 # It needs no root; started by root it runs as nobody (root gets no mail).

@@ -350,7 +350,7 @@ def two_recipients_get_one_copy_each(t, d):
 def swaks_delivers_a_message(t, d):
     if not sqtest.require_cmd(t, "swaks"):
         t.skip("swaks delivers a message", "swaks is not installed and "
-               "could not be installed (run scripts/test-deps.sh as root)")
+               "could not be installed (run scripts/deps.sh test as root)")
         return
     mid = "<swaks.%d@sqtest>" % random.getrandbits(40)
     msg = make_message("via swaks", "sent by swaks\n", msgid=mid)

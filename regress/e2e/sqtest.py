@@ -52,7 +52,7 @@ REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(
     __file__)), "..", ".."))
 SQMAILD = os.path.join(REPO, "sqmaild")
 SQMAILCTL = os.path.join(REPO, "sqmailctl")
-TEST_DEPS = os.path.join(REPO, "scripts", "test-deps.sh")
+TEST_DEPS = os.path.join(REPO, "scripts", "deps.sh")
 
 SCALE = float(os.environ.get("SQTEST_TIMEOUT_SCALE", "1") or "1")
 TIMEOUT = 30 * SCALE            # default deadline of one wait
@@ -383,7 +383,7 @@ def require_cmd(t, name):
         return True
     if os.getuid() == 0 and os.path.exists(TEST_DEPS):
         t.note("%s missing: running %s" % (name, TEST_DEPS))
-        subprocess.run(["sh", TEST_DEPS], stdout=subprocess.DEVNULL,
+        subprocess.run(["sh", TEST_DEPS, "test"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=600)
     return have_cmd(name)
 

@@ -768,7 +768,8 @@ xfer_dies(int how)
 	if ((pid = fork()) == -1)
 		return 0;
 	if (pid == 0) {
-		(void)freopen("/dev/null", "w", stderr);
+		if (freopen("/dev/null", "w", stderr) == NULL)
+			abort();
 		if (how == 0)
 			config_xfer_file("a.conf", "x", 1);
 		else if (how == 1) {

@@ -328,7 +328,8 @@ test_refusals(void)
 	mkpath(md, sizeof(md), "LinkedTmp");
 	mkdir(md, 0700);
 	mkpath(sub, sizeof(sub), "LinkedTmp/tmp");
-	(void)symlink(other, sub);
+	if (symlink(other, sub) == -1)
+		abort();	/* test set-up failed */
 	st = mda_maildir_deliver(md, fd, "a@b", "bob@example.org", err,
 	    sizeof(err));
 	is_int(st, SQ_TEMPFAIL, "symlinked_tmp_is_tempfail");
@@ -338,7 +339,8 @@ test_refusals(void)
 	mkpath(md, sizeof(md), "Dangling");
 	mkdir(md, 0700);
 	mkpath(sub, sizeof(sub), "Dangling/new");
-	(void)symlink("/nonexistent/new", sub);
+	if (symlink("/nonexistent/new", sub) == -1)
+		abort();	/* test set-up failed */
 	st = mda_maildir_deliver(md, fd, "a@b", "bob@example.org", err,
 	    sizeof(err));
 	is_int(st, SQ_TEMPFAIL, "dangling_symlinked_new_is_tempfail");
@@ -379,7 +381,8 @@ test_refusals(void)
 	/* The Maildir itself may be a symbolic link. */
 	mkpath(md, sizeof(md), "MaildirLink");
 	mkpath(other, sizeof(other), "Many");
-	(void)symlink(other, md);
+	if (symlink(other, md) == -1)
+		abort();	/* test set-up failed */
 	st = mda_maildir_deliver(md, fd, "a@b", "bob@example.org", err,
 	    sizeof(err));
 	is_int(st, SQ_OK, "symlinked_maildir_itself_is_followed");
@@ -438,6 +441,7 @@ main(void)
 	test_refusals();
 	test_write_error();
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
-	(void)system(cmd);
+	if (system(cmd) == -1)
+		abort();	/* test set-up failed */
 	return done_testing();
 }

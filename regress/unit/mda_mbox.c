@@ -244,7 +244,8 @@ test_first_delivery(void)
 	/* A mailbox with old contents keeps them. */
 	mkpath(box, sizeof(box), "old");
 	fd = open(box, O_WRONLY | O_CREAT, 0600);
-	(void)write(fd, "From x Thu Jan  1 00:00:00 1970\nold\n\n", 37);
+	if (write(fd, "From x Thu Jan  1 00:00:00 1970\nold\n\n", 37) == -1)
+		abort();	/* test set-up failed */
 	close(fd);
 	fd = msg_open(msg, strlen(msg));
 	(void)lseek(fd, 7, SEEK_SET);
@@ -312,7 +313,8 @@ test_refusals(void)
 	mkpath(target, sizeof(target), "target");
 	close(open(target, O_WRONLY | O_CREAT, 0600));
 	mkpath(box, sizeof(box), "symlinked");
-	(void)symlink(target, box);
+	if (symlink(target, box) == -1)
+		abort();	/* test set-up failed */
 	st = mda_mbox_deliver(box, fd, "a@b", "bob@example.org", err,
 	    sizeof(err));
 	is_int(st, SQ_TEMPFAIL, "mbox_symlink_refused_tempfail");
@@ -321,7 +323,8 @@ test_refusals(void)
 	is_int(file_size(target), 0, "mbox_symlink_target_untouched");
 
 	mkpath(box, sizeof(box), "hardlinked");
-	(void)link(target, box);
+	if (link(target, box) == -1)
+		abort();	/* test set-up failed */
 	st = mda_mbox_deliver(box, fd, "a@b", "bob@example.org", err,
 	    sizeof(err));
 	is_int(st, SQ_TEMPFAIL, "mbox_hard_link_refused_tempfail");
@@ -397,13 +400,16 @@ test_locks(void)
 		fl.l_whence = SEEK_SET;
 		if (lfd == -1 || fcntl(lfd, F_SETLKW, &fl) == -1)
 			_exit(1);
-		(void)write(ready[1], "r", 1);
-		(void)read(release[0], &c, 1);
+		if (write(ready[1], "r", 1) == -1)
+			abort();	/* test set-up failed */
+		if (read(release[0], &c, 1) == -1)
+			abort();	/* test set-up failed */
 		_exit(0);
 	}
 	close(ready[1]);
 	close(release[0]);
-	(void)read(ready[0], &c, 1);
+	if (read(ready[0], &c, 1) == -1)
+		abort();	/* test set-up failed */
 	t0 = now();
 	st = mda_mbox_deliver(box, fd, "a@b", "bob@example.org", err,
 	    sizeof(err));
@@ -418,7 +424,8 @@ test_locks(void)
 	ok(access(lock, F_OK) == -1, "mbox_fcntl_locked_dotlock_removed");
 
 	/* Released meanwhile: the wait ends as soon as it is free. */
-	(void)write(release[1], "x", 1);
+	if (write(release[1], "x", 1) == -1)
+		abort();	/* test set-up failed */
 	(void)waitpid(pid, NULL, 0);
 	close(ready[0]);
 	close(release[1]);
@@ -503,6 +510,7 @@ main(void)
 	test_locks();
 	test_write_error();
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
-	(void)system(cmd);
+	if (system(cmd) == -1)
+		abort();	/* test set-up failed */
 	return done_testing();
 }
