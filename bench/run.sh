@@ -6,8 +6,9 @@
 #   sudo QUICK=1 bench/run.sh         # smoke run: N=500, fewer latency/idle
 #
 # Every MTA runs from a scratch directory under /tmp on its own loopback
-# port, one MTA at a time, and is stopped and its scratch state removed on
-# exit (also on error or ^C).  Every wait is bounded.
+# port; only one of them gets mail at a time.  All are stopped and their
+# scratch state removed on exit (also on error or ^C).  Every wait is
+# bounded, and the whole run by BUDGET.
 
 set -u
 umask 022

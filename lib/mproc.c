@@ -69,6 +69,7 @@ static const char *const mproc_names[] = {
 
 static const char	*mproc_name(enum proc_type);
 static void		 mproc_event_update(struct mproc *);
+static void		 mproc_flush(int, short, void *);
 static void		 mproc_dispatch(int, short, void *);
 static void		 mproc_lost(struct mproc *);
 static void		 m_error_default(const char *);
@@ -126,6 +127,8 @@ mproc_enable(struct mproc *p)
 	event_set(&p->ev, p->imsgbuf.fd, p->events, mproc_dispatch, p);
 	if (event_add(&p->ev, NULL) == -1)
 		fatal("mproc_enable: event_add");
+	event_set(&p->ev_flush, -1, 0, mproc_flush, p);
+	p->flushing = 0;
 }
 
 void
@@ -134,6 +137,9 @@ mproc_disable(struct mproc *p)
 	if (!p->enabled)
 		return;
 	event_del(&p->ev);
+	if (p->flushing)
+		event_del(&p->ev_flush);
+	p->flushing = 0;
 	p->enabled = 0;
 	p->events = 0;
 }
@@ -156,17 +162,9 @@ mproc_clear(struct mproc *p)
 	p->imsgbuf.w.fd = -1;
 }
 
-/* Ask for EV_WRITE exactly while something is queued. */
 static void
-mproc_event_update(struct mproc *p)
+mproc_event_set(struct mproc *p, short events)
 {
-	short	 events;
-
-	if (!p->enabled)
-		return;
-	events = EV_READ | EV_PERSIST;
-	if (p->imsgbuf.w.queued > 0)
-		events |= EV_WRITE;
 	if (events == p->events)
 		return;
 	event_del(&p->ev);
@@ -174,6 +172,57 @@ mproc_event_update(struct mproc *p)
 	event_set(&p->ev, p->imsgbuf.fd, p->events, mproc_dispatch, p);
 	if (event_add(&p->ev, NULL) == -1)
 		fatal("mproc: event_add");
+}
+
+/*
+ * Something was queued.  Rather than poll for writability (two epoll_ctl
+ * calls per message, and a loop turn of latency), write at the end of this
+ * loop pass, from an event made active by hand; poll for EV_WRITE only
+ * when the socket is full.
+ */
+static void
+mproc_event_update(struct mproc *p)
+{
+	if (!p->enabled)
+		return;
+	if (p->imsgbuf.w.queued > 0 && !(p->events & EV_WRITE)) {
+		if (!p->flushing) {
+			p->flushing = 1;
+			event_active(&p->ev_flush, EV_TIMEOUT, 1);
+		}
+		return;
+	}
+	mproc_event_set(p, EV_READ | EV_PERSIST |
+	    (p->imsgbuf.w.queued > 0 ? EV_WRITE : 0));
+}
+
+static void
+mproc_flush(int fd, short event, void *arg)
+{
+	struct mproc	*p = arg;
+	int		 w;
+
+	p->flushing = 0;
+	if (!p->enabled)
+		return;
+	/* One descriptor goes per write: go on until full or empty. */
+	while (p->imsgbuf.w.queued > 0) {
+		w = msgbuf_write(&p->imsgbuf.w);
+		if (w == 0) {
+			log_debug("%s: channel closed on write", p->name);
+			mproc_lost(p);
+			return;
+		}
+		if (w == -1 && errno != EAGAIN) {
+			log_warn("%s: msgbuf_write", p->name);
+			mproc_lost(p);
+			return;
+		}
+		if (w == -1)
+			break;		/* full: poll for EV_WRITE */
+	}
+	mproc_event_set(p, EV_READ | EV_PERSIST |
+	    (p->imsgbuf.w.queued > 0 ? EV_WRITE : 0));
 }
 
 /*

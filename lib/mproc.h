@@ -26,6 +26,8 @@ struct mproc {
 	struct event	 ev;
 	short		 events;
 	int		 enabled;
+	struct event	 ev_flush;	/* active (not polled): write queued */
+	int		 flushing;
 	void		(*handler)(struct mproc *, struct imsg *);
 	/* called on EOF or a read/protocol error; NULL: fatalx */
 	void		(*lost)(struct mproc *);

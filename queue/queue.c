@@ -60,7 +60,6 @@ static struct queue_joblist	 queue_running =
 				    TAILQ_HEAD_INITIALIZER(queue_running);
 static struct event		 queue_flush_ev;
 static int			 queue_flush_armed;
-static int			 queue_envdir_dirty;
 
 static void	queue_dispatch_parent(struct mproc *, struct imsg *);
 static void	queue_dispatch_smtp(struct mproc *, struct imsg *);
@@ -111,24 +110,14 @@ queue_cancel(struct queue_job *job)
 	job->queued = 0;
 }
 
-void
-queue_sync_env_dir(void)
-{
-	queue_envdir_dirty = 1;
-	queue_flush_arm();
-}
-
 static void
 queue_flush(int fd, short ev, void *arg)
 {
 	struct queue_job	 *job;
 	struct queue_op		**ops;
 	size_t			  n = 0, i = 0;
-	int			  envdir;
 
 	queue_flush_armed = 0;
-	envdir = queue_envdir_dirty;
-	queue_envdir_dirty = 0;
 	while ((job = TAILQ_FIRST(&queue_jobs)) != NULL) {
 		TAILQ_REMOVE(&queue_jobs, job, entry);
 		TAILQ_INSERT_TAIL(&queue_running, job, entry);
@@ -144,8 +133,8 @@ queue_flush(int fd, short ev, void *arg)
 	if (ops != NULL) {
 		TAILQ_FOREACH(job, &queue_running, entry)
 			ops[i++] = &job->op;
-		if (n > 0 || envdir) {
-			queue_fs_batch(ops, n, envdir);
+		if (n > 0) {
+			queue_fs_batch(ops, n);
 			log_debug("queue: batch of %zu made durable", n);
 		}
 		free(ops);

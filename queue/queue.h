@@ -84,7 +84,7 @@ int		 queue_fs_init(void);
 /* Create incoming/<id>; *fd is opened for writing.  SQ_OK or SQ_TEMPFAIL. */
 int		 queue_fs_create(uint64_t *id, int *fd);
 void		 queue_fs_abort(uint64_t);
-void		 queue_fs_batch(struct queue_op **, size_t, int sync_env_dir);
+void		 queue_fs_batch(struct queue_op **, size_t);
 /* Unlink env/<id> then mess/<id>; the env/ fsync is left to a batch. */
 int		 queue_fs_remove(uint64_t);
 /* mess/<id> opened read-only, or -1. */
@@ -148,7 +148,6 @@ struct queue_job {
 
 void		 queue_submit(struct queue_job *);
 void		 queue_cancel(struct queue_job *);
-void		 queue_sync_env_dir(void);
 
 struct queue_stats {
 	uint64_t	 messages_in;

@@ -176,7 +176,9 @@ qfs_fsync_all(const int *fds, int *errs, size_t n)
 	qfs_pool.finished = 0;
 	qfs_pool.next = 0;
 	qfs_pool.n = n;
-	pthread_cond_broadcast(&qfs_pool.work);
+	/* Wake only the helpers there is work for; this thread works too. */
+	for (i = 1; i < live && i <= (size_t)qfs_pool.nthreads; i++)
+		pthread_cond_signal(&qfs_pool.work);
 	/* This thread works too. */
 	while (qfs_pool.next < qfs_pool.n) {
 		i = qfs_pool.next++;
@@ -449,11 +451,11 @@ qfs_cleanup(struct queue_op *op)
 }
 
 void
-queue_fs_batch(struct queue_op **ops, size_t n, int sync_env_dir)
+queue_fs_batch(struct queue_op **ops, size_t n)
 {
 	struct queue_op	*op;
-	int		*fds = NULL, *errs = NULL, dfds[2], derrs[2];
-	size_t		 i, ncommit = 0, nok = 0;
+	int		*fds = NULL, *errs = NULL, dfd, derr;
+	size_t		 i, nfd, ncommit = 0, nupdate = 0;
 
 	for (i = 0; i < n; i++) {
 		op = ops[i];
@@ -462,40 +464,61 @@ queue_fs_batch(struct queue_op **ops, size_t n, int sync_env_dir)
 		qfs_prepare(op);
 	}
 
-	/* Stage 2: every file at once. */
-	if (n > 0) {
-		fds = reallocarray(NULL, n, 2 * sizeof(int));
-		errs = reallocarray(NULL, n, 2 * sizeof(int));
-		if (fds == NULL || errs == NULL) {
-			log_warn("queue: batch of %zu", n);
-			for (i = 0; i < n; i++)
-				ops[i]->status = SQ_TEMPFAIL;
-		} else {
-			for (i = 0; i < n; i++) {
-				op = ops[i];
-				fds[2 * i] = op->status == SQ_OK ?
-				    op->fd_msg : -1;
-				fds[2 * i + 1] = op->status == SQ_OK ?
-				    op->fd_env : -1;
-			}
-			qfs_fsync_all(fds, errs, 2 * n);
-			for (i = 0; i < n; i++) {
-				op = ops[i];
-				if (op->status != SQ_OK)
-					continue;
-				if (errs[2 * i] || errs[2 * i + 1]) {
-					errno = errs[2 * i] ? errs[2 * i] :
-					    errs[2 * i + 1];
-					log_warn("queue: msg %" PRIu64
-					    ": fsync", op->env->id);
-					op->status = SQ_TEMPFAIL;
-				} else
-					op->stage = QFS_SYNCED;
-			}
+	/*
+	 * Commits go into place before their one round of fsyncs: nobody
+	 * hears of them before the round ends, and recovery tells such a
+	 * torn, never acknowledged commit by its empty envelope or by a
+	 * message size that is not the one its envelope records.  Updates
+	 * replace a good envelope, so they are renamed only once synced.
+	 */
+	for (i = 0; i < n; i++) {
+		op = ops[i];
+		if (op->status == SQ_OK && op->type == QUEUE_OP_COMMIT) {
+			qfs_rename(op);
+			if (op->status == SQ_OK)
+				ncommit++;
 		}
 	}
 
-	/* Stage 3: into place. */
+	/* The round: every file and, for commits, both directories. */
+	fds = reallocarray(NULL, 2 * n + 2, sizeof(int));
+	errs = reallocarray(NULL, 2 * n + 2, sizeof(int));
+	if (fds == NULL || errs == NULL) {
+		log_warn("queue: batch of %zu", n);
+		for (i = 0; i < n; i++)
+			ops[i]->status = SQ_TEMPFAIL;
+	} else {
+		for (i = 0; i < n; i++) {
+			op = ops[i];
+			fds[2 * i] = op->status == SQ_OK ? op->fd_msg : -1;
+			fds[2 * i + 1] = op->status == SQ_OK ? op->fd_env : -1;
+		}
+		nfd = 2 * n;
+		fds[nfd++] = ncommit ? qfs_dirfd_mess : -1;
+		fds[nfd++] = ncommit ? qfs_dirfd_env : -1;
+		qfs_fsync_all(fds, errs, nfd);
+		if (errs[2 * n] || errs[2 * n + 1]) {
+			errno = errs[2 * n] ? errs[2 * n] : errs[2 * n + 1];
+			log_warn("queue: fsync of the spool directories");
+			for (i = 0; i < n; i++)
+				if (ops[i]->type == QUEUE_OP_COMMIT)
+					ops[i]->status = SQ_TEMPFAIL;
+		}
+		for (i = 0; i < n; i++) {
+			op = ops[i];
+			if (op->status != SQ_OK)
+				continue;
+			if (errs[2 * i] || errs[2 * i + 1]) {
+				errno = errs[2 * i] ? errs[2 * i] :
+				    errs[2 * i + 1];
+				log_warn("queue: msg %" PRIu64 ": fsync",
+				    op->env->id);
+				op->status = SQ_TEMPFAIL;
+			} else if (op->type != QUEUE_OP_COMMIT)
+				op->stage = QFS_SYNCED;
+		}
+	}
+
 	for (i = 0; i < n; i++) {
 		op = ops[i];
 		if (op->fd_msg != -1)
@@ -503,25 +526,24 @@ queue_fs_batch(struct queue_op **ops, size_t n, int sync_env_dir)
 		if (op->fd_env != -1)
 			close(op->fd_env);
 		op->fd_msg = op->fd_env = -1;
-		if (op->status != SQ_OK)
-			continue;
-		qfs_rename(op);
-		if (op->status == SQ_OK) {
-			nok++;
-			if (op->type == QUEUE_OP_COMMIT)
-				ncommit++;
+		if (op->status == SQ_OK && op->type != QUEUE_OP_COMMIT) {
+			qfs_rename(op);
+			if (op->status == SQ_OK)
+				nupdate++;
 		}
 	}
 
-	/* Stage 4: the directories, once for the whole batch. */
-	dfds[0] = ncommit ? qfs_dirfd_mess : -1;
-	dfds[1] = (nok || sync_env_dir) ? qfs_dirfd_env : -1;
-	qfs_fsync_all(dfds, derrs, 2);
-	if (derrs[0] || derrs[1]) {
-		errno = derrs[0] ? derrs[0] : derrs[1];
-		log_warn("queue: fsync of the spool directories");
-		for (i = 0; i < n; i++)
-			ops[i]->status = SQ_TEMPFAIL;
+	/* Updates: their renames, durable before anyone hears back. */
+	if (nupdate > 0) {
+		dfd = qfs_dirfd_env;
+		qfs_fsync_all(&dfd, &derr, 1);
+		if (derr) {
+			errno = derr;
+			log_warn("queue: fsync of the envelope directory");
+			for (i = 0; i < n; i++)
+				if (ops[i]->type != QUEUE_OP_COMMIT)
+					ops[i]->status = SQ_TEMPFAIL;
+		}
 	}
 	for (i = 0; i < n; i++)
 		if (ops[i]->status != SQ_OK)
@@ -740,6 +762,45 @@ qfs_recover_incoming(struct queue_recovery *rec)
 	return 0;
 }
 
+/*
+ * A commit cut short between its renames and its fsyncs: it was never
+ * acknowledged (see queue_fs_batch), so it goes, with a line in the log.
+ */
+static void
+qfs_recover_torn(uint64_t id, const char *name, struct queue_recovery *rec)
+{
+	(void)queue_fs_remove(id);
+	rec->orphans++;
+	log_info("queue: removed msg %s: its commit was cut short (never "
+	    "acknowledged)", name);
+}
+
+/* The size of mess/<name>, or -1. */
+static int64_t
+qfs_mess_size(const char *name)
+{
+	struct stat	 sb;
+	char		 path[PATH_MAX];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", QUEUE_DIR_MESS, name);
+	if (lstat(path, &sb) == -1 || !S_ISREG(sb.st_mode))
+		return -1;
+	return sb.st_size;
+}
+
+/* Nothing was ever tried: the envelope is still the one of its commit. */
+static int
+qfs_env_untouched(const struct envelope *env)
+{
+	size_t	 i;
+
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state != RCPT_PENDING ||
+		    env->rcpts[i].tries != 0)
+			return 0;
+	return 1;
+}
+
 static void
 qfs_recover_env(const char *name, void (*cb)(struct envelope *, void *),
     void *arg, struct queue_recovery *rec)
@@ -774,6 +835,12 @@ qfs_recover_env(const char *name, void (*cb)(struct envelope *, void *),
 		    strerror(errno));
 		goto quarantine;
 	}
+	if (len == 0) {
+		/* Renamed, not yet synced: a commit nobody heard of. */
+		free(buf);
+		qfs_recover_torn(id, name, rec);
+		return;
+	}
 	ok = envelope_decode(buf, len, &env);
 	free(buf);
 	if (ok == -1) {
@@ -790,6 +857,17 @@ qfs_recover_env(const char *name, void (*cb)(struct envelope *, void *),
 	if (!qfs_exists(QUEUE_DIR_MESS, name)) {
 		envelope_free(&env);
 		(void)snprintf(why, sizeof(why), "message file missing");
+		goto quarantine;
+	}
+	if (qfs_mess_size(name) != env.size) {
+		if (qfs_env_untouched(&env)) {
+			envelope_free(&env);
+			qfs_recover_torn(id, name, rec);
+			return;
+		}
+		envelope_free(&env);
+		(void)snprintf(why, sizeof(why), "message file is not the "
+		    "size its envelope records");
 		goto quarantine;
 	}
 	rec->messages++;

@@ -1100,7 +1100,8 @@ test_channel_delivers_typed_messages(void)
 	m_add_mailaddr(ea, &ma);
 	m_add_int(ea, -3);
 	m_close(ea);
-	ok(ea->events & EV_WRITE, "queued_message_arms_write_event");
+	ok(ea->flushing && !(ea->events & EV_WRITE),
+	    "queued_message_schedules_a_flush_not_a_poll");
 	m_compose(ea, 2, 0, -1, "composed", 9);
 	m_create(ea, 3, 0, -1);
 	m_add_dest(ea, &dest_max);
@@ -1168,9 +1169,9 @@ test_channel_rearms_write_until_drained(void)
 	echan_open(h_big);
 	for (i = 0; i < 1000; i++)
 		m_compose_data(i, buf);
-	wrote_while_queued = (ea->events & EV_WRITE) != 0;
+	wrote_while_queued = ea->flushing;
 	ok(wrote_while_queued && ea->imsgbuf.w.queued == 1000,
-	    "sixteen_megabytes_queue_with_write_armed");
+	    "sixteen_megabytes_queue_with_a_flush_scheduled");
 	run_until(&big_done);
 	is_int(big_got, 1000, "event_loop_delivers_sixteen_megabytes");
 	ok(!big_bad, "large_messages_arrive_in_order");
