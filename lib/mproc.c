@@ -196,31 +196,41 @@ mproc_event_update(struct mproc *p)
 	    (p->imsgbuf.w.queued > 0 ? EV_WRITE : 0));
 }
 
-static void
-mproc_flush(int fd, short event, void *arg)
+/*
+ * Write what is queued until it is all gone or the socket is full (one
+ * descriptor goes per write).  -1: the channel was lost (p may be gone).
+ */
+static int
+mproc_write(struct mproc *p)
 {
-	struct mproc	*p = arg;
-	int		 w;
+	int	 w;
 
-	p->flushing = 0;
-	if (!p->enabled)
-		return;
-	/* One descriptor goes per write: go on until full or empty. */
 	while (p->imsgbuf.w.queued > 0) {
 		w = msgbuf_write(&p->imsgbuf.w);
 		if (w == 0) {
 			log_debug("%s: channel closed on write", p->name);
 			mproc_lost(p);
-			return;
+			return -1;
 		}
 		if (w == -1 && errno != EAGAIN) {
 			log_warn("%s: msgbuf_write", p->name);
 			mproc_lost(p);
-			return;
+			return -1;
 		}
 		if (w == -1)
 			break;		/* full: poll for EV_WRITE */
 	}
+	return 0;
+}
+
+static void
+mproc_flush(int fd, short event, void *arg)
+{
+	struct mproc	*p = arg;
+
+	p->flushing = 0;
+	if (!p->enabled || mproc_write(p) == -1)
+		return;
 	mproc_event_set(p, EV_READ | EV_PERSIST |
 	    (p->imsgbuf.w.queued > 0 ? EV_WRITE : 0));
 }
@@ -245,7 +255,6 @@ mproc_dispatch(int fd, short event, void *arg)
 	struct mproc_guard	 g;
 	struct imsg		 imsg;
 	ssize_t			 n;
-	int			 w;
 
 	if (event & EV_READ) {
 		n = imsg_read(&p->imsgbuf);
@@ -261,19 +270,8 @@ mproc_dispatch(int fd, short event, void *arg)
 		}
 	}
 
-	if (event & EV_WRITE) {
-		w = msgbuf_write(&p->imsgbuf.w);
-		if (w == 0) {
-			log_debug("%s: channel closed on write", p->name);
-			mproc_lost(p);
-			return;
-		}
-		if (w == -1 && errno != EAGAIN) {
-			log_warn("%s: msgbuf_write", p->name);
-			mproc_lost(p);
-			return;
-		}
-	}
+	if ((event & EV_WRITE) && mproc_write(p) == -1)
+		return;
 
 	g.p = p;
 	g.cleared = 0;

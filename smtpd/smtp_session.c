@@ -765,6 +765,33 @@ smtp_cmd_helo(struct smtp_session *s, struct smtp_cmd *cmd, int esmtp)
 	smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
+/* Reply to a MAIL (mail != 0) or RCPT argument that did not parse. */
+static void
+smtp_path_error(struct smtp_session *s, int r, int mail)
+{
+	const char	*verb = mail ? "MAIL" : "RCPT";
+
+	switch (r) {
+	case SMTP_P_ADDR:
+		smtp_log(s, "Reject::SNTX::Bad_%s_Syntax: S:%s H:%s",
+		    mail ? "Sender" : "Recipient", s->ip, s->helo);
+		smtp_reply(s, "501 %s Bad %s address syntax",
+		    mail ? "5.1.7" : "5.1.3", mail ? "sender" : "recipient");
+		break;
+	case SMTP_P_PARAM:
+		smtp_reply(s, "555 5.5.4 %s parameter not recognized", verb);
+		break;
+	case SMTP_P_PARAMVAL:
+		smtp_reply(s, "501 5.5.4 Bad %s parameter value", verb);
+		break;
+	default:
+		smtp_reply(s, "501 5.5.4 Syntax: %s %s:<address>", verb,
+		    mail ? "FROM" : "TO");
+		break;
+	}
+	smtp_error(s);
+}
+
 static void
 smtp_cmd_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 {
@@ -786,26 +813,8 @@ smtp_cmd_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	r = smtp_parse_mail(cmd->arg, cmd->arglen, &addr, &params);
 	if (r == SMTP_P_OK && params.count > 0 && !(s->flags & SF_ESMTP))
 		r = SMTP_P_PARAM;	/* no ESMTP parameter after HELO */
-	switch (r) {
-	case SMTP_P_OK:
-		break;
-	case SMTP_P_ADDR:
-		smtp_log(s, "Reject::SNTX::Bad_Sender_Syntax: S:%s H:%s",
-		    s->ip, s->helo);
-		smtp_reply(s, "501 5.1.7 Bad sender address syntax");
-		smtp_error(s);
-		return;
-	case SMTP_P_PARAM:
-		smtp_reply(s, "555 5.5.4 MAIL parameter not recognized");
-		smtp_error(s);
-		return;
-	case SMTP_P_PARAMVAL:
-		smtp_reply(s, "501 5.5.4 Bad MAIL parameter value");
-		smtp_error(s);
-		return;
-	default:
-		smtp_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
-		smtp_error(s);
+	if (r != SMTP_P_OK) {
+		smtp_path_error(s, r, 1);
 		return;
 	}
 	if (params.has_size && conf->max_message_size != 0 &&
@@ -840,32 +849,16 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	struct smtp_params	 params;
 	struct mailaddr		 addr;
 	char			 text[SQ_ADDR_MAX], sender[SQ_ADDR_MAX];
+	int			 r;
 
 	if (s->state != S_MAIL && s->state != S_RCPT) {
 		smtp_reply(s, "503 5.5.1 Send MAIL first");
 		smtp_error(s);
 		return;
 	}
-	switch (smtp_parse_rcpt(cmd->arg, cmd->arglen, &addr, &params)) {
-	case SMTP_P_OK:
-		break;
-	case SMTP_P_ADDR:
-		smtp_log(s, "Reject::SNTX::Bad_Recipient_Syntax: S:%s H:%s",
-		    s->ip, s->helo);
-		smtp_reply(s, "501 5.1.3 Bad recipient address syntax");
-		smtp_error(s);
-		return;
-	case SMTP_P_PARAM:
-		smtp_reply(s, "555 5.5.4 RCPT parameter not recognized");
-		smtp_error(s);
-		return;
-	case SMTP_P_PARAMVAL:
-		smtp_reply(s, "501 5.5.4 Bad RCPT parameter value");
-		smtp_error(s);
-		return;
-	default:
-		smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
-		smtp_error(s);
+	if ((r = smtp_parse_rcpt(cmd->arg, cmd->arglen, &addr,
+	    &params)) != SMTP_P_OK) {
+		smtp_path_error(s, r, 0);
 		return;
 	}
 	/* <postmaster> alone (RFC 5321 4.5.1) keeps its empty domain: lka
