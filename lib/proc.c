@@ -165,7 +165,7 @@ proc_common_imsg(struct imsg *imsg)
 void
 ctl_line(struct mproc *p, uint32_t ctlid, const char *fmt, ...)
 {
-	char	 line[2048];
+	char	 line[PATH_MAX + 256];	/* fits one imsg */
 	va_list	 ap;
 
 	va_start(ap, fmt);

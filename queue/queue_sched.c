@@ -1008,7 +1008,6 @@ sched_ctl_show(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 {
 	struct qmsg	*m;
 	struct rcpt	*r;
-	char		 line[SQ_ADDR_MAX * 2 + SQ_ERROR_MAX + 160];
 	size_t		 i;
 	time_t		 now = time(NULL), next;
 
@@ -1019,13 +1018,12 @@ sched_ctl_show(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 			if (r->state == RCPT_PENDING && !m->busy[i] &&
 			    r->next_try > now)
 				next = r->next_try - now;
-			(void)snprintf(line, sizeof(line), "id=%" PRIu64
-			    " age=%lld sender=%s rcpt=%s state=%s tries=%u"
-			    " next=%lld error=%s", m->env.id,
-			    (long long)(now - m->env.ctime), m->env.sender,
-			    r->dest.addr, envelope_state_name(r->state),
-			    r->tries, (long long)next, r->error);
-			ctl_line(p, ctlid, "%s", line);
+			ctl_line(p, ctlid, "id=%" PRIu64 " age=%lld sender=%s "
+			    "rcpt=%s state=%s tries=%u next=%lld error=%s",
+			    m->env.id, (long long)(now - m->env.ctime),
+			    m->env.sender, r->dest.addr,
+			    envelope_state_name(r->state), r->tries,
+			    (long long)next, r->error);
 		}
 	}
 	ctl_end(p, ctlid, SQ_OK, "");
@@ -1034,15 +1032,11 @@ sched_ctl_show(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 static void
 sched_ctl_stats(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 {
-	char	 line[128];
 	size_t	 pending, nmsg;
 
 	nmsg = queue_sched_count(&pending);
-#define STAT(name, v)	do {						\
-	(void)snprintf(line, sizeof(line), "%s %llu", (name),		\
-	    (unsigned long long)(v));					\
-	ctl_line(p, ctlid, "%s", line);				\
-} while (0)
+#define STAT(name, v)	\
+	ctl_line(p, ctlid, "%s %llu", (name), (unsigned long long)(v))
 	STAT("queue.messages", nmsg);
 	STAT("queue.recipients.pending", pending);
 	STAT("queue.messages.in", queue_stats.messages_in);

@@ -359,6 +359,18 @@ dead_quietly(int i)
 	return WIFEXITED(dead[i].status) && WEXITSTATUS(dead[i].status) == 0;
 }
 
+/* Did any of the dead go by a signal or a failure? */
+static int
+dead_with_cause(void)
+{
+	int	 i;
+
+	for (i = 0; i < ndead; i++)
+		if (!dead_quietly(i))
+			return 1;
+	return 0;
+}
+
 /*
  * A role child is gone, or a channel to one closed.  Siblings that lose
  * their channel to the one that died exit quietly, often before it can be
@@ -368,15 +380,13 @@ dead_quietly(int i)
 static void
 parent_child_gone(const char *channel)
 {
-	int	 i, pass, cause = 0;
+	int	 i, pass;
 
-	for (i = 0; i < 200 && !cause; i++) {
+	for (i = 0; i < 200; i++) {
 		parent_reap();
-		for (cause = 0; cause < ndead && dead_quietly(cause); cause++)
-			;
-		cause = cause < ndead;
-		if (!cause)
-			usleep(10000);
+		if (dead_with_cause())
+			break;
+		usleep(10000);
 	}
 	if (ndead == 0 && channel != NULL)
 		log_warnx("sqmaild: lost channel to %s", channel);
@@ -438,20 +448,7 @@ parent_shutdown(int code)
 	 */
 	deadline = time(NULL) + SHUTDOWN_WAIT;
 	for (;;) {
-		pid_t	 pid;
-		int	 status;
-
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			for (i = 1; i < PROC_COUNT; i++)
-				if (sq_pids[i] == pid)
-					sq_pids[i] = 0;
-			TAILQ_FOREACH(a, &agents, entry)
-				if (a->pid == pid) {
-					TAILQ_REMOVE(&agents, a, entry);
-					free(a);
-					break;
-				}
-		}
+		parent_reap();
 		left = !TAILQ_EMPTY(&agents);
 		for (i = 1; i < PROC_COUNT; i++)
 			if (sq_pids[i] > 0)
@@ -517,9 +514,9 @@ parent_reload(char *err, size_t errlen)
 	return 0;
 }
 
-/* One "ROLE pid=N uid=N gid=N root=PATH" line from /proc. */
+/* Send one "ROLE pid=N uid=N gid=N root=PATH" line, from /proc. */
 static void
-proc_line(pid_t pid, const char *role, char *buf, size_t len)
+proc_line(struct mproc *p, uint32_t ctlid, pid_t pid, const char *role)
 {
 	char	 path[64], line[256], root[PATH_MAX];
 	FILE	*fp;
@@ -541,7 +538,7 @@ proc_line(pid_t pid, const char *role, char *buf, size_t len)
 		(void)strlcpy(root, "?", sizeof(root));
 	else
 		root[n] = '\0';
-	(void)snprintf(buf, len, "%s pid=%d uid=%ld gid=%ld root=%s", role,
+	ctl_line(p, ctlid, "%s pid=%d uid=%ld gid=%ld root=%s", role,
 	    (int)pid, uid, gid, root);
 }
 
@@ -550,7 +547,7 @@ parent_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
 	struct agentproc	*a;
 	struct msg		 m;
-	char			 line[PATH_MAX + 128], err[256];
+	char			 err[256];
 	uint32_t		 ctlid;
 	int			 i;
 
@@ -559,22 +556,16 @@ parent_dispatch_control(struct mproc *p, struct imsg *imsg)
 		m_msg(&m, imsg);
 		m_get_u32(&m, &ctlid);
 		m_end(&m);
-		proc_line(getpid(), "parent", line, sizeof(line));
-		ctl_line(p, ctlid, "%s", line);
-		for (i = 1; i < PROC_COUNT; i++) {
-			if (sq_pids[i] <= 0)
-				continue;
-			proc_line(sq_pids[i], proc_name(i), line,
-			    sizeof(line));
-			ctl_line(p, ctlid, "%s", line);
-		}
+		proc_line(p, ctlid, getpid(), "parent");
+		for (i = 1; i < PROC_COUNT; i++)
+			if (sq_pids[i] > 0)
+				proc_line(p, ctlid, sq_pids[i], proc_name(i));
 		TAILQ_FOREACH(a, &agents, entry) {
 			char	 role[SQ_USER_MAX + 16];
 
 			(void)snprintf(role, sizeof(role), "agent:%s",
 			    a->user);
-			proc_line(a->pid, role, line, sizeof(line));
-			ctl_line(p, ctlid, "%s", line);
+			proc_line(p, ctlid, a->pid, role);
 		}
 		ctl_end(p, ctlid, SQ_OK, "");
 		break;
