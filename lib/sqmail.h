@@ -98,6 +98,7 @@ struct envelope {
 	char		 client[64];		/* client address, text */
 	char		 proto[16];		/* SMTP, ESMTP, ... */
 	uint64_t	 size;			/* message file size */
+	uint64_t	 hash;			/* of its content, 0: none */
 	size_t		 nrcpt;
 	struct rcpt	*rcpts;			/* nrcpt entries, malloc'd */
 };

@@ -36,6 +36,9 @@
 #define QUEUE_DIR_MESS		"mess"
 #define QUEUE_DIR_ENV		"env"
 #define QUEUE_DIR_QUARANTINE	"quarantine"
+#define QUEUE_DIR_SPARE		"spare"
+#define QUEUE_SPARE_MAX		256	/* finished files kept for reuse */
+#define QUEUE_SPARE_FILE_MAX	(64 * 1024)	/* larger ones are unlinked */
 
 #define ENVELOPE_VERSION	"sqmail-envelope 1"
 
@@ -48,6 +51,17 @@ const char	*envelope_error(void);
 const char	*envelope_state_name(enum rcpt_state);
 /* Replace every byte that is not printable ASCII with '?'. */
 void		 envelope_sanitize(char *);
+
+/*
+ * queue_spare.c: finished spool files reused for new ones.  open gives a
+ * writable, empty file newly at path (a spare renamed there, else created;
+ * excl: the caller made sure path does not exist); release unlinks path
+ * or keeps the file as a spare, and returns like unlink(2).
+ */
+int		 queue_spare_init(void);
+int		 queue_spare_open(const char *, int);
+int		 queue_spare_release(const char *);
+size_t		 queue_spare_count(void);
 
 /*
  * queue_fs.c: the store.  Every path is relative to the current directory.
@@ -94,6 +108,7 @@ int		 queue_fs_read_message(uint64_t, size_t max, char **,
 		    size_t *, uint64_t *);
 /* write(2) until done; 0 or -1. */
 int		 queue_fs_write(int, const char *, size_t);
+int		 queue_fs_hash(int, uint64_t size, uint64_t *);
 int		 queue_fs_quarantine(uint64_t, const char *why);
 /*
  * Scan the spool at start: cb gets each valid envelope (and owns it).

@@ -8,6 +8,7 @@
  *	ctime 1732466340
  *	sender alice@example.org
  *	size 1234
+ *	hash 9876543210987654321
  *	rcpt
  *	addr bob@example.net
  *	type remote
@@ -39,10 +40,11 @@ static char	envelope_errbuf[128];
 /* Header keys, each at most once, before the first rcpt. */
 enum env_hkey {
 	HK_ID, HK_CTIME, HK_FLAGS, HK_SENDER, HK_HELO, HK_CLIENT, HK_PROTO,
-	HK_SIZE, HK_COUNT
+	HK_SIZE, HK_HASH, HK_COUNT
 };
 static const char *const env_hkeys[HK_COUNT] = {
-	"id", "ctime", "flags", "sender", "helo", "client", "proto", "size"
+	"id", "ctime", "flags", "sender", "helo", "client", "proto", "size",
+	"hash"
 };
 
 /* Recipient keys, each at most once per block. */
@@ -252,6 +254,7 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 	eb_str(&b, "client", env->client, sizeof(env->client), 0);
 	eb_str(&b, "proto", env->proto, sizeof(env->proto), 0);
 	eb_num(&b, "size", env->size, 1);
+	eb_num(&b, "hash", env->hash, 0);
 	for (i = 0; i < env->nrcpt && !b.error; i++) {
 		r = &env->rcpts[i];
 		if ((r->dest.type != DEST_LOCAL &&
@@ -399,6 +402,8 @@ env_header(struct envelope *env, int k, const char *v, size_t vl)
 		return env_string(v, vl, env->proto, sizeof(env->proto));
 	case HK_SIZE:
 		return env_number(v, vl, UINT64_MAX, &env->size);
+	case HK_HASH:
+		return env_number(v, vl, UINT64_MAX, &env->hash);
 	}
 	return -1;
 }

@@ -6,11 +6,14 @@
  *	mess/<id>		a committed message (never changes)
  *	env/<id>		its envelope (rewritten via env/<id>.tmp)
  *	quarantine/		what recovery could not make sense of
+ *	spare/			finished files kept for reuse (queue_spare.c)
  *
  * A message is committed when both renames into mess/ and env/ are done
  * and both directories are fsync'd.  It is removed env first, so that a
  * crash in between leaves a message file without envelope, which recovery
  * deletes: it was either never acknowledged or already fully delivered.
+ * The envelope records the size and a hash of the message file, which is
+ * how recovery tells a commit that a crash cut short.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -200,7 +203,8 @@ int
 queue_fs_init(void)
 {
 	const char	*dirs[] = { QUEUE_DIR_INCOMING, QUEUE_DIR_MESS,
-			    QUEUE_DIR_ENV, QUEUE_DIR_QUARANTINE };
+			    QUEUE_DIR_ENV, QUEUE_DIR_QUARANTINE,
+			    QUEUE_DIR_SPARE };
 	size_t		 i;
 
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
@@ -220,7 +224,7 @@ queue_fs_init(void)
 		log_warn("queue: open spool directories");
 		return -1;
 	}
-	return 0;
+	return queue_spare_init();
 }
 
 static uint64_t
@@ -255,8 +259,9 @@ queue_fs_create(uint64_t *idp, int *fdp)
 		if (lstat(path, &sb) == 0 || errno != ENOENT)
 			goto collide;
 		qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, "");
-		fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-		if (fd != -1) {
+		if (lstat(path, &sb) == 0 || errno != ENOENT)
+			goto collide;
+		if ((fd = queue_spare_open(path, 1)) != -1) {
 			*idp = id;
 			*fdp = fd;
 			return SQ_OK;
@@ -278,10 +283,10 @@ queue_fs_abort(uint64_t id)
 	char	 path[QFS_PATH_MAX];
 
 	qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, "");
-	if (unlink(path) == -1 && errno != ENOENT)
+	if (queue_spare_release(path) == -1 && errno != ENOENT)
 		log_warn("queue: unlink %s", path);
 	qfs_path(path, sizeof(path), QUEUE_DIR_INCOMING, id, ".env");
-	(void)unlink(path);
+	(void)queue_spare_release(path);
 }
 
 int
@@ -298,6 +303,52 @@ queue_fs_write(int fd, const char *buf, size_t len)
 		buf += n;
 		len -= n;
 	}
+	return 0;
+}
+
+/*
+ * The content hash the envelope records: it tells recovery whether the
+ * message file reached the disk whole, including the case where a crash
+ * left the blocks of a reused file or stale blocks of a file system
+ * without data ordering.  It detects accidents, not attacks.  Words are
+ * read little-endian, so a spool moves between machines.
+ */
+int
+queue_fs_hash(int fd, uint64_t size, uint64_t *hashp)
+{
+	static unsigned char	 buf[64 * 1024];	/* a multiple of 8 */
+	uint64_t		 h = 0x6a09e667f3bcc908ULL ^ size, w, off = 0;
+	ssize_t			 n;
+	size_t			 i, j, want, got;
+
+	while (off < size) {
+		want = size - off < sizeof(buf) ? size - off : sizeof(buf);
+		for (got = 0; got < want; got += (size_t)n) {
+			n = pread(fd, buf + got, want - got, (off_t)(off + got));
+			if (n == -1 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			if (n == -1)
+				return -1;
+			if (n == 0) {
+				errno = EIO;	/* shorter than its size */
+				return -1;
+			}
+		}
+		for (i = 0; i < want; i += 8) {
+			w = 0;
+			for (j = 0; j < 8 && i + j < want; j++)
+				w |= (uint64_t)buf[i + j] << (8 * j);
+			h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+			h ^= h >> 29;
+		}
+		off += want;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	*hashp = h ? h : 1;
 	return 0;
 }
 
@@ -360,6 +411,11 @@ qfs_prepare(struct queue_op *op)
 			return;
 		}
 		op->env->size = (uint64_t)sb.st_size;
+		if (queue_fs_hash(op->fd_msg, op->env->size,
+		    &op->env->hash) == -1) {
+			log_warn("queue: msg %s: read %s", idb, path);
+			return;
+		}
 		errno = 0;
 		if ((buf = envelope_encode(op->env, &len)) == NULL) {
 			log_warn("queue: msg %s: cannot encode envelope", idb);
@@ -384,8 +440,7 @@ qfs_prepare(struct queue_op *op)
 		}
 		qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, ".tmp");
 	}
-	op->fd_env = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
-	    0600);
+	op->fd_env = queue_spare_open(path, 0);
 	if (op->fd_env == -1 || queue_fs_write(op->fd_env, buf, len) == -1) {
 		log_warn("queue: msg %s: write %s", idb, path);
 		free(buf);
@@ -436,16 +491,16 @@ qfs_cleanup(struct queue_op *op)
 	if (op->type == QUEUE_OP_COMMIT) {
 		if (op->stage == QFS_DONE) {
 			qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, "");
-			(void)unlink(path);
+			(void)queue_spare_release(path);
 		}
 		if (op->stage >= QFS_MESS_MOVED) {
 			qfs_path(path, sizeof(path), QUEUE_DIR_MESS, id, "");
-			(void)unlink(path);
+			(void)queue_spare_release(path);
 		}
 		queue_fs_abort(id);
 	} else if (op->stage != QFS_DONE) {
 		qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, ".tmp");
-		(void)unlink(path);
+		(void)queue_spare_release(path);
 	}
 	/* A failed UPDATE that was renamed keeps its file: retried later. */
 }
@@ -559,13 +614,13 @@ queue_fs_remove(uint64_t id)
 	int	 ret = 0;
 
 	qfs_path(path, sizeof(path), QUEUE_DIR_ENV, id, "");
-	if (unlink(path) == -1 && errno != ENOENT) {
+	if (queue_spare_release(path) == -1 && errno != ENOENT) {
 		log_warn("queue: unlink %s", path);
 		/* Keep the message file: the envelope still points to it. */
 		return -1;
 	}
 	qfs_path(path, sizeof(path), QUEUE_DIR_MESS, id, "");
-	if (unlink(path) == -1 && errno != ENOENT) {
+	if (queue_spare_release(path) == -1 && errno != ENOENT) {
 		log_warn("queue: unlink %s", path);
 		ret = -1;
 	}
@@ -775,19 +830,6 @@ qfs_recover_torn(uint64_t id, const char *name, struct queue_recovery *rec)
 	    "acknowledged)", name);
 }
 
-/* The size of mess/<name>, or -1. */
-static int64_t
-qfs_mess_size(const char *name)
-{
-	struct stat	 sb;
-	char		 path[PATH_MAX];
-
-	(void)snprintf(path, sizeof(path), "%s/%s", QUEUE_DIR_MESS, name);
-	if (lstat(path, &sb) == -1 || !S_ISREG(sb.st_mode))
-		return -1;
-	return sb.st_size;
-}
-
 /* Nothing was ever tried: the envelope is still the one of its commit. */
 static int
 qfs_env_untouched(const struct envelope *env)
@@ -799,6 +841,32 @@ qfs_env_untouched(const struct envelope *env)
 		    env->rcpts[i].tries != 0)
 			return 0;
 	return 1;
+}
+
+/*
+ * Whether mess/<name> is the file its envelope describes: its size, and,
+ * while no delivery was tried (a commit cut short leaves such envelopes),
+ * its content hash too.  Later the hash is not read again: the file was
+ * whole when the first delivery read it.
+ */
+static int
+qfs_mess_whole(const char *name, const struct envelope *env)
+{
+	struct stat	 sb;
+	char		 path[PATH_MAX];
+	uint64_t	 h;
+	int		 fd, whole;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", QUEUE_DIR_MESS, name);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	whole = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uint64_t)sb.st_size == env->size;
+	if (whole && env->hash != 0 && qfs_env_untouched(env))
+		whole = queue_fs_hash(fd, env->size, &h) == 0 &&
+		    h == env->hash;
+	close(fd);
+	return whole;
 }
 
 static void
@@ -849,17 +917,20 @@ qfs_recover_env(const char *name, void (*cb)(struct envelope *, void *),
 		goto quarantine;
 	}
 	if (env.id != id) {
+		/*
+		 * A reused file whose new envelope never reached the disk:
+		 * an acknowledged envelope always names its own message.
+		 */
 		envelope_free(&env);
-		(void)snprintf(why, sizeof(why), "envelope names msg %" PRIu64,
-		    env.id);
-		goto quarantine;
+		qfs_recover_torn(id, name, rec);
+		return;
 	}
 	if (!qfs_exists(QUEUE_DIR_MESS, name)) {
 		envelope_free(&env);
 		(void)snprintf(why, sizeof(why), "message file missing");
 		goto quarantine;
 	}
-	if (qfs_mess_size(name) != env.size) {
+	if (!qfs_mess_whole(name, &env)) {
 		if (qfs_env_untouched(&env)) {
 			envelope_free(&env);
 			qfs_recover_torn(id, name, rec);

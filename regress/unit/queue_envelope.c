@@ -28,6 +28,7 @@ envelope_fill(struct envelope *env, size_t nrcpt)
 	strlcpy(env->client, "2001:db8::7", sizeof(env->client));
 	strlcpy(env->proto, "ESMTPS", sizeof(env->proto));
 	env->size = 123456789;
+	env->hash = 0xfedcba9876543210ULL;
 	env->nrcpt = nrcpt;
 	env->rcpts = calloc(nrcpt, sizeof(*env->rcpts));
 	for (i = 0; i < nrcpt; i++) {
@@ -58,7 +59,7 @@ envelope_same(const struct envelope *a, const struct envelope *b)
 	if (a->id != b->id || a->ctime != b->ctime || a->flags != b->flags ||
 	    strcmp(a->sender, b->sender) || strcmp(a->helo, b->helo) ||
 	    strcmp(a->client, b->client) || strcmp(a->proto, b->proto) ||
-	    a->size != b->size || a->nrcpt != b->nrcpt)
+	    a->size != b->size || a->hash != b->hash || a->nrcpt != b->nrcpt)
 		return 0;
 	return memcmp(a->rcpts, b->rcpts, a->nrcpt * sizeof(*a->rcpts)) == 0;
 }
@@ -213,6 +214,12 @@ static const struct {
 	    "state bouncing\ntries 4294967295\nlast 1\nnext 2\n"
 	    "error 550  two  spaces\nend\n", 0, 0 },
 	{ "method none accepted", HDR RCPT "method none\nend\n", 0, 0 },
+	{ "content hash", HDR "hash 18446744073709551615\n" RCPT "end\n", 0,
+	    0 },
+	{ "hash twice", HDR "hash 1\nhash 2\n" RCPT "end\n", 0, -1 },
+	{ "hash not a number", HDR "hash 0x12\n" RCPT "end\n", 0, -1 },
+	{ "hash past 64 bits", HDR "hash 18446744073709551616\n" RCPT "end\n",
+	    0, -1 },
 	{ "UTF-8 in an address", "sqmail-envelope 1\nid 5\nctime 10\n"
 	    "sender j\xc3\xb6rg@x\nsize 3\n" RCPT "end\n", 0, 0 },
 	{ "largest id", "sqmail-envelope 1\nid 18446744073709551615\n"

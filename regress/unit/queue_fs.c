@@ -360,8 +360,8 @@ recovery_sorts_out_the_spool(void)
 	is_int(rec.messages, 1, "one message recovered");
 	is_int(rec.pending, 1, "with one pending recipient");
 	is_int(rec.incoming, 2, "two incoming files removed");
-	is_int(rec.quarantined, 4, "four quarantined");
-	is_int(rec.orphans, 1, "one orphan message file removed");
+	is_int(rec.quarantined, 3, "three quarantined");
+	is_int(rec.orphans, 2, "orphan file and foreign envelope removed");
 	is_int(queue_test_nrecovered, 1, "callback called once");
 	ok(queue_test_nrecovered == 1 && queue_test_recovered[0].id == ids[0],
 	    "for the good message");
@@ -376,9 +376,10 @@ recovery_sorts_out_the_spool(void)
 	ok(queue_test_exists("quarantine", ids[2], ".env") &&
 	    queue_test_exists("quarantine", ids[2], ""),
 	    "corrupt envelope quarantined with its message");
-	ok(queue_test_exists("quarantine", ids[3], ".env") &&
-	    queue_test_exists("quarantine", ids[3], ""),
-	    "envelope naming another id quarantined");
+	ok(!queue_test_exists("env", ids[3], "") &&
+	    !queue_test_exists("mess", ids[3], "") &&
+	    !queue_test_exists("quarantine", ids[3], ".env"),
+	    "envelope naming another id: a reused file, commit cut short");
 	ok(!queue_test_exists("mess", 99, ""), "orphan message file removed");
 	ok(access("quarantine/notes.txt.unknown", F_OK) == 0,
 	    "stranger in env/ quarantined");
@@ -430,21 +431,21 @@ recovery_of_a_crash_between_renames(void)
 static void
 recovery_removes_torn_commits(void)
 {
-	struct envelope	 env[3];
-	struct queue_op	 op[3], *ops[3];
+	struct envelope	 env[4];
+	struct queue_op	 op[4], *ops[4];
 	struct queue_recovery rec;
 	char		 path[PATH_MAX];
-	uint64_t	 ids[3];
+	uint64_t	 ids[4];
 	size_t		 i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		ids[i] = queue_test_receive(&env[i], "a body of some size\n", 1);
 		memset(&op[i], 0, sizeof(op[i]));
 		op[i].type = QUEUE_OP_COMMIT;
 		op[i].env = &env[i];
 		ops[i] = &op[i];
 	}
-	queue_fs_batch(ops, 3);
+	queue_fs_batch(ops, 4);
 	/* 2 was tried once: its envelope was updated since the commit. */
 	env[2].rcpts[0].tries = 1;
 	memset(&op[2], 0, sizeof(op[2]));
@@ -452,7 +453,7 @@ recovery_removes_torn_commits(void)
 	op[2].env = &env[2];
 	queue_fs_batch(&ops[2], 1);
 	is_int(op[2].status, SQ_OK, "torn: the update of 2 is stored");
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		envelope_free(&env[i]);
 
 	snprintf(path, sizeof(path), "env/%" PRIu64, ids[0]);
@@ -461,12 +462,15 @@ recovery_removes_torn_commits(void)
 	queue_test_write(path, "a bo");
 	snprintf(path, sizeof(path), "mess/%" PRIu64, ids[2]);
 	queue_test_write(path, "a bo");
+	/* 3: the right size, stale content (a reused file's old blocks). */
+	snprintf(path, sizeof(path), "mess/%" PRIu64, ids[3]);
+	queue_test_write(path, "A BODY OF SOME SIZE\n");
 
 	queue_test_nrecovered = 0;
 	is_int(queue_fs_recover(queue_test_collect, NULL, &rec), 0,
 	    "torn: recovery runs");
 	is_int(rec.messages, 0, "torn: nothing recovered");
-	is_int(rec.orphans, 2, "torn: two cut-short commits removed");
+	is_int(rec.orphans, 3, "torn: three cut-short commits removed");
 	is_int(rec.quarantined, 1, "torn: the damaged tried one quarantined");
 	ok(!queue_test_exists("env", ids[0], "") &&
 	    !queue_test_exists("mess", ids[0], ""),
@@ -477,6 +481,69 @@ recovery_removes_torn_commits(void)
 	ok(queue_test_exists("quarantine", ids[2], ".env") &&
 	    queue_test_exists("quarantine", ids[2], ""),
 	    "torn: short message tried before is quarantined, not dropped");
+	ok(!queue_test_exists("env", ids[3], "") &&
+	    !queue_test_exists("mess", ids[3], ""),
+	    "torn: same size, other content (hash differs): gone");
+}
+
+/*
+ * Finished files are kept in spare/ and reused: no inode is allocated
+ * or freed per message once the spool runs.
+ */
+static void
+spare_files_are_reused(void)
+{
+	struct envelope	 env;
+	struct queue_op	 op, *ops[1] = { &op };
+	struct stat	 sb;
+	char		 path[PATH_MAX];
+	uint64_t	 id;
+	size_t		 before;
+	ino_t		 ino;
+	int		 fd;
+
+	id = queue_test_receive(&env, "to be reused\n", 1);
+	memset(&op, 0, sizeof(op));
+	op.type = QUEUE_OP_COMMIT;
+	op.env = &env;
+	queue_fs_batch(ops, 1);
+	envelope_free(&env);
+	snprintf(path, sizeof(path), "mess/%" PRIu64, id);
+	is_int(stat(path, &sb), 0, "spare: committed");
+	ino = sb.st_ino;
+	before = queue_spare_count();
+	is_int(queue_fs_remove(id), 0, "spare: removed");
+	is_int(queue_spare_count(), before + 2, "spare: both files kept");
+	is_int(queue_test_count("spare"), (long long)before + 2,
+	    "spare: in spare/");
+	/* The newest spare (the message file) is the next one taken. */
+	is_int(queue_fs_create(&id, &fd), SQ_OK, "spare: create");
+	is_int(fstat(fd, &sb), 0, "spare: fstat");
+	ok(sb.st_ino == ino && sb.st_size == 0,
+	    "spare: the same inode, empty again");
+	close(fd);
+	queue_fs_abort(id);
+	is_int(queue_spare_count(), before + 2, "spare: abort gives it back");
+
+	/* A spare with a second name (a crash can leave one) is dropped. */
+	snprintf(path, sizeof(path), "spare/s%zu", (size_t)999999);
+	queue_test_write(path, "x");
+	is_int(link(path, "quarantine/second-name"), 0, "spare: linked");
+	queue_test_write("spare/junk", "x");
+	is_int(queue_fs_init(), 0, "spare: init rescans");
+	ok(access(path, F_OK) == -1, "spare: hard-linked spare dropped");
+	ok(access("spare/junk", F_OK) == -1, "spare: stranger dropped");
+	is_int(queue_spare_count(), before + 2, "spare: the others kept");
+	unlink("quarantine/second-name");
+
+	/* A large message file is unlinked, not kept. */
+	id = queue_test_receive(&env, "x", 1);
+	snprintf(path, sizeof(path), "incoming/%" PRIu64, id);
+	is_int(truncate(path, QUEUE_SPARE_FILE_MAX + 1), 0, "spare: grown");
+	queue_fs_abort(id);
+	envelope_free(&env);
+	is_int(queue_spare_count(), before + 1,
+	    "spare: the one taken is not kept once large");
 }
 
 int
@@ -498,6 +565,7 @@ main(void)
 	recovery_sorts_out_the_spool();
 	recovery_removes_torn_commits();
 	recovery_of_a_crash_between_renames();
+	spare_files_are_reused();
 	if (chdir("/") == 0) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		if (system(cmd) != 0)
