@@ -552,9 +552,11 @@ for m in $MTAS; do
 	stop_mta
 	ROOT_OF[$m]=""
 done
-left_over=$(find "$WORK/sqmail/spool" -type f 2>/dev/null | wc -l)
+# spare/ keeps finished files for reuse (sqmail-queue(5)): not left over
+spool_files() { find "$WORK/sqmail/spool" -type f -not -path '*/spare/*' 2>/dev/null; }
+left_over=$(spool_files | wc -l)
 if [ "$left_over" != 0 ]; then
-	note "- sqmaild: $left_over files left in its spool after every message was delivered and it stopped: $(find "$WORK/sqmail/spool" -type f | head -n 5 | tr '\n' ' ')"
+	note "- sqmaild: $left_over files left in its spool after every message was delivered and it stopped: $(spool_files | head -n 5 | tr '\n' ' ')"
 fi
 
 # 3: idle sessions, one MTA at a time, each freshly started
