@@ -109,6 +109,8 @@ int		 queue_fs_read_message(uint64_t, size_t max, char **,
 /* write(2) until done; 0 or -1. */
 int		 queue_fs_write(int, const char *, size_t);
 int		 queue_fs_hash(int, uint64_t size, uint64_t *);
+void		 queue_fs_sync_dirs(void);
+/* queue_recover.c */
 int		 queue_fs_quarantine(uint64_t, const char *why);
 /*
  * Scan the spool at start: cb gets each valid envelope (and owns it).
