@@ -120,7 +120,8 @@ qfs_pool_worker(void *arg)
 			pthread_cond_wait(&qfs_pool.work, &qfs_pool.mtx);
 		i = qfs_pool.next++;
 		pthread_mutex_unlock(&qfs_pool.mtx);
-		e = fsync(qfs_pool.fds[i]) == -1 ? errno : 0;
+		e = qfs_pool.fds[i] == -1 ? 0 :
+		    (fsync(qfs_pool.fds[i]) == -1 ? errno : 0);
 		pthread_mutex_lock(&qfs_pool.mtx);
 		qfs_pool.errs[i] = e;
 		if (++qfs_pool.finished == qfs_pool.n)

@@ -266,6 +266,22 @@ group_commit_of_many_messages(void)
 	queue_fs_batch(NULL, 0);
 	is_int(queue_test_count("env"), 18, "an empty batch changes nothing");
 
+	/* Many updates at once: the pool skips their empty message slots. */
+	for (i = 0, good = 0; i < 20; i++) {
+		if (op[i].status != SQ_OK)
+			continue;
+		envs[i].rcpts[0].tries++;
+		memset(&op[i], 0, sizeof(op[i]));
+		op[i].type = QUEUE_OP_UPDATE;
+		op[i].env = &envs[i];
+		ops[good++] = &op[i];
+	}
+	queue_fs_batch(ops, good);
+	for (i = 0, good = 0; i < 20; i++)
+		if (op[i].type == QUEUE_OP_UPDATE && op[i].status == SQ_OK)
+			good++;
+	is_int(good, 18, "18 updates in one batch all stored");
+
 	for (i = 0; i < 20; i++) {
 		if (op[i].status == SQ_OK)
 			queue_fs_remove(ids[i]);
