@@ -130,7 +130,8 @@ size_t	smtp_data_feed(struct smtp_data *, const char *, size_t, char *out,
 int	smtp_data_refused(const struct smtp_data *);
 
 /*
- * smtp.c: the process.  smtp_session.c: one connection.
+ * smtp.c: the process.  smtp_session.c: one connection; smtp_tx.c: its
+ * mail transaction.
  */
 struct smtp_listener {
 	TAILQ_ENTRY(smtp_listener) entry;
