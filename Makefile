@@ -87,7 +87,7 @@ check: deps test-deps all $(UNIT_TESTS) manlint fuzz-seeds
 
 # libFuzzer targets, built with clang, ASan and UBSan; each runs FUZZ_SECONDS.
 FUZZ_CC =	clang
-FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer-no-link,address,undefined -MMD -MP \
 		-Wno-unused-parameter
 FUZZ_OBJS =	$(patsubst %.c,regress/fuzz/obj/%.o,$(LIB_SRCS) $(DIR_SRCS))
 

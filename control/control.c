@@ -104,6 +104,8 @@ control_reqname(uint32_t type)
 		return "show stats";
 	case IMSG_CTL_SHOW_PROCS:
 		return "show processes";
+	case IMSG_CTL_SHOW_ROUTES:
+		return "show routes";
 	case IMSG_CTL_SCHEDULE:
 		return "schedule";
 	case IMSG_CTL_REMOVE:
@@ -491,6 +493,14 @@ control_parse(struct imsg *imsg, struct ctl_request *req)
 	case IMSG_CTL_REMOVE:
 		m_get_u64(&m, &req->msgid);
 		break;
+	case IMSG_CTL_SHOW_ROUTES:
+		m_get_string(&m, &s);
+		if (strlcpy(req->arg, s, sizeof(req->arg)) >=
+		    sizeof(req->arg)) {
+			m_error = saved;
+			return -1;
+		}
+		break;
 	case IMSG_CTL_PAUSE_REQ:
 	case IMSG_CTL_RESUME_REQ:
 		m_get_string(&m, &s);
@@ -529,6 +539,8 @@ control_forward(struct ctl_conn *c, enum proc_type proc,
 	m_add_u32(p, c->id);
 	if (req->type == IMSG_CTL_SCHEDULE || req->type == IMSG_CTL_REMOVE)
 		m_add_u64(p, req->msgid);
+	if (req->type == IMSG_CTL_SHOW_ROUTES)
+		m_add_string(p, req->arg);
 	m_close(p);
 	c->pending = req->type;
 	c->waiting = 1U << proc;
@@ -678,6 +690,11 @@ control_dispatch_client(struct ctl_conn *c, struct imsg *imsg)
 			    control_reqname(req.type), req.msgid,
 			    (unsigned)c->uid);
 		control_forward(c, PROC_QUEUE, &req);
+		break;
+	case IMSG_CTL_SHOW_ROUTES:
+		log_debug("control: show routes %s (uid %u)", req.arg,
+		    (unsigned)c->uid);
+		control_forward(c, PROC_LKA, &req);
 		break;
 	case IMSG_CTL_SHOW_PROCS:
 		log_debug("control: show processes (uid %u)",

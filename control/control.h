@@ -12,12 +12,13 @@
 #define CTL_SOCKET_DEFAULT	"/var/run/sqmaild.sock"
 #define CTL_SOCKET_ENV		"SQMAIL_SOCKET"
 #define CTL_TIMEOUT		30	/* seconds to wait for the daemon */
-#define CTL_ARG_MAX		8	/* "smtp", "mda", "mta" and the NUL */
+#define CTL_ARG_MAX		256	/* a target, or a domain, and the NUL */
 
 /*
  * One sqmailctl request, as ctl_parse_args() builds it from argv: type is
  * an IMSG_CTL_* (lib/msg.h); msgid for SCHEDULE and REMOVE (0: all); arg
- * the target of PAUSE_REQ and RESUME_REQ; verbose for LOG (1 verbose,
+ * the target of PAUSE_REQ and RESUME_REQ, the domain of SHOW_ROUTES
+ * ("": none); verbose for LOG (1 verbose,
  * 0 brief).
  */
 struct ctl_request {

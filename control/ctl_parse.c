@@ -16,7 +16,8 @@
 enum ctl_argkind {
 	CTL_ARG_NONE,		/* the command words are all there is */
 	CTL_ARG_TARGET,		/* one of smtp, mda, mta */
-	CTL_ARG_MSGID		/* a message id or "all" */
+	CTL_ARG_MSGID,		/* a message id or "all" */
+	CTL_ARG_DOMAIN_OPT	/* a domain, or nothing */
 };
 
 static const struct ctl_cmd {
@@ -29,6 +30,7 @@ static const struct ctl_cmd {
 	{ "show", "queue", CTL_ARG_NONE, IMSG_CTL_SHOW_QUEUE, 0 },
 	{ "show", "stats", CTL_ARG_NONE, IMSG_CTL_SHOW_STATS, 0 },
 	{ "show", "processes", CTL_ARG_NONE, IMSG_CTL_SHOW_PROCS, 0 },
+	{ "show", "routes", CTL_ARG_DOMAIN_OPT, IMSG_CTL_SHOW_ROUTES, 0 },
 	{ "pause", NULL, CTL_ARG_TARGET, IMSG_CTL_PAUSE_REQ, 0 },
 	{ "resume", NULL, CTL_ARG_TARGET, IMSG_CTL_RESUME_REQ, 0 },
 	{ "schedule", NULL, CTL_ARG_MSGID, IMSG_CTL_SCHEDULE, 0 },
@@ -45,7 +47,7 @@ static const struct ctl_expect {
 	const char	*word;
 	const char	*what;
 } ctl_expects[] = {
-	{ "show",	"queue, stats or processes" },
+	{ "show",	"queue, stats, processes or routes" },
 	{ "pause",	"smtp, mda or mta" },
 	{ "resume",	"smtp, mda or mta" },
 	{ "schedule",	"a message id or all" },
@@ -140,7 +142,17 @@ ctl_parse_args(int argc, char **argv, struct ctl_request *out, char *err,
 	}
 
 	nwords = cmd->sub != NULL ? 2 : 1;
-	if (cmd->kind != CTL_ARG_NONE) {
+	if (cmd->kind == CTL_ARG_DOMAIN_OPT) {
+		if (argc > nwords + 1)
+			return ctl_fail(err, errlen, "%s: too many arguments",
+			    word);
+		if (argc == nwords + 1 && (argv[nwords][0] == '\0' ||
+		    strlcpy(out->arg, argv[nwords], sizeof(out->arg)) >=
+		    sizeof(out->arg)))
+			return ctl_fail(err, errlen, "%s: bad domain: %s",
+			    word, argv[nwords]);
+		nwords = argc;
+	} else if (cmd->kind != CTL_ARG_NONE) {
 		if (argc < nwords + 1)
 			return ctl_fail(err, errlen,
 			    "%s: missing argument (expected %s)", word,
@@ -152,6 +164,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_request *out, char *err,
 
 	switch (cmd->kind) {
 	case CTL_ARG_NONE:
+	case CTL_ARG_DOMAIN_OPT:
 		break;
 	case CTL_ARG_TARGET:
 		n = sizeof(ctl_targets) / sizeof(ctl_targets[0]);

@@ -31,7 +31,7 @@ ctlc_usage(void)
 	fprintf(stderr,
 	    "usage: sqmailctl [-s socket] command [argument]\n"
 	    "commands:\n"
-	    "\tshow queue | show stats | show processes\n"
+	    "\tshow queue | show stats | show processes | show routes [domain]\n"
 	    "\tpause smtp|mda|mta | resume smtp|mda|mta\n"
 	    "\tschedule id|all | remove id|all\n"
 	    "\tlog verbose|brief | reload | stop\n");
@@ -117,6 +117,7 @@ ctlc_send(struct imsgbuf *ibuf, const struct ctl_request *req)
 		break;
 	case IMSG_CTL_PAUSE_REQ:
 	case IMSG_CTL_RESUME_REQ:
+	case IMSG_CTL_SHOW_ROUTES:
 		ctlc_add(b, req->arg, strlen(req->arg) + 1);
 		break;
 	case IMSG_CTL_LOG:

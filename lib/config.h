@@ -69,6 +69,10 @@ struct domain {
 	struct table		*users;		/* local part -> user; NULL: passwd */
 	struct table		*aliases;	/* local part -> addr, addr, ...; or NULL */
 	struct table		*recipients;	/* valid local parts; NULL: any that resolves */
+	/* route: remote, to this relay instead of the MX hosts */
+	char			 route_host[SQ_DOMAIN_MAX + 1];	/* "" none */
+	uint16_t		 route_port;	/* 25 unless given */
+	int			 route_literal;	/* [address]: no lookup */
 };
 TAILQ_HEAD(domainlist, domain);
 
@@ -82,6 +86,7 @@ struct sqconf {
 	char			 empty_dir[PATH_MAX];	/* chroot of smtp, mda, mta, control */
 	int			 log_syslog;	/* 0: stderr */
 	char			 postmaster[SQ_ADDR_MAX];	/* double bounces go here */
+	char			 dns_servers[256];	/* "" : /etc/resolv.conf */
 
 	/* limits */
 	uint64_t		 max_message_size;	/* octets */

@@ -68,6 +68,8 @@ enum imsg_type {
 	IMSG_CTL_SHOW_QUEUE,	/* client->control->queue: u32 ctlid */
 	IMSG_CTL_SHOW_STATS,	/* client->control->smtp|lka|queue|mda: u32 ctlid */
 	IMSG_CTL_SHOW_PROCS,	/* client->control->parent: u32 ctlid */
+	IMSG_CTL_SHOW_ROUTES,	/* client->control->lka: u32 ctlid, string domain
+				 *   ("": the configured routes) */
 	IMSG_CTL_SCHEDULE,	/* client->control->queue: u32 ctlid, u64 msgid (0: all) */
 	IMSG_CTL_REMOVE,	/* client->control->queue: u32 ctlid, u64 msgid (0: all) */
 	IMSG_CTL_PAUSE_REQ,	/* client->control: u32 ctlid, string what (smtp|mda|mta) */

@@ -125,6 +125,8 @@ static void	conf_relay(const char *);
 static void	conf_domain_begin(const char *);
 static void	conf_domain_end(void);
 static void	conf_deliver(enum mbox_method, const char *);
+static void	conf_route(const char *);
+static void	conf_dns_servers(const char *);
 static void	conf_retry_loc(void);
 
 #define NUM_PLAIN	0
@@ -133,11 +135,11 @@ static void	conf_retry_loc(void);
 %}
 
 %token <v.kw>	ACCEPT AGENT ALIASES BARELF BOUNCE CHROOT COMMANDTIMEOUT
-%token <v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DOMAIN
+%token <v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DNS DOMAIN
 %token <v.kw>	ERRORS FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT
 %token <v.kw>	LISTEN LOG MAILDIR MAXSIZE MBOX MESSAGESIZE ON POP3 PORT
 %token <v.kw>	POSTMASTER QMQP QMTP QUEUE RECIPIENTS REJECT RELAY RETRYMAX
-%token <v.kw>	RETRYMIN SESSIONS SESSIONSPERIP SMTP SMTPS SOCKET SPOOL
+%token <v.kw>	RETRYMIN ROUTE SERVERS SESSIONS SESSIONSPERIP SMTP SMTPS SOCKET SPOOL
 %token <v.kw>	STDERR SUBMISSION SYSLOG TABLE USER USERS
 %token		ERROR
 %token <v.string>	STRING
@@ -192,11 +194,12 @@ tname		: STRING
 
 keyword		: ACCEPT | AGENT | ALIASES | BARELF | BOUNCE | CHROOT
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
-		| DELIVER | DELIVERY | DOMAIN | ERRORS | FROM | GROUP
+		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
 		| HOSTNAME | IDLE | INCLUDE | LIFETIME | LIMIT | LISTEN | LOG
 		| MAILDIR | MAXSIZE | MBOX | MESSAGESIZE | ON | POP3 | PORT
 		| POSTMASTER | QMQP | QMTP | QUEUE | RECIPIENTS | REJECT
-		| RELAY | RETRYMAX | RETRYMIN | SESSIONS | SESSIONSPERIP
+		| RELAY | RETRYMAX | RETRYMIN | ROUTE | SERVERS | SESSIONS
+		| SESSIONSPERIP
 		| SMTP | SMTPS | SOCKET | SPOOL | STDERR | SUBMISSION
 		| SYSLOG | TABLE | USER | USERS
 		;
@@ -220,6 +223,7 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 		| LOG STDERR			{ ps.conf->log_syslog = 0; }
 		| LOG SYSLOG			{ ps.conf->log_syslog = 1; }
 		| POSTMASTER STRING		{ conf_postmaster($2); }
+		| DNS SERVERS STRING		{ conf_dns_servers($3); }
 		| LISTEN ON STRING optport optproto {
 			conf_listen($3, $4, $5);
 		}
@@ -337,6 +341,7 @@ domopt		: DELIVER MAILDIR STRING {
 			conf_deliver(MBOX_MAILDIR, $3);
 		}
 		| DELIVER MBOX STRING	{ conf_deliver(MBOX_MBOX, $3); }
+		| ROUTE STRING		{ conf_route($2); }
 		| USER STRING {
 			if (ps.dom != NULL)
 				conf_user(ps.dom->user, $2, "user");
@@ -374,6 +379,7 @@ static const struct conf_keyword {
 	{ "data-timeout",	DATATIMEOUT },
 	{ "deliver",		DELIVER },
 	{ "delivery",		DELIVERY },
+	{ "dns",		DNS },
 	{ "domain",		DOMAIN },
 	{ "errors",		ERRORS },
 	{ "from",		FROM },
@@ -401,6 +407,8 @@ static const struct conf_keyword {
 	{ "relay",		RELAY },
 	{ "retry-max",		RETRYMAX },
 	{ "retry-min",		RETRYMIN },
+	{ "route",		ROUTE },
+	{ "servers",		SERVERS },
 	{ "sessions",		SESSIONS },
 	{ "sessions-per-ip",	SESSIONSPERIP },
 	{ "smtp",		SMTP },
@@ -1358,11 +1366,89 @@ conf_domain_begin(const char *name)
 static void
 conf_domain_end(void)
 {
-	if (ps.dom != NULL && strcmp(ps.dom->name, "*") == 0 &&
-	    !ps.dom_deliver)
+	if (ps.dom != NULL && ps.dom->route_host[0] != '\0' &&
+	    ps.dom_deliver)
+		conf_error("domain \"%s\": deliver (local) and route (remote) "
+		    "exclude each other", ps.dom->name);
+	else if (ps.dom != NULL && strcmp(ps.dom->name, "*") == 0 &&
+	    !ps.dom_deliver && ps.dom->route_host[0] == '\0')
 		conf_error("domain \"*\" takes every other domain: it needs an "
-		    "explicit deliver line");
+		    "explicit deliver or route line");
 	ps.dom = NULL;
+}
+
+/*
+ * route "host", "host:port", "[address]" or "[address]:port": mail for
+ * the domain goes to that relay, not to its MX hosts.  A host name is
+ * looked up for its addresses only (no MX), an address literal not at all.
+ */
+static void
+conf_route(const char *s)
+{
+	struct in_addr	 in;
+	struct in6_addr	 in6;
+	char		 host[SQ_DOMAIN_MAX + 1];
+	const char	*orig = s, *end, *colon, *errstr;
+	size_t		 len;
+	long long	 port = 25;
+	int		 literal = 0;
+
+	if (ps.dom == NULL)
+		return;
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL)
+			goto bad;
+		literal = 1;
+		len = end - (s + 1);
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			goto bad;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		len = colon != NULL ? (size_t)(colon - s) : strlen(s);
+	}
+	if (len == 0 || len >= sizeof(host))
+		goto bad;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (colon != NULL) {
+		port = strtonum(colon + 1, 1, 65535, &errstr);
+		if (errstr != NULL) {
+			conf_error("route \"%s\": port %s", orig, errstr);
+			return;
+		}
+	}
+	if (literal ? inet_pton(AF_INET, host, &in) != 1 &&
+	    inet_pton(AF_INET6, host, &in6) != 1 : !conf_domain_valid(host))
+		goto bad;
+	(void)strlcpy(ps.dom->route_host, host, sizeof(ps.dom->route_host));
+	ps.dom->route_port = (uint16_t)port;
+	ps.dom->route_literal = literal;
+	return;
+ bad:
+	conf_error("route \"%s\": not host, host:port, [address] or "
+	    "[address]:port", orig);
+}
+
+/* dns servers "ip[:port],...": checked in full by the resolver at start. */
+static void
+conf_dns_servers(const char *s)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (!isxdigit((unsigned char)*p) && strchr(".:[],", *p) == NULL) {
+			conf_error("dns servers \"%s\": not a list of "
+			    "ip[:port]", s);
+			return;
+		}
+	if (s[0] == '\0') {
+		conf_error("dns servers: empty list");
+		return;
+	}
+	conf_string(ps.conf->dns_servers, sizeof(ps.conf->dns_servers), s,
+	    "dns servers");
 }
 
 static void

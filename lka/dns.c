@@ -92,6 +92,7 @@ static size_t		 dns_self_nnames;
 static struct sockaddr_storage dns_self_addrs[DNS_SELF_ADDRS_MAX];
 static size_t		 dns_self_naddrs;
 
+static int	dns_request(const char *, dns_mx_cb, void *, int);
 static void	dns_reason(struct dns_mx_result *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
 
@@ -596,6 +597,19 @@ dns_mx_done(void *arg, int status, int timeouts, unsigned char *abuf,
 int
 dns_mx(const char *domain, dns_mx_cb cb, void *arg)
 {
+	return dns_request(domain, cb, arg, 1);
+}
+
+int
+dns_host(const char *host, dns_mx_cb cb, void *arg)
+{
+	return dns_request(host, cb, arg, 0);
+}
+
+/* One request: mx, the MX query first; else host is the only host. */
+static int
+dns_request(const char *domain, dns_mx_cb cb, void *arg, int mx)
+{
 	struct dns_req	*req;
 	size_t		 i;
 
@@ -621,6 +635,15 @@ dns_mx(const char *domain, dns_mx_cb cb, void *arg)
 		req->res.status = DNS_INVALID;
 		dns_reason(&req->res, "not a domain name to look up");
 		dns_check(req);
+		return 0;
+	}
+	if (!mx) {
+		dns_mx_implicit(req->res.domain, &req->res);
+		req->pending = 1;	/* a guard while we ask */
+		dns_hosts_lookup(req);
+		req->pending--;
+		dns_check(req);
+		dns_timer_update();
 		return 0;
 	}
 	req->qmx.req = req;

@@ -110,6 +110,13 @@ int	dns_set_self(const char *const *names, size_t nnames,
  */
 int	dns_mx(const char *domain, dns_mx_cb cb, void *arg);
 
+/*
+ * The same for a relay host named by a route: no MX query, host is the
+ * only host (preference 0, implicit set); its A and AAAA, the self
+ * check, and the statuses as for dns_mx() (no DNS_NULLMX).
+ */
+int	dns_host(const char *host, dns_mx_cb cb, void *arg);
+
 /* Drop every pending lookup (their callbacks are not called); free all. */
 void	dns_shutdown(void);
 

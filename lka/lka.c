@@ -195,11 +195,19 @@ lka_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
 	struct msg	 m;
 	uint32_t	 ctlid;
+	const char	*domain;
 
 	lka_nofd(imsg);
 	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
 		return;
 	switch (imsg->hdr.type) {
+	case IMSG_CTL_SHOW_ROUTES:
+		m_msg(&m, imsg);
+		m_get_u32(&m, &ctlid);
+		m_get_string(&m, &domain);
+		m_end(&m);
+		lka_route_show(p, ctlid, domain);
+		break;
 	case IMSG_CTL_SHOW_STATS:
 		m_msg(&m, imsg);
 		m_get_u32(&m, &ctlid);
@@ -236,6 +244,7 @@ lka_main(void)
 		peers[PROC_CONTROL]->handler = lka_dispatch_control;
 
 	proc_loop_init();
+	lka_route_init();
 	event_dispatch();
 	fatalx("lka: event loop ended");
 }

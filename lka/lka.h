@@ -38,4 +38,9 @@ int	lka_resolve(struct sqconf *, const struct mailaddr *rcpt,
 int	lka_check_sender(struct sqconf *, const struct mailaddr *sender,
 	    const struct sockaddr *client, char *reply, size_t replylen);
 
+/* lka_route.c: remote routes (route lines, MX) and show routes. */
+struct mproc;
+void	lka_route_init(void);
+void	lka_route_show(struct mproc *, uint32_t ctlid, const char *domain);
+
 #endif

@@ -400,8 +400,15 @@ lka_resolve1(struct lka_expand *x, const struct mailaddr *a,
 	if (strlcpy(dst.orig, x->orig, sizeof(dst.orig)) >= sizeof(dst.orig))
 		goto temp;
 
-	if ((d = config_domain(x->conf, la.domain)) == NULL) {
-		if (!(flags & LKA_F_RELAY)) {
+	/*
+	 * Remote: no domain block, or one with a route.  A routed domain is
+	 * one we relay for, from anyone; the default route ("*") only
+	 * carries what the client may relay anyway.
+	 */
+	d = config_domain(x->conf, la.domain);
+	if (d == NULL || d->route_host[0] != '\0') {
+		if ((d == NULL || strcmp(d->name, "*") == 0) &&
+		    !(flags & LKA_F_RELAY)) {
 			lka_reply(reply, replylen, "554 5.7.1", atext,
 			    "relay access denied");
 			return LKA_R_PERM;

@@ -196,7 +196,16 @@ field(struct sqconf *c, const char *key)
 			    d->aliases ? d->aliases->name : "-",
 			    d->recipients ? d->recipients->name : "-");
 			strlcat(buf, one, sizeof(buf));
+			if (d->route_host[0] != '\0') {
+				snprintf(one, sizeof(one), " route=%s%s%s:%u",
+				    d->route_literal ? "[" : "", d->route_host,
+				    d->route_literal ? "]" : "",
+				    (unsigned)d->route_port);
+				strlcat(buf, one, sizeof(buf));
+			}
 		}
+	} else if (strcmp(key, "dns_servers") == 0) {
+		strlcpy(buf, c->dns_servers, sizeof(buf));
 	} else
 		strlcpy(buf, "(no such key)", sizeof(buf));
 	return buf;
@@ -418,6 +427,24 @@ static const struct good goods[] = {
 	    "recipients=-" },
 	{ "domain_macro_name", "d = \"x.org\"\ndomain $d { }\n", "domains",
 	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=-" },
+	{ "route_host", "domain x.org { route \"relay.x.net\" }\n", "domains",
+	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
+	    "route=relay.x.net:25" },
+	{ "route_host_port", "domain x.org { route \"relay.x.net:2525\" }\n",
+	    "domains", "x.org maildir ~/Maildir/ user= users=- aliases=- "
+	    "recipients=- route=relay.x.net:2525" },
+	{ "route_literal", "domain \".x.org\" { route \"[192.0.2.1]\" }\n",
+	    "domains", ".x.org maildir ~/Maildir/ user= users=- aliases=- "
+	    "recipients=- route=[192.0.2.1]:25" },
+	{ "route_literal_v6_port", "domain x.org { route \"[2001:db8::1]:26\" "
+	    "}\n", "domains", "x.org maildir ~/Maildir/ user= users=- "
+	    "aliases=- recipients=- route=[2001:db8::1]:26" },
+	{ "route_default", "domain \"*\" { route \"smarthost.x.net\" }\n",
+	    "domains", "* maildir ~/Maildir/ user= users=- aliases=- "
+	    "recipients=- route=smarthost.x.net:25" },
+	{ "dns_servers", "dns servers \"127.0.0.1:5353,[::1]:53\"\n",
+	    "dns_servers", "127.0.0.1:5353,[::1]:53" },
+	{ "default_dns_servers", "", "dns_servers", "" },
 };
 
 struct bad {
@@ -501,6 +528,19 @@ static const struct bad bads[] = {
 	    "test.conf:1: domain \"a..b\": not a domain", 1 },
 	{ "domain_catchall_needs_deliver", "domain \"*\" {\n\tuser \"x\"\n}\n",
 	    "test.conf:3: domain \"*\" takes every other domain", 1 },
+	{ "route_and_deliver", "domain x.org {\n\troute \"r.x.net\"\n"
+	    "\tdeliver mbox \"/m\"\n}\n",
+	    "test.conf:4: domain \"x.org\": deliver (local) and route", 1 },
+	{ "route_bad_port", "domain x.org { route \"r.x.net:0\" }\n",
+	    "test.conf:1: route \"r.x.net:0\": port", 1 },
+	{ "route_bad_host", "domain x.org { route \"r..x\" }\n",
+	    "test.conf:1: route \"r..x\": not host", 1 },
+	{ "route_bad_literal", "domain x.org { route \"[r.x.net]\" }\n",
+	    "test.conf:1: route \"[r.x.net]\": not host", 1 },
+	{ "route_literal_junk", "domain x.org { route \"[192.0.2.1]x\" }\n",
+	    "test.conf:1: route \"[192.0.2.1]x\": not host", 1 },
+	{ "dns_servers_junk", "dns servers \"ns1.example\"\n",
+	    "test.conf:1: dns servers \"ns1.example\": not a list", 1 },
 	{ "domain_bad_template", "domain x.org { deliver maildir \"~/%x/\" }\n",
 	    "test.conf:1: deliver: \"~/%x/\": only %u and %l", 1 },
 	{ "domain_error_recovers_inside_block",
