@@ -248,6 +248,15 @@ mproc_lost(struct mproc *p)
 	p->lost(p);
 }
 
+#define MPROC_READS_MAX	64	/* reads per wake-up of a channel */
+
+/*
+ * Reads and dispatches until the channel is empty (at most
+ * MPROC_READS_MAX reads a wake-up): a message that carries a descriptor
+ * arrives by a read of its own, and what a peer sent together is then
+ * handled together, before the loop's other events (mta groups the
+ * deliveries of one message into one transaction this way).
+ */
 static void
 mproc_dispatch(int fd, short event, void *arg)
 {
@@ -255,20 +264,7 @@ mproc_dispatch(int fd, short event, void *arg)
 	struct mproc_guard	 g;
 	struct imsg		 imsg;
 	ssize_t			 n;
-
-	if (event & EV_READ) {
-		n = imsg_read(&p->imsgbuf);
-		if (n == 0) {
-			log_debug("%s: channel closed", p->name);
-			mproc_lost(p);
-			return;
-		}
-		if (n == -1 && errno != EAGAIN && errno != EINTR) {
-			log_warn("%s: imsg_read", p->name);
-			mproc_lost(p);
-			return;
-		}
-	}
+	int			 reads = 0, more = (event & EV_READ) != 0;
 
 	if ((event & EV_WRITE) && mproc_write(p) == -1)
 		return;
@@ -277,27 +273,45 @@ mproc_dispatch(int fd, short event, void *arg)
 	g.cleared = 0;
 	g.prev = mproc_guards;
 	mproc_guards = &g;
-	for (;;) {
-		n = imsg_get(&p->imsgbuf, &imsg);
-		if (n == 0)
-			break;
-		if (n == -1) {
-			log_warn("%s: malformed imsg", p->name);
-			mproc_guards = g.prev;
-			mproc_lost(p);
-			return;
+	do {
+		if (more) {
+			n = imsg_read(&p->imsgbuf);
+			if (n == 0) {
+				log_debug("%s: channel closed", p->name);
+				mproc_guards = g.prev;
+				mproc_lost(p);
+				return;
+			}
+			if (n == -1 && errno != EAGAIN && errno != EINTR) {
+				log_warn("%s: imsg_read", p->name);
+				mproc_guards = g.prev;
+				mproc_lost(p);
+				return;
+			}
+			more = n > 0 && ++reads < MPROC_READS_MAX;
 		}
-		p->msg_in++;
-		if (p->handler == NULL)
-			fatalx("%s: imsg %u and no handler", p->name,
-			    imsg.hdr.type);
-		p->handler(p, &imsg);
-		imsg_free(&imsg);
-		if (g.cleared) {
-			mproc_guards = g.prev;
-			return;
+		for (;;) {
+			n = imsg_get(&p->imsgbuf, &imsg);
+			if (n == 0)
+				break;
+			if (n == -1) {
+				log_warn("%s: malformed imsg", p->name);
+				mproc_guards = g.prev;
+				mproc_lost(p);
+				return;
+			}
+			p->msg_in++;
+			if (p->handler == NULL)
+				fatalx("%s: imsg %u and no handler", p->name,
+				    imsg.hdr.type);
+			p->handler(p, &imsg);
+			imsg_free(&imsg);
+			if (g.cleared) {
+				mproc_guards = g.prev;
+				return;
+			}
 		}
-	}
+	} while (more);
 	mproc_guards = g.prev;
 	mproc_event_update(p);
 }

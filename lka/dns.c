@@ -72,6 +72,7 @@ struct dns_req {
 	int			 pending;	/* queries (and guards) out */
 	int			 addrs;		/* address queries asked */
 	int			 selfcut;	/* hosts cut by our own name */
+	int			 noself;	/* a relay host: no self check */
 	int			 done;		/* ev_done armed */
 	struct event		 ev_done;
 	struct dns_query	 qmx;
@@ -387,7 +388,7 @@ dns_hosts_final(struct dns_req *req)
 	int			 self = 0, temp = 0, tempfamily = 0;
 
 	for (i = 0; i < res->nhosts; i++)
-		if (dns_work_self(&req->work[i])) {
+		if (!req->noself && dns_work_self(&req->work[i])) {
 			nself = res->hosts[i].pref;
 			self = 1;
 			(void)strlcpy(selfname, res->hosts[i].name,
@@ -531,7 +532,7 @@ dns_hosts_lookup(struct dns_req *req)
 	unsigned int		 pref;
 
 	for (i = 0; i < res->nhosts; i++)
-		if (dns_self_name(res->hosts[i].name))
+		if (!req->noself && dns_self_name(res->hosts[i].name))
 			break;
 	if (i < res->nhosts) {
 		/* Hosts are in order: keep those better than us. */
@@ -638,6 +639,7 @@ dns_request(const char *domain, dns_mx_cb cb, void *arg, int mx)
 		return 0;
 	}
 	if (!mx) {
+		req->noself = 1;
 		dns_mx_implicit(req->res.domain, &req->res);
 		req->pending = 1;	/* a guard while we ask */
 		dns_hosts_lookup(req);

@@ -112,8 +112,10 @@ int	dns_mx(const char *domain, dns_mx_cb cb, void *arg);
 
 /*
  * The same for a relay host named by a route: no MX query, host is the
- * only host (preference 0, implicit set); its A and AAAA, the self
- * check, and the statuses as for dns_mx() (no DNS_NULLMX).
+ * only host (preference 0, implicit set) with its A and AAAA, and the
+ * statuses as for dns_mx() but DNS_NULLMX and DNS_LOOP: a route may name
+ * this host on purpose (a filter on another port), so there is no self
+ * check; the Received limit stops a route that loops.
  */
 int	dns_host(const char *host, dns_mx_cb cb, void *arg);
 

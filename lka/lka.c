@@ -185,9 +185,22 @@ lka_dispatch_queue(struct mproc *p, struct imsg *imsg)
 static void
 lka_dispatch_mta(struct mproc *p, struct imsg *imsg)
 {
-	/* Routes, MX and TLS policy lookups arrive with later issues. */
+	struct msg	 m;
+	const char	*domain;
+	uint64_t	 reqid;
+
 	lka_nofd(imsg);
-	lka_unexpected(p, imsg);
+	switch (imsg->hdr.type) {
+	case IMSG_MTA_ROUTE:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_string(&m, &domain);
+		m_end(&m);
+		lka_route_mta(p, reqid, domain);
+		break;
+	default:
+		lka_unexpected(p, imsg);
+	}
 }
 
 static void

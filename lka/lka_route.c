@@ -4,7 +4,7 @@
  * else its MX hosts (dns.c).  The resolver starts with lka and keeps the
  * dns servers of the configuration it started with.
  *
- * `sqmailctl show routes [domain]` asks here; remote delivery will too.
+ * `sqmailctl show routes [domain]` asks here, and so does the mta.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -23,13 +23,18 @@
 #include "lka.h"
 #include "log.h"
 #include "mproc.h"
+#include "msg.h"
 #include "proc.h"
 #include "sqmail.h"
 
-/* A show routes request waiting for the resolver. */
-struct lka_route_ctl {
+/*
+ * One lookup: who asked (control or mta), and what the route adds to the
+ * resolver's answer.
+ */
+struct lka_route_req {
 	struct mproc	*p;
-	uint32_t	 ctlid;
+	uint64_t	 reqid;		/* mta's request, or control's ctlid */
+	int		 ctl;		/* for show routes */
 	uint16_t	 port;
 	int		 route;		/* via a route, not MX */
 	char		 domain[SQ_DOMAIN_MAX + 1];	/* asked about */
@@ -89,31 +94,74 @@ lka_route_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 		(void)strlcpy(buf, "?", len);
 }
 
+/* show routes DOMAIN: a line per address, then the end. */
 static void
-lka_route_show_done(const struct dns_mx_result *res, void *arg)
+lka_route_show_done(struct lka_route_req *c, const struct dns_mx_result *res)
 {
-	struct lka_route_ctl	*c = arg;
-	char			 addr[INET6_ADDRSTRLEN];
-	size_t			 i, j;
+	char		 addr[INET6_ADDRSTRLEN];
+	uint32_t	 ctlid = (uint32_t)c->reqid;
+	size_t		 i, j;
 
 	if (res->status != DNS_OK) {
-		ctl_end(c->p, c->ctlid, dns_status_permanent(res->status) ?
+		ctl_end(c->p, ctlid, dns_status_permanent(res->status) ?
 		    SQ_PERMFAIL : SQ_TEMPFAIL, res->reason);
-		free(c);
 		return;
 	}
-	ctl_line(c->p, c->ctlid, "%s via %s", c->domain, c->route ? "route" :
+	ctl_line(c->p, ctlid, "%s via %s", c->domain, c->route ? "route" :
 	    res->implicit ? "implicit-mx" : "mx");
 	for (i = 0; i < res->nhosts; i++)
 		for (j = 0; j < res->hosts[i].naddrs; j++) {
 			lka_route_addr(&res->hosts[i].addrs[j], addr,
 			    sizeof(addr));
-			ctl_line(c->p, c->ctlid, "host %s pref %u addr %s "
-			    "port %u", res->hosts[i].name,
-			    (unsigned)res->hosts[i].pref, addr,
-			    (unsigned)c->port);
+			ctl_line(c->p, ctlid, "host %s pref %u addr %s port %u",
+			    res->hosts[i].name, (unsigned)res->hosts[i].pref,
+			    addr, (unsigned)c->port);
 		}
-	ctl_end(c->p, c->ctlid, SQ_OK, "");
+	ctl_end(c->p, ctlid, SQ_OK, "");
+}
+
+/*
+ * mta's request: IMSG_MTA_ROUTE_HOST per address in the order to try,
+ * the port in the address, then IMSG_MTA_ROUTE_END.
+ */
+static void
+lka_route_mta_done(struct lka_route_req *c, const struct dns_mx_result *res)
+{
+	struct sockaddr_storage	 ss;
+	size_t			 i, j;
+
+	for (i = 0; res->status == DNS_OK && i < res->nhosts; i++)
+		for (j = 0; j < res->hosts[i].naddrs; j++) {
+			ss = res->hosts[i].addrs[j];
+			if (ss.ss_family == AF_INET6)
+				((struct sockaddr_in6 *)&ss)->sin6_port =
+				    htons(c->port);
+			else
+				((struct sockaddr_in *)&ss)->sin_port =
+				    htons(c->port);
+			m_create(c->p, IMSG_MTA_ROUTE_HOST, 0, -1);
+			m_add_u64(c->p, c->reqid);
+			m_add_string(c->p, res->hosts[i].name);
+			m_add_sockaddr(c->p, (struct sockaddr *)&ss);
+			m_close(c->p);
+		}
+	m_create(c->p, IMSG_MTA_ROUTE_END, 0, -1);
+	m_add_u64(c->p, c->reqid);
+	m_add_int(c->p, res->status == DNS_OK ? SQ_OK :
+	    dns_status_permanent(res->status) ? SQ_PERMFAIL : SQ_TEMPFAIL);
+	m_add_string(c->p, res->status == DNS_OK ? "" : res->reason);
+	m_close(c->p);
+}
+
+static void
+lka_route_done(const struct dns_mx_result *res, void *arg)
+{
+	struct lka_route_req	*c = arg;
+
+	if (c->ctl)
+		lka_route_show_done(c, res);
+	else
+		lka_route_mta_done(c, res);
 	free(c);
 }
 
@@ -135,50 +183,31 @@ lka_route_list(struct mproc *p, uint32_t ctlid)
 	ctl_end(p, ctlid, SQ_OK, "");
 }
 
-void
-lka_route_show(struct mproc *p, uint32_t ctlid, const char *domain)
+/* Answer c: from the route, at once for a literal, else by the resolver. */
+static void
+lka_route_lookup(struct lka_route_req *c)
 {
-	struct lka_route_ctl	*c;
 	struct domain		*d;
 	struct dns_mx_result	*res;
 	int			 r;
 
-	if (domain[0] == '\0') {
-		lka_route_list(p, ctlid);
-		return;
-	}
-	d = config_domain(conf, domain);
-	if (d != NULL && d->route_host[0] == '\0') {
-		ctl_line(p, ctlid, "%s local", domain);
-		ctl_end(p, ctlid, SQ_OK, "");
-		return;
-	}
-	if (!lka_route_ready) {
-		ctl_end(p, ctlid, SQ_TEMPFAIL, "no resolver");
-		return;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		ctl_end(p, ctlid, SQ_TEMPFAIL, "out of memory");
-		return;
-	}
-	c->p = p;
-	c->ctlid = ctlid;
+	d = config_domain(conf, c->domain);
+	if (d != NULL && d->route_host[0] == '\0')
+		d = NULL;	/* local here: the caller knew that */
 	c->port = 25;
-	(void)strlcpy(c->domain, domain, sizeof(c->domain));
 	if (d != NULL) {
 		c->route = 1;
 		c->port = d->route_port;
 	}
+	if ((res = calloc(1, sizeof(*res))) == NULL) {
+		log_warn("lka: route");
+		free(c);
+		return;
+	}
+	(void)strlcpy(res->domain, c->domain, sizeof(res->domain));
 	if (d != NULL && d->route_literal) {
 		/* No lookup: the address is the one host. */
-		if ((res = calloc(1, sizeof(*res))) == NULL) {
-			free(c);
-			ctl_end(p, ctlid, SQ_TEMPFAIL, "out of memory");
-			return;
-		}
-		(void)strlcpy(res->domain, domain, sizeof(res->domain));
 		res->nhosts = 1;
-		/* An address literal fits: at most 45 characters. */
 		res->hosts[0].name[0] = '[';
 		(void)strlcpy(res->hosts[0].name + 1, d->route_host,
 		    sizeof(res->hosts[0].name) - 2);
@@ -194,14 +223,76 @@ lka_route_show(struct mproc *p, uint32_t ctlid, const char *domain)
 			res->hosts[0].addrs[0].ss_family = AF_INET6;
 		else
 			res->status = DNS_INVALID;
-		lka_route_show_done(res, c);
+		lka_route_done(res, c);
 		free(res);
 		return;
 	}
-	r = d != NULL ? dns_host(d->route_host, lka_route_show_done, c) :
-	    dns_mx(domain, lka_route_show_done, c);
+	if (!lka_route_ready) {
+		res->status = DNS_TEMPFAIL;
+		(void)strlcpy(res->reason, "no resolver", sizeof(res->reason));
+		r = -1;
+	} else
+		r = d != NULL ? dns_host(d->route_host, lka_route_done, c) :
+		    dns_mx(c->domain, lka_route_done, c);
 	if (r == -1) {
-		ctl_end(p, ctlid, SQ_TEMPFAIL, strerror(errno));
-		free(c);
+		res->status = DNS_TEMPFAIL;
+		if (res->reason[0] == '\0')
+			(void)strlcpy(res->reason, strerror(errno),
+			    sizeof(res->reason));
+		lka_route_done(res, c);
 	}
+	free(res);
+}
+
+static struct lka_route_req *
+lka_route_req(struct mproc *p, uint64_t reqid, int ctl, const char *domain)
+{
+	struct lka_route_req	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->p = p;
+	c->reqid = reqid;
+	c->ctl = ctl;
+	(void)strlcpy(c->domain, domain, sizeof(c->domain));
+	return c;
+}
+
+void
+lka_route_show(struct mproc *p, uint32_t ctlid, const char *domain)
+{
+	struct lka_route_req	*c;
+	struct domain		*d;
+
+	if (domain[0] == '\0') {
+		lka_route_list(p, ctlid);
+		return;
+	}
+	d = config_domain(conf, domain);
+	if (d != NULL && d->route_host[0] == '\0') {
+		ctl_line(p, ctlid, "%s local", domain);
+		ctl_end(p, ctlid, SQ_OK, "");
+		return;
+	}
+	if ((c = lka_route_req(p, ctlid, 1, domain)) == NULL) {
+		ctl_end(p, ctlid, SQ_TEMPFAIL, "out of memory");
+		return;
+	}
+	lka_route_lookup(c);
+}
+
+void
+lka_route_mta(struct mproc *p, uint64_t reqid, const char *domain)
+{
+	struct lka_route_req	*c;
+
+	if ((c = lka_route_req(p, reqid, 0, domain)) == NULL) {
+		m_create(p, IMSG_MTA_ROUTE_END, 0, -1);
+		m_add_u64(p, reqid);
+		m_add_int(p, SQ_TEMPFAIL);
+		m_add_string(p, "out of memory in lka");
+		m_close(p);
+		return;
+	}
+	lka_route_lookup(c);
 }

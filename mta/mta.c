@@ -1,24 +1,171 @@
 /*
- * The mta process: remote transfer.  Until remote delivery lands it
- * answers every delivery with a temporary failure, so mail to non-local
- * domains stays queued and visible in `sqmailctl show queue`.
+ * The mta process: remote transfer.  queue hands it one delivery per
+ * recipient; deliveries of one message to one domain that arrive together
+ * become one task, one SMTP transaction with several RCPTs.  A task asks
+ * lka where the domain's mail goes (its route, else its MX hosts, in the
+ * order to try), then mta_session.c tries the hosts in turn.  Recipients
+ * keep joining a task until its session starts, so those that queue sends
+ * one after the other share the transaction without any wait.  Each
+ * recipient's result goes back to queue as its delivery's result.
  */
 #include <sys/types.h>
+#include <sys/socket.h>
 
+#include <errno.h>
 #include <event.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "mproc.h"
 #include "msg.h"
+#include "mta.h"
 #include "proc.h"
 #include "sqmail.h"
 
+static TAILQ_HEAD(, mta_task)	mta_tasks = TAILQ_HEAD_INITIALIZER(mta_tasks);
+static uint64_t			mta_reqids;
+static int			mta_paused;
+static struct event		mta_ev_start;
 
-static int	mta_paused;
+static void	mta_start_tasks(int, short, void *);
+
+static struct mta_task *
+mta_task_find(uint64_t reqid)
+{
+	struct mta_task	*t;
+
+	TAILQ_FOREACH(t, &mta_tasks, entry)
+		if (t->reqid == reqid)
+			return t;
+	return NULL;
+}
+
+void
+mta_rcpt_result(struct mta_rcpt *r, int status, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (r->status != -1)
+		return;
+	r->status = status;
+	va_start(ap, fmt);
+	(void)vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+/* Every recipient gets its result; the task goes. */
+void
+mta_task_done(struct mta_task *t)
+{
+	struct mproc	*q = peers[PROC_QUEUE];
+	struct mta_rcpt	*r;
+
+	TAILQ_REMOVE(&mta_tasks, t, entry);
+	while ((r = TAILQ_FIRST(&t->rcpts)) != NULL) {
+		TAILQ_REMOVE(&t->rcpts, r, entry);
+		if (r->status == -1)
+			mta_rcpt_result(r, SQ_TEMPFAIL, "%s", t->lasterr[0] ?
+			    t->lasterr : "no mail host could be reached");
+		m_create(q, IMSG_DELIVER_DONE, 0, -1);
+		m_add_u64(q, r->id);
+		m_add_int(q, r->status);
+		m_add_string(q, r->text);
+		m_close(q);
+		free(r);
+	}
+	if (t->fd != -1)
+		close(t->fd);
+	free(t->hosts);
+	free(t);
+}
+
+/* A task for this message and domain whose session has not started. */
+static struct mta_task *
+mta_task_get(uint64_t msgid, const char *sender, const char *domain)
+{
+	struct mta_task	*t;
+
+	TAILQ_FOREACH(t, &mta_tasks, entry)
+		if (!t->started && t->msgid == msgid &&
+		    t->nrcpt < MTA_TASK_RCPTS_MAX &&
+		    strcasecmp(t->domain, domain) == 0)
+			return t;
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->hosts = calloc(MTA_HOSTS_MAX, sizeof(*t->hosts))) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->msgid = msgid;
+	t->fd = -1;
+	(void)strlcpy(t->sender, sender, sizeof(t->sender));
+	(void)strlcpy(t->domain, domain, sizeof(t->domain));
+	TAILQ_INIT(&t->rcpts);
+	TAILQ_INSERT_TAIL(&mta_tasks, t, entry);
+	return t;
+}
+
+static void
+mta_deliver(struct mproc *p, uint64_t id, uint64_t msgid, const char *sender,
+    const struct dest *dest, int fd)
+{
+	struct mta_task	*t;
+	struct mta_rcpt	*r;
+	const char	*at;
+	struct timeval	 now = { 0, 0 };
+
+	at = strrchr(dest->addr, '@');
+	if (at == NULL || at[1] == '\0' || fd == -1 ||
+	    (t = mta_task_get(msgid, sender, at + 1)) == NULL ||
+	    (r = calloc(1, sizeof(*r))) == NULL) {
+		if (fd != -1)
+			close(fd);
+		m_create(p, IMSG_DELIVER_DONE, 0, -1);
+		m_add_u64(p, id);
+		m_add_int(p, SQ_TEMPFAIL);
+		m_add_string(p, fd == -1 ? "no message descriptor (#4.3.0)" :
+		    "out of memory in mta (#4.3.0)");
+		m_close(p);
+		return;
+	}
+	r->id = id;
+	r->status = -1;
+	(void)strlcpy(r->addr, dest->addr, sizeof(r->addr));
+	TAILQ_INSERT_TAIL(&t->rcpts, r, entry);
+	t->nrcpt++;
+	if (t->fd == -1)
+		t->fd = fd;
+	else
+		close(fd);
+	/* What arrives before the loop turns joins the same transaction. */
+	if (!mta_paused && !evtimer_pending(&mta_ev_start, NULL))
+		evtimer_add(&mta_ev_start, &now);
+}
+
+/* New tasks ask lka for their route, unless mta is paused. */
+static void
+mta_start_tasks(int fd, short ev, void *arg)
+{
+	struct mproc	*lka = peers[PROC_LKA];
+	struct mta_task	*t;
+
+	TAILQ_FOREACH(t, &mta_tasks, entry) {
+		if (mta_paused)
+			break;
+		if (t->reqid != 0)
+			continue;
+		t->reqid = ++mta_reqids;
+		m_create(lka, IMSG_MTA_ROUTE, 0, -1);
+		m_add_u64(lka, t->reqid);
+		m_add_string(lka, t->domain);
+		m_close(lka);
+	}
+}
 
 static void
 mta_dispatch_queue(struct mproc *p, struct imsg *imsg)
@@ -36,16 +183,63 @@ mta_dispatch_queue(struct mproc *p, struct imsg *imsg)
 		m_get_string(&m, &sender);
 		m_get_dest(&m, &dest);
 		m_end(&m);
-		if (imsg->fd != -1)
-			close(imsg->fd);
-		m_create(p, IMSG_DELIVER_DONE, 0, -1);
-		m_add_u64(p, id);
-		m_add_int(p, SQ_TEMPFAIL);
-		m_add_string(p, "remote delivery not configured (#4.3.5)");
-		m_close(p);
+		mta_deliver(p, id, msgid, sender, &dest, imsg->fd);
+		imsg->fd = -1;
 		break;
 	default:
 		fatalx("mta: unexpected imsg %u from queue", imsg->hdr.type);
+	}
+}
+
+static void
+mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
+{
+	struct msg		 m;
+	struct mta_task		*t;
+	struct mta_rcpt		*r;
+	struct sockaddr_storage	 ss;
+	const char		*name, *reason;
+	uint64_t		 reqid;
+	int			 status;
+
+	switch (imsg->hdr.type) {
+	case IMSG_MTA_ROUTE_HOST:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_string(&m, &name);
+		m_get_sockaddr(&m, &ss);
+		m_end(&m);
+		if ((t = mta_task_find(reqid)) == NULL)
+			fatalx("mta: route for an unknown task");
+		if (t->nhosts < MTA_HOSTS_MAX) {
+			(void)strlcpy(t->hosts[t->nhosts].name, name,
+			    sizeof(t->hosts[t->nhosts].name));
+			t->hosts[t->nhosts++].ss = ss;
+		}
+		break;
+	case IMSG_MTA_ROUTE_END:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_int(&m, &status);
+		m_get_string(&m, &reason);
+		m_end(&m);
+		if ((t = mta_task_find(reqid)) == NULL)
+			fatalx("mta: route end for an unknown task");
+		t->started = 1;
+		if (status != SQ_OK || t->nhosts == 0) {
+			TAILQ_FOREACH(r, &t->rcpts, entry)
+				mta_rcpt_result(r, status == SQ_PERMFAIL ?
+				    SQ_PERMFAIL : SQ_TEMPFAIL, "%s (#%s)",
+				    reason[0] ? reason : "no mail host",
+				    status == SQ_PERMFAIL ? "5.1.2" : "4.4.3");
+			mta_task_done(t);
+			break;
+		}
+		t->started = 1;
+		mta_session_start(t);
+		break;
+	default:
+		fatalx("mta: unexpected imsg %u from lka", imsg->hdr.type);
 	}
 }
 
@@ -59,6 +253,8 @@ mta_dispatch_parent(struct mproc *p, struct imsg *imsg)
 static void
 mta_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
+	struct timeval	 now = { 0, 0 };
+
 	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
 		return;
 	switch (imsg->hdr.type) {
@@ -67,16 +263,11 @@ mta_dispatch_control(struct mproc *p, struct imsg *imsg)
 		break;
 	case IMSG_CTL_RESUME:
 		mta_paused = 0;
+		evtimer_add(&mta_ev_start, &now);
 		break;
 	default:
 		fatalx("mta: unexpected imsg %u from control", imsg->hdr.type);
 	}
-}
-
-static void
-mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
-{
-	fatalx("mta: unexpected imsg %u from lka", imsg->hdr.type);
 }
 
 void
@@ -87,6 +278,7 @@ mta_main(void)
 	peers[PROC_CONTROL]->handler = mta_dispatch_control;
 	peers[PROC_LKA]->handler = mta_dispatch_lka;
 	proc_loop_init();
+	evtimer_set(&mta_ev_start, mta_start_tasks, NULL);
 	event_dispatch();
 	exit(0);
 }

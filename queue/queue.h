@@ -49,7 +49,7 @@ void		 envelope_free(struct envelope *);
 /* Why the last envelope_decode() failed, e.g. "line 4: unknown key". */
 const char	*envelope_error(void);
 const char	*envelope_state_name(enum rcpt_state);
-/* Replace every byte that is not printable ASCII with '?'. */
+/* Line breaks and tabs become spaces, other bytes not printable ASCII '?'. */
 void		 envelope_sanitize(char *);
 
 /*

@@ -99,7 +99,9 @@ void
 envelope_sanitize(char *s)
 {
 	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+		if (*s == '\n' || *s == '\t')
+			*s = ' ';	/* a report's lines, on one line */
+		else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
 			*s = '?';
 }
 

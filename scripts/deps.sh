@@ -8,8 +8,10 @@ build_pkgs="gcc make pkg-config byacc mandoc libevent-dev libtls-dev \
 libbsd-dev libcdb-dev libc-ares-dev libldap-dev libpam0g-dev libcrypt-dev"
 # clang: fuzz targets; perl: prove; python3, swaks: the end-to-end tests;
 # procps: ps/pgrep; passwd: useradd for the test users; tinycdb: cdb(1);
-# unbound: the DNS server the resolver tests talk to on loopback.
-test_pkgs="clang perl python3 swaks procps passwd tinycdb unbound"
+# unbound: the DNS server the resolver tests talk to on loopback; postfix,
+# sasl2-bin: the remote MTA the delivery tests send to (regress/e2e/mtapeer.py).
+test_pkgs="clang perl python3 swaks procps passwd tinycdb unbound postfix \
+sasl2-bin"
 
 case "${1:-build}" in
 build)	want=$build_pkgs ;;

@@ -39,9 +39,13 @@ import shutil
 import signal
 import socket
 import struct
+import sys
 import subprocess
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peerutil                                     # noqa: E402
 
 READY_NAME = "dnspeer-ready"        # a TXT record under every zone
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15,
@@ -261,7 +265,7 @@ remote-control:
 """
 
 
-class DnsPeer:
+class DnsPeer(peerutil.Peer):
     """
     One unbound serving records for zones on host:port.  Use as a context
     manager, or call start() and stop() (stop() is idempotent and also
@@ -354,7 +358,7 @@ class DnsPeer:
                 logf.close()
             why = self._wait_ready(timeout)
             if why is None:
-                _peers.append(self)
+                peerutil.track(self)
                 return self
             self._kill()
             # Only a port taken between our check and unbound's bind is
@@ -406,38 +410,13 @@ class DnsPeer:
     def stop(self):
         """Stop unbound and remove the scratch directory we made."""
         self._kill()
-        if self in _peers:
-            _peers.remove(self)
+        peerutil.untrack(self)
         if self.own_scratch and os.path.isdir(self.dir):
             if os.environ.get("SQTEST_KEEP") == "1":
                 print("# dnspeer scratch kept at %s" % self.dir)
             else:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-
-_peers = []
-
-
-def _stop_all():
-    for p in list(_peers):
-        try:
-            p.stop()
-        except Exception:
-            pass
-
-
-import atexit                                       # noqa: E402
-atexit.register(_stop_all)
 
 
 # ------------------------------------------------------------ self-test

@@ -756,6 +756,9 @@ limit message-size {message_size}
 queue retry-min {retry_min}
 queue retry-max {retry_max}
 agent idle {agent_idle}
+# Tests talk to 127.0.0.0/8 only: no DNS server listens here, so a
+# remote domain gets a quick temporary failure unless a test sets its own.
+dns servers "127.0.0.1:9"
 table recipients "file:{dir}/recipients"
 table aliases "file:{dir}/aliases"
 {extra}

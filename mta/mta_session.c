@@ -1,0 +1,563 @@
+/*
+ * One SMTP client connection (RFC 5321) carrying one task: connect to the
+ * task's next host, greeting, EHLO (HELO when refused), MAIL, one RCPT per
+ * recipient, DATA, the message, QUIT.  Commands are sent one at a time.
+ *
+ * A host that cannot be reached, does not greet with 2xx, refuses EHLO and
+ * HELO, times out or breaks the protocol before MAIL is sent makes the
+ * task try its next host (s/qmail also moves on after a 5xx greeting).
+ * From MAIL on the host's answers are the results: a 4xx or 5xx to MAIL
+ * or DATA applies to every recipient still open, a RCPT reply to its
+ * recipient, the reply to the final dot to every accepted recipient.
+ * Timeouts per RFC 5321 4.5.3.2; a reply is read by mta_reply.c, the
+ * message encoded by mta_message.c.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <event.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "mta.h"
+#include "mta_message.h"
+#include "mta_reply.h"
+#include "sqmail.h"
+
+#define MS_READ_MAX	8192	/* octets read per wake-up */
+#define MS_OUT_LOW	(16 * 1024)	/* refill the body below this */
+
+enum ms_state {
+	MS_CONNECT,
+	MS_GREETING,
+	MS_EHLO,
+	MS_HELO,
+	MS_MAIL,
+	MS_RCPT,
+	MS_DATA,
+	MS_BODY,		/* sending the message */
+	MS_DOT,			/* waiting for the reply to the final dot */
+	MS_QUIT
+};
+
+/* Seconds each step may take (RFC 5321 4.5.3.2). */
+static const int ms_timeouts[] = {
+	[MS_CONNECT] = MTA_CONNECT_TIMEOUT, [MS_GREETING] = 300,
+	[MS_EHLO] = 300, [MS_HELO] = 300, [MS_MAIL] = 300, [MS_RCPT] = 300,
+	[MS_DATA] = 120, [MS_BODY] = 180, [MS_DOT] = 600, [MS_QUIT] = 30
+};
+
+struct mta_session {
+	struct mta_task		*t;
+	struct mta_host		*h;
+	char			 addr[INET6_ADDRSTRLEN];
+	int			 fd;
+	enum ms_state		 state;
+	struct event		 ev_rd;
+	struct event		 ev_wr;
+	struct event		 ev_to;
+	struct evbuffer		*out;
+	struct mta_reply_parser	 rp;
+	struct mta_ehlo		 caps;
+	struct mta_message_info	 info;
+	struct mta_data_enc	 enc;
+	uint64_t		 off;		/* of the message read */
+	struct mta_rcpt		*cur;		/* RCPT in flight */
+	size_t			 accepted;
+	int			 mailsent;	/* results are now the host's */
+	int			 broken;	/* out of memory: drop it */
+};
+
+static void	ms_next_host(struct mta_session *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+static void	ms_send(struct mta_session *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+static void	ms_read(int, short, void *);
+static void	ms_write(int, short, void *);
+static void	ms_timeout(int, short, void *);
+static void	ms_quit(struct mta_session *);
+
+static void
+ms_timer(struct mta_session *s)
+{
+	struct timeval	 tv = { ms_timeouts[s->state], 0 };
+
+	evtimer_add(&s->ev_to, &tv);
+}
+
+static void
+ms_free(struct mta_session *s)
+{
+	event_del(&s->ev_rd);
+	event_del(&s->ev_wr);
+	evtimer_del(&s->ev_to);
+	if (s->fd != -1)
+		close(s->fd);
+	if (s->out != NULL)
+		evbuffer_free(s->out);
+	free(s);
+}
+
+/* The session is over: the task's open recipients keep what they have. */
+static void
+ms_finish(struct mta_session *s)
+{
+	struct mta_task	*t = s->t;
+
+	ms_free(s);
+	mta_task_done(t);
+}
+
+/* Every recipient still open gets this result. */
+static void
+ms_fail_open(struct mta_session *s, int status, const char *text)
+{
+	struct mta_rcpt	*r;
+
+	TAILQ_FOREACH(r, &s->t->rcpts, entry)
+		mta_rcpt_result(r, status, "%s", text);
+}
+
+/* "Remote host said: 550 5.1.1 text" for results and bounces. */
+static void
+ms_said(struct mta_session *s, const struct mta_reply *rep, char *buf,
+    size_t len)
+{
+	(void)snprintf(buf, len, "%s does not like it.\nRemote host said: "
+	    "%d %s", s->addr, rep->code, mta_reply_text(rep));
+}
+
+static void
+ms_next_host(struct mta_session *s, const char *fmt, ...)
+{
+	struct mta_task	*t = s->t;
+	char		 why[MTA_TEXT_MAX];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (s->mailsent) {
+		/* The transaction had begun: no other host, try again later. */
+		ms_fail_open(s, SQ_TEMPFAIL, why);
+		ms_finish(s);
+		return;
+	}
+	(void)strlcpy(t->lasterr, why, sizeof(t->lasterr));
+	log_debug("mta: msg %llu: %s", (unsigned long long)t->msgid, why);
+	ms_free(s);
+	mta_session_start(t);
+}
+
+static void
+ms_send(struct mta_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(s->out, fmt, ap) == -1)
+		s->broken = 1;		/* ms_write drops the session */
+	va_end(ap);
+	event_add(&s->ev_wr, NULL);
+}
+
+static void
+ms_timeout(int fd, short ev, void *arg)
+{
+	struct mta_session	*s = arg;
+
+	if (s->state == MS_QUIT) {
+		ms_finish(s);
+		return;
+	}
+	ms_next_host(s, "%s: timed out %s (#4.4.2)", s->addr,
+	    s->state == MS_CONNECT ? "connecting" : "waiting for the server");
+}
+
+void
+mta_session_start(struct mta_task *t)
+{
+	struct mta_session	*s;
+	const void		*a;
+	socklen_t		 sl;
+	int			 fd;
+
+	if (t->next >= t->nhosts) {
+		mta_task_done(t);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->out = evbuffer_new()) == NULL) {
+		free(s);
+		(void)strlcpy(t->lasterr, "out of memory in mta (#4.3.0)",
+		    sizeof(t->lasterr));
+		t->next = t->nhosts;
+		mta_task_done(t);
+		return;
+	}
+	s->t = t;
+	s->h = &t->hosts[t->next++];
+	s->fd = -1;
+	a = s->h->ss.ss_family == AF_INET6 ?
+	    (const void *)&((struct sockaddr_in6 *)&s->h->ss)->sin6_addr :
+	    (const void *)&((struct sockaddr_in *)&s->h->ss)->sin_addr;
+	if (inet_ntop(s->h->ss.ss_family, a, s->addr, sizeof(s->addr)) == NULL)
+		(void)strlcpy(s->addr, "?", sizeof(s->addr));
+	mta_reply_init(&s->rp, 0);
+	evtimer_set(&s->ev_to, ms_timeout, s);
+	sl = s->h->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	fd = socket(s->h->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		ms_next_host(s, "%s: socket: %s (#4.4.1)", s->addr,
+		    strerror(errno));
+		return;
+	}
+	s->fd = fd;
+	event_set(&s->ev_rd, fd, EV_READ | EV_PERSIST, ms_read, s);
+	event_set(&s->ev_wr, fd, EV_WRITE, ms_write, s);
+	s->state = MS_CONNECT;
+	if (connect(fd, (struct sockaddr *)&s->h->ss, sl) == -1 &&
+	    errno != EINPROGRESS) {
+		ms_next_host(s, "%s: connect: %s (#4.4.1)", s->addr,
+		    strerror(errno));
+		return;
+	}
+	event_add(&s->ev_wr, NULL);
+	ms_timer(s);
+}
+
+/* Why the message cannot go to this host at all, or NULL. */
+static const char *
+ms_refuse(struct mta_session *s)
+{
+	const char	*why;
+
+	if (!mta_message_sendable(&s->info, &why))
+		return why;
+	if ((s->info.flags & MTA_MSG_8BIT) &&
+	    !(s->caps.ext & MTA_EXT_8BITMIME))
+		return "The message has 8-bit content and the remote host "
+		    "does not accept it (no 8BITMIME). (#5.6.3)";
+	if ((s->caps.ext & MTA_EXT_SIZE) && s->caps.size > 0 &&
+	    s->info.smtpsize > s->caps.size)
+		return "The message is larger than the remote host accepts. "
+		    "(#5.3.4)";
+	return NULL;
+}
+
+static void
+ms_mail(struct mta_session *s)
+{
+	char		 cmd[SQ_LINE_MAX + 1];
+	const char	*why;
+	int		 flags = 0;
+
+	s->state = MS_MAIL;
+	if ((why = ms_refuse(s)) != NULL) {
+		ms_fail_open(s, SQ_PERMFAIL, why);
+		ms_quit(s);
+		return;
+	}
+	if (s->caps.ext & MTA_EXT_SIZE)
+		flags |= MTA_CMD_SIZE;
+	if (s->info.flags & MTA_MSG_8BIT)
+		flags |= MTA_CMD_8BITMIME;
+	if (mta_cmd_mail(cmd, sizeof(cmd), s->t->sender,
+	    strlen(s->t->sender), s->info.smtpsize, flags) == -1) {
+		ms_fail_open(s, SQ_PERMFAIL, "The sender address cannot be "
+		    "sent over SMTP. (#5.1.7)");
+		ms_quit(s);
+		return;
+	}
+	s->mailsent = 1;
+	ms_send(s, "%s", cmd);
+}
+
+/* RCPT for the next open recipient; DATA or QUIT when none is left. */
+static void
+ms_rcpt_next(struct mta_session *s)
+{
+	char		 cmd[SQ_LINE_MAX + 1];
+	struct mta_rcpt	*r;
+
+	r = s->cur == NULL ? TAILQ_FIRST(&s->t->rcpts) :
+	    TAILQ_NEXT(s->cur, entry);
+	for (; r != NULL; r = TAILQ_NEXT(r, entry)) {
+		if (r->status != -1)
+			continue;
+		if (mta_cmd_rcpt(cmd, sizeof(cmd), r->addr, strlen(r->addr),
+		    0) == -1) {
+			mta_rcpt_result(r, SQ_PERMFAIL, "The recipient address "
+			    "cannot be sent over SMTP. (#5.1.3)");
+			continue;
+		}
+		s->cur = r;
+		s->state = MS_RCPT;
+		ms_send(s, "%s", cmd);
+		return;
+	}
+	if (s->accepted == 0) {
+		ms_quit(s);
+		return;
+	}
+	s->state = MS_DATA;
+	ms_send(s, "DATA\r\n");
+}
+
+static void
+ms_quit(struct mta_session *s)
+{
+	s->state = MS_QUIT;
+	ms_send(s, "QUIT\r\n");
+}
+
+/* Apply a 4xx/5xx to the open recipients, or 2xx to the accepted ones. */
+static void
+ms_result_all(struct mta_session *s, const struct mta_reply *rep,
+    int accepted_only)
+{
+	struct mta_rcpt	*r;
+	char		 text[MTA_TEXT_MAX];
+	int		 status;
+
+	if (rep->code / 100 == 2) {
+		status = SQ_OK;
+		(void)snprintf(text, sizeof(text), "%s accepted message.\n"
+		    "Remote host said: %d %s", s->addr, rep->code,
+		    mta_reply_text(rep));
+	} else {
+		status = rep->code / 100 == 5 ? SQ_PERMFAIL : SQ_TEMPFAIL;
+		ms_said(s, rep, text, sizeof(text));
+	}
+	TAILQ_FOREACH(r, &s->t->rcpts, entry)
+		if (!accepted_only || r->accepted)
+			mta_rcpt_result(r, status, "%s", text);
+}
+
+/* Act on a reply; -1 when the session is gone. */
+static int
+ms_reply(struct mta_session *s, const struct mta_reply *rep)
+{
+	char	 text[MTA_TEXT_MAX];
+	int	 c = rep->code / 100;
+
+	switch (s->state) {
+	case MS_GREETING:
+		if (c != 2) {
+			ms_said(s, rep, text, sizeof(text));
+			ms_next_host(s, "Connected to %s but the greeting "
+			    "failed.\n%s", s->addr, strchr(text, '\n') + 1);
+			return -1;
+		}
+		s->state = MS_EHLO;
+		ms_send(s, "EHLO %s\r\n", conf->hostname);
+		break;
+	case MS_EHLO:
+		if (c != 2 || mta_reply_ehlo(rep, &s->caps) == -1) {
+			memset(&s->caps, 0, sizeof(s->caps));
+			s->state = MS_HELO;
+			ms_send(s, "HELO %s\r\n", conf->hostname);
+			break;
+		}
+		ms_mail(s);
+		break;
+	case MS_HELO:
+		if (c != 2) {
+			ms_said(s, rep, text, sizeof(text));
+			ms_next_host(s, "Connected to %s but my name was "
+			    "rejected.\n%s", s->addr, strchr(text, '\n') + 1);
+			return -1;
+		}
+		ms_mail(s);
+		break;
+	case MS_MAIL:
+		if (c != 2) {
+			ms_said(s, rep, text, sizeof(text));
+			ms_fail_open(s, c == 5 ? SQ_PERMFAIL : SQ_TEMPFAIL,
+			    text);
+			ms_quit(s);
+			break;
+		}
+		s->cur = NULL;
+		ms_rcpt_next(s);
+		break;
+	case MS_RCPT:
+		if (c == 2) {
+			s->accepted++;
+			s->cur->accepted = 1;
+		} else {
+			ms_said(s, rep, text, sizeof(text));
+			mta_rcpt_result(s->cur, c == 5 ? SQ_PERMFAIL :
+			    SQ_TEMPFAIL, "%s", text);
+		}
+		ms_rcpt_next(s);
+		break;
+	case MS_DATA:
+		if (rep->code != 354) {
+			ms_result_all(s, rep, 0);
+			ms_quit(s);
+			break;
+		}
+		s->state = MS_BODY;
+		s->off = 0;
+		mta_data_init(&s->enc, MTA_LINE_MAX);
+		event_add(&s->ev_wr, NULL);
+		break;
+	case MS_DOT:
+		ms_result_all(s, rep, 1);
+		ms_quit(s);
+		break;
+	case MS_QUIT:
+		ms_finish(s);
+		return -1;
+	default:
+		ms_next_host(s, "%s: a reply out of turn (#4.4.2)", s->addr);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+ms_read(int fd, short ev, void *arg)
+{
+	struct mta_session		*s = arg;
+	enum mta_reply_status		 st;
+	char				 buf[MS_READ_MAX];
+	size_t				 used;
+	ssize_t				 n;
+
+	if ((n = read(fd, buf, sizeof(buf))) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		ms_next_host(s, "%s: read: %s (#4.4.2)", s->addr,
+		    strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		if (s->state == MS_QUIT)
+			ms_finish(s);
+		else
+			ms_next_host(s, "%s: the connection was closed "
+			    "(#4.4.2)", s->addr);
+		return;
+	}
+	/*
+	 * Commands go one at a time, so one reply is all a read may hold:
+	 * anything after it is out of turn and would be taken for the
+	 * answer to the next command (the CVE-2020-8794 class).
+	 */
+	st = mta_reply_feed(&s->rp, buf, n, &used);
+	if (st == MTA_REPLY_ERROR) {
+		ms_next_host(s, "%s: bad reply: %s (#4.4.2)", s->addr,
+		    s->rp.error);
+		return;
+	}
+	if (st == MTA_REPLY_MORE) {
+		ms_timer(s);
+		return;
+	}
+	if (used < (size_t)n || s->state == MS_BODY ||
+	    evbuffer_get_length(s->out) > 0) {
+		ms_next_host(s, "%s: a reply out of turn (#4.4.2)", s->addr);
+		return;
+	}
+	if (ms_reply(s, &s->rp.reply) == 0)
+		ms_timer(s);
+}
+
+/* Refill the output with the encoded message; 0, or -1 when it failed. */
+static int
+ms_body(struct mta_session *s)
+{
+	char			 in[8192], out[16384];
+	size_t			 used, made;
+	ssize_t			 n;
+	enum mta_data_status	 st;
+
+	while (evbuffer_get_length(s->out) < MS_OUT_LOW) {
+		n = pread(s->t->fd, in, sizeof(in), (off_t)s->off);
+		if (n == -1) {
+			ms_next_host(s, "cannot read the message: %s (#4.3.0)",
+			    strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			st = mta_data_finish(&s->enc, out, sizeof(out), &made);
+			if (evbuffer_add(s->out, out, made) == -1)
+				goto nomem;
+			if (st == MTA_DATA_DONE) {
+				s->state = MS_DOT;
+				return 0;
+			}
+			continue;
+		}
+		st = mta_data_feed(&s->enc, in, n, &used, out, sizeof(out),
+		    &made);
+		if (evbuffer_add(s->out, out, made) == -1)
+			goto nomem;
+		if (st == MTA_DATA_ERROR) {
+			/* Close without the dot: the server drops it all. */
+			ms_fail_open(s, SQ_PERMFAIL, s->enc.error);
+			ms_finish(s);
+			return -1;
+		}
+		s->off += used;
+	}
+	return 0;
+ nomem:
+	ms_next_host(s, "%s: out of memory (#4.3.0)", s->addr);
+	return -1;
+}
+
+static void
+ms_write(int fd, short ev, void *arg)
+{
+	struct mta_session	*s = arg;
+	socklen_t		 sl = sizeof(int);
+	int			 err = 0;
+
+	if (s->broken) {
+		ms_next_host(s, "%s: out of memory (#4.3.0)", s->addr);
+		return;
+	}
+	if (s->state == MS_CONNECT) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
+			err = errno;
+		if (err != 0) {
+			ms_next_host(s, "%s: connect: %s (#4.4.1)", s->addr,
+			    strerror(err));
+			return;
+		}
+		if (mta_message_scan(s->t->fd, &s->info) == -1) {
+			ms_next_host(s, "cannot read the message: %s "
+			    "(#4.3.0)", strerror(errno));
+			return;
+		}
+		s->state = MS_GREETING;
+		event_add(&s->ev_rd, NULL);
+		ms_timer(s);
+		return;
+	}
+	if (s->state == MS_BODY && ms_body(s) == -1)
+		return;
+	if (evbuffer_write(s->out, fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
+		ms_next_host(s, "%s: write: %s (#4.4.2)", s->addr,
+		    strerror(errno));
+		return;
+	}
+	if (evbuffer_get_length(s->out) > 0 || s->state == MS_BODY)
+		event_add(&s->ev_wr, NULL);
+	ms_timer(s);
+}

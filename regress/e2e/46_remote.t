@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""
+Remote delivery by the mta process to a real Postfix on loopback
+(regress/e2e/mtapeer.py), routed by sqmail.conf `route` lines and, for
+the MX cases, a real DNS server (unbound, regress/e2e/dnspeer.py):
+several recipients of one message in one transaction, the message byte
+for byte, per-recipient results (a 5xx RCPT bounces with the remote text
+in QSBMF, a 4xx RCPT stays queued), a host that cannot be reached makes
+way for the next address, a refused greeting is a deferral, 8-bit content
+to a server without 8BITMIME and a message over the server's SIZE bounce
+with their reasons, and a null MX or a domain that does not exist
+bounces.  Log lines in qmail-send's format.
+"""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sqtest
+import dnspeer
+import mtapeer
+from sqtest import make_message
+
+SENDER = "sender@example.test"
+
+
+def route_conf(port, dns=None, host="[127.0.0.1]"):
+    conf = 'domain "example.net" {\n\troute "%s:%d"\n}\n' % (host, port)
+    if dns is not None:
+        conf += 'dns servers "%s"\n' % dns.server
+    return conf
+
+
+def bounces(d, pattern):
+    """Bounces in the sender's Maildir whose text matches pattern."""
+    return [m for m in d.wait_for_maildir(1, pred=lambda m: re.search(
+        pattern, m.data.decode("utf-8", "replace")))
+        if re.search(pattern, m.data.decode("utf-8", "replace"))]
+
+
+def one_transaction_for_several_recipients(t, d, mx, dns):
+    msg = make_message("to three", body="line one\n.starts with a dot\n")
+    code, text = d.send(msg, rcpts=("a@example.net", "b@example.net",
+                                    "bad@example.net"))
+    t.is_(code, 250, "accepted for three remote recipients", text)
+    got = mx.wait_messages(1)
+    t.is_(len(got), 1, "one message at the peer")
+    if not got:
+        return
+    m = got[0]
+    t.is_(sorted(m.rcpts), ["a@example.net", "b@example.net"],
+          "in one transaction, the refused recipient left out")
+    t.is_(m.sender, SENDER, "envelope sender kept")
+    ours, _, rest = m.body.partition(b"\n\n")
+    t.ok(m.body.startswith(b"Received: from ") and
+         m.body.endswith(msg), "our Received header, then the message "
+         "byte for byte (dot-stuffing undone by the peer)",
+         sqtest.bytes_diff(m.body[-len(msg):], msg))
+    d.wait_for_log(r"delivery \d+: success: 127\.0\.0\.1_accepted_message"
+                   r"\./Remote_host_said:_250_")
+    t.ok(True, "success logged as qmail-send does")
+
+
+def a_refused_recipient_bounces_with_the_remote_text(t, d, mx, dns):
+    got = bounces(d, r"bad@example\.net")
+    t.ok(len(got) >= 1, "a bounce came back to the sender")
+    if got:
+        text = got[0].data.decode("utf-8", "replace")
+        t.like(text, r"Remote host said: 550 5\.1\.1 <bad@example\.net>",
+               "it quotes the remote host's reply")
+        t.like(text, r"(?m)^<bad@example\.net>:", "QSBMF recipient block")
+    d.wait_for_log(r"delivery \d+: failure: 127\.0\.0\.1_does_not_like_it"
+                   r"\./Remote_host_said:_550_5\.1\.1_")
+    t.ok(True, "failure logged as qmail-send does")
+
+
+def a_deferred_recipient_stays_queued(t, d, mx, dns):
+    code, text = d.send(make_message("later"), rcpts=("later@example.net",))
+    t.is_(code, 250, "accepted", text)
+    d.wait_for_log(r"delivery \d+: deferral: .*451_4\.3\.0_")
+    rc, out, err = d.ctl("show", "queue")
+    q = [e for e in sqtest.parse_queue(out)
+         if e.get("rcpt") == "later@example.net"]
+    t.ok(len(q) == 1 and "451" in q[0]["error"],
+         "show queue lists it with the remote error", out)
+
+
+def an_unreachable_address_makes_way_for_the_next(t, dns, mx):
+    # relay.test has two addresses: nothing listens on 127.0.0.2.
+    d = sqtest.Daemon(t, extra=route_conf(mx.port, dns, "relay.test"))
+    d.start()
+    try:
+        msg = make_message("failover")
+        code, text = d.send(msg, rcpts=("c@example.net",))
+        t.is_(code, 250, "accepted", text)
+        got = mx.wait_messages(1)
+        t.ok(any(m.body.endswith(msg) for m in got),
+             "delivered through the address that answers", got)
+    finally:
+        d.stop()
+
+
+def peer_case(t, dns, peer_opts, msg, rcpt, log_pattern, bounce_pattern,
+              name):
+    """A peer configured so; msg to rcpt; the log and bounce expected."""
+    with mtapeer.MtaPeer(**peer_opts) as mx:
+        d = sqtest.Daemon(t, extra=route_conf(mx.port, dns))
+        d.start()
+        try:
+            code, text = d.send(msg, rcpts=(rcpt,))
+            t.is_(code, 250, "%s: accepted" % name, text)
+            d.wait_for_log(log_pattern)
+            t.ok(True, "%s: logged" % name)
+            if bounce_pattern is not None:
+                t.ok(bounces(d, bounce_pattern), "%s: bounced with the "
+                     "reason" % name)
+            t.is_(mx.messages(), [], "%s: nothing reached the peer" % name)
+        finally:
+            d.stop()
+
+
+def a_refused_greeting_is_a_deferral(t, dns, mx):
+    peer_case(t, dns, dict(greeting_code=554), make_message("greeting"),
+              "x@example.net", r"deferral: Connected_to_127\.0\.0\.1_but_"
+              r"the_greeting_failed\./Remote_host_said:_554_", None,
+              "554 greeting")
+
+
+def eight_bit_needs_8bitmime(t, dns, mx):
+    peer_case(t, dns, dict(no_8bitmime=True),
+              make_message("8bit", body="caf\u00e9\n"), "x@example.net",
+              r"failure: .*no_8BITMIME", r"no 8BITMIME", "8-bit")
+
+
+def a_message_over_the_servers_size_bounces(t, dns, mx):
+    peer_case(t, dns, dict(size_limit=2000),
+              make_message("big", body="x" * 70 + "\n" * 1 + ("y" * 70 +
+                                                              "\n") * 60),
+              "x@example.net", r"failure: .*larger_than_the_remote_host",
+              r"larger than the remote host accepts", "SIZE")
+
+
+def null_mx_and_no_such_domain_bounce(t, dns, mx):
+    d = sqtest.Daemon(t, extra='dns servers "%s"\nrelay from { '
+                      '127.0.0.1/32 }\n' % dns.server)
+    d.start()
+    try:
+        for rcpt, why in (("x@nullmx.test", r"([Nn]ull MX|no mail)"),
+                          ("x@nosuch.test", r"no such domain")):
+            code, text = d.send(make_message("to " + rcpt), rcpts=(rcpt,))
+            t.is_(code, 250, "%s: accepted (relaying client)" % rcpt, text)
+            t.ok(bounces(d, r"(?s)" + re.escape(rcpt) + r".*" + why),
+                 "%s: bounced, saying why" % rcpt)
+    finally:
+        d.stop()
+
+
+def main():
+    t = sqtest.Tap()
+    try:
+        dns = dnspeer.DnsPeer([
+            "relay.test. A 127.0.0.2",
+            "relay.test. A 127.0.0.1",
+            "nullmx.test. MX 0 .",
+        ]).start()
+    except dnspeer.DnsPeerError as e:
+        t.bail_out("no DNS server: %s" % e)
+    try:
+        with mtapeer.MtaPeer(
+                domains=["example.net"],
+                reject={"bad@example.net": "550 5.1.1 no such user"},
+                defer={"later@example.net": "451 4.3.0 try later"}) as mx:
+            d = sqtest.Daemon(t, extra=route_conf(mx.port, dns),
+                              retry_min="300s", retry_max="600s").start()
+            sqtest.run(t, [
+                one_transaction_for_several_recipients,
+                a_refused_recipient_bounces_with_the_remote_text,
+                a_deferred_recipient_stays_queued,
+            ], d, mx, dns, done=False)
+            d.stop()
+            mx.reset()
+            sqtest.run(t, [
+                an_unreachable_address_makes_way_for_the_next,
+            ], dns, mx, done=False)
+        sqtest.run(t, [
+            a_refused_greeting_is_a_deferral,
+            eight_bit_needs_8bitmime,
+            a_message_over_the_servers_size_bounces,
+            null_mx_and_no_such_domain_bounce,
+        ], dns, None)
+    finally:
+        dns.stop()
+
+
+if __name__ == "__main__":
+    main()
