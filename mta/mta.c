@@ -278,6 +278,7 @@ mta_main(void)
 	peers[PROC_CONTROL]->handler = mta_dispatch_control;
 	peers[PROC_LKA]->handler = mta_dispatch_lka;
 	proc_loop_init();
+	mta_session_init();
 	evtimer_set(&mta_ev_start, mta_start_tasks, NULL);
 	event_dispatch();
 	exit(0);

@@ -32,6 +32,7 @@ TAILQ_HEAD(mta_rcptq, mta_rcpt);
 struct mta_host {
 	char			 name[256];
 	struct sockaddr_storage	 ss;
+	int			 notls;		/* its TLS failed: plaintext */
 };
 
 struct mta_task {
@@ -51,6 +52,7 @@ struct mta_task {
 };
 
 /* mta_session.c: try task's next host; mta_task_done() when finished. */
+void	mta_session_init(void);
 void	mta_session_start(struct mta_task *);
 /* mta.c */
 void	mta_task_done(struct mta_task *);

@@ -9,6 +9,10 @@
  * From MAIL on the host's answers are the results: a 4xx or 5xx to MAIL
  * or DATA applies to every recipient still open, a RCPT reply to its
  * recipient, the reply to the final dot to every accepted recipient.
+ *
+ * TLS is opportunistic (RFC 3207, RFC 7435): STARTTLS whenever the host
+ * offers it, the certificate not checked; a host whose handshake fails
+ * is tried once more in plaintext, as Postfix does at its "may" level.
  * Timeouts per RFC 5321 4.5.3.2; a reply is read by mta_reply.c, the
  * message encoded by mta_message.c.
  */
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tls.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -41,6 +46,8 @@ enum ms_state {
 	MS_GREETING,
 	MS_EHLO,
 	MS_HELO,
+	MS_STARTTLS,		/* waiting for 220 */
+	MS_HANDSHAKE,
 	MS_MAIL,
 	MS_RCPT,
 	MS_DATA,
@@ -52,7 +59,8 @@ enum ms_state {
 /* Seconds each step may take (RFC 5321 4.5.3.2). */
 static const int ms_timeouts[] = {
 	[MS_CONNECT] = MTA_CONNECT_TIMEOUT, [MS_GREETING] = 300,
-	[MS_EHLO] = 300, [MS_HELO] = 300, [MS_MAIL] = 300, [MS_RCPT] = 300,
+	[MS_EHLO] = 300, [MS_HELO] = 300, [MS_STARTTLS] = 300,
+	[MS_HANDSHAKE] = 300, [MS_MAIL] = 300, [MS_RCPT] = 300,
 	[MS_DATA] = 120, [MS_BODY] = 180, [MS_DOT] = 600, [MS_QUIT] = 30
 };
 
@@ -75,7 +83,11 @@ struct mta_session {
 	size_t			 accepted;
 	int			 mailsent;	/* results are now the host's */
 	int			 broken;	/* out of memory: drop it */
+	struct tls		*tls;		/* after STARTTLS */
+	char			 tlsinfo[128];	/* "TLSv1.3 cipher" once up */
 };
+
+static struct tls_config	*ms_tls_config;
 
 static void	ms_next_host(struct mta_session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -85,6 +97,7 @@ static void	ms_read(int, short, void *);
 static void	ms_write(int, short, void *);
 static void	ms_timeout(int, short, void *);
 static void	ms_quit(struct mta_session *);
+static int	ms_handshake(struct mta_session *);
 
 static void
 ms_timer(struct mta_session *s)
@@ -94,12 +107,28 @@ ms_timer(struct mta_session *s)
 	evtimer_add(&s->ev_to, &tv);
 }
 
+/* The client side's TLS settings: opportunistic, nothing verified. */
+void
+mta_session_init(void)
+{
+	if ((ms_tls_config = tls_config_new()) == NULL) {
+		log_warnx("mta: no TLS: cannot make a TLS configuration");
+		return;
+	}
+	tls_config_insecure_noverifycert(ms_tls_config);
+	tls_config_insecure_noverifyname(ms_tls_config);
+}
+
 static void
 ms_free(struct mta_session *s)
 {
 	event_del(&s->ev_rd);
 	event_del(&s->ev_wr);
 	evtimer_del(&s->ev_to);
+	if (s->tls != NULL) {
+		(void)tls_close(s->tls);
+		tls_free(s->tls);
+	}
 	if (s->fd != -1)
 		close(s->fd);
 	if (s->out != NULL)
@@ -156,6 +185,63 @@ ms_next_host(struct mta_session *s, const char *fmt, ...)
 	log_debug("mta: msg %llu: %s", (unsigned long long)t->msgid, why);
 	ms_free(s);
 	mta_session_start(t);
+}
+
+/* The host's TLS failed: the same host once more, in plaintext. */
+static void
+ms_tls_failed(struct mta_session *s, const char *why)
+{
+	if (!s->mailsent) {
+		s->h->notls = 1;
+		s->t->next--;
+	}
+	ms_next_host(s, "%s: TLS handshake failed, trying plaintext: %s "
+	    "(#4.7.5)", s->addr, why);
+}
+
+/* STARTTLS got 220: the handshake, on the same socket. */
+static int
+ms_starttls(struct mta_session *s)
+{
+	const char	*name = s->h->name[0] == '[' ? NULL : s->h->name;
+
+	if ((s->tls = tls_client()) == NULL) {
+		ms_tls_failed(s, "out of memory");
+		return -1;
+	}
+	if (tls_configure(s->tls, ms_tls_config) == -1 ||
+	    tls_connect_socket(s->tls, s->fd, name) == -1) {
+		ms_tls_failed(s, tls_error(s->tls));
+		return -1;
+	}
+	s->state = MS_HANDSHAKE;
+	return ms_handshake(s);
+}
+
+/* Go on with the handshake; once done, EHLO again.  -1: session gone. */
+static int
+ms_handshake(struct mta_session *s)
+{
+	int	 r;
+
+	if ((r = tls_handshake(s->tls)) == TLS_WANT_POLLIN ||
+	    r == TLS_WANT_POLLOUT) {
+		if (r == TLS_WANT_POLLOUT)
+			event_add(&s->ev_wr, NULL);
+		ms_timer(s);
+		return 0;
+	}
+	if (r == -1) {
+		ms_tls_failed(s, tls_error(s->tls));
+		return -1;
+	}
+	(void)snprintf(s->tlsinfo, sizeof(s->tlsinfo), "%s, %s",
+	    tls_conn_version(s->tls), tls_conn_cipher(s->tls));
+	memset(&s->caps, 0, sizeof(s->caps));
+	s->state = MS_EHLO;
+	ms_send(s, "EHLO %s\r\n", conf->hostname);
+	ms_timer(s);
+	return 0;
 }
 
 static void
@@ -333,9 +419,15 @@ ms_result_all(struct mta_session *s, const struct mta_reply *rep,
 
 	if (rep->code / 100 == 2) {
 		status = SQ_OK;
-		(void)snprintf(text, sizeof(text), "%s accepted message.\n"
-		    "Remote host said: %d %s", s->addr, rep->code,
-		    mta_reply_text(rep));
+		if (s->tls != NULL)
+			(void)snprintf(text, sizeof(text), "%s TLS transmitted "
+			    "message accepted (opportunistic, %s).\nRemote "
+			    "host said: %d %s", s->addr, s->tlsinfo, rep->code,
+			    mta_reply_text(rep));
+		else
+			(void)snprintf(text, sizeof(text), "%s accepted "
+			    "message.\nRemote host said: %d %s", s->addr,
+			    rep->code, mta_reply_text(rep));
 	} else {
 		status = rep->code / 100 == 5 ? SQ_PERMFAIL : SQ_TEMPFAIL;
 		ms_said(s, rep, text, sizeof(text));
@@ -370,8 +462,21 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 			ms_send(s, "HELO %s\r\n", conf->hostname);
 			break;
 		}
+		if ((s->caps.ext & MTA_EXT_STARTTLS) && s->tls == NULL &&
+		    !s->h->notls && ms_tls_config != NULL) {
+			s->state = MS_STARTTLS;
+			ms_send(s, "STARTTLS\r\n");
+			break;
+		}
 		ms_mail(s);
 		break;
+	case MS_STARTTLS:
+		if (rep->code != 220) {
+			/* Opportunistic: refused, so in plaintext. */
+			ms_mail(s);
+			break;
+		}
+		return ms_starttls(s);
 	case MS_HELO:
 		if (c != 2) {
 			ms_said(s, rep, text, sizeof(text));
@@ -437,7 +542,24 @@ ms_read(int fd, short ev, void *arg)
 	size_t				 used;
 	ssize_t				 n;
 
-	if ((n = read(fd, buf, sizeof(buf))) == -1) {
+	if (s->state == MS_HANDSHAKE) {
+		(void)ms_handshake(s);
+		return;
+	}
+	if (s->tls != NULL) {
+		n = tls_read(s->tls, buf, sizeof(buf));
+		if (n == TLS_WANT_POLLIN)
+			return;
+		if (n == TLS_WANT_POLLOUT) {
+			event_add(&s->ev_wr, NULL);
+			return;
+		}
+		if (n == -1) {
+			ms_next_host(s, "%s: TLS read: %s (#4.4.2)", s->addr,
+			    tls_error(s->tls));
+			return;
+		}
+	} else if ((n = read(fd, buf, sizeof(buf))) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		ms_next_host(s, "%s: read: %s (#4.4.2)", s->addr,
@@ -520,6 +642,43 @@ ms_body(struct mta_session *s)
 	return -1;
 }
 
+/* Write what the output holds, as far as the socket takes it; -1: gone. */
+static int
+ms_flush(struct mta_session *s)
+{
+	unsigned char	*p;
+	size_t		 len;
+	ssize_t		 n;
+
+	if (s->tls == NULL) {
+		if (evbuffer_write(s->out, s->fd) == -1 && errno != EAGAIN &&
+		    errno != EINTR) {
+			ms_next_host(s, "%s: write: %s (#4.4.2)", s->addr,
+			    strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	while ((len = evbuffer_get_length(s->out)) > 0) {
+		if (len > 16384)
+			len = 16384;
+		if ((p = evbuffer_pullup(s->out, len)) == NULL) {
+			ms_next_host(s, "%s: out of memory (#4.3.0)", s->addr);
+			return -1;
+		}
+		n = tls_write(s->tls, p, len);
+		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
+			break;
+		if (n == -1) {
+			ms_next_host(s, "%s: TLS write: %s (#4.4.2)", s->addr,
+			    tls_error(s->tls));
+			return -1;
+		}
+		evbuffer_drain(s->out, n);
+	}
+	return 0;
+}
+
 static void
 ms_write(int fd, short ev, void *arg)
 {
@@ -549,14 +708,14 @@ ms_write(int fd, short ev, void *arg)
 		ms_timer(s);
 		return;
 	}
-	if (s->state == MS_BODY && ms_body(s) == -1)
-		return;
-	if (evbuffer_write(s->out, fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
-		ms_next_host(s, "%s: write: %s (#4.4.2)", s->addr,
-		    strerror(errno));
+	if (s->state == MS_HANDSHAKE) {
+		(void)ms_handshake(s);
 		return;
 	}
+	if (s->state == MS_BODY && ms_body(s) == -1)
+		return;
+	if (ms_flush(s) == -1)
+		return;
 	if (evbuffer_get_length(s->out) > 0 || s->state == MS_BODY)
 		event_add(&s->ev_wr, NULL);
 	ms_timer(s);

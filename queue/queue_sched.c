@@ -1012,6 +1012,8 @@ sched_ctl_show(struct mproc *p, uint32_t peerid, uint32_t ctlid)
 	time_t		 now = time(NULL), next;
 
 	RB_FOREACH(m, qmsg_tree, &sched_msgs) {
+		if (m->removing)
+			continue;	/* removed: only its deliveries are left */
 		for (i = 0; i < m->env.nrcpt; i++) {
 			r = &m->env.rcpts[i];
 			next = 0;
@@ -1103,7 +1105,8 @@ queue_sched_ctl(struct mproc *p, struct imsg *imsg)
 	}
 	m_get_msgid(&m, &id);
 	m_end(&m);
-	if (id != 0 && (qm = sched_find(id)) == NULL) {
+	/* A message being removed is gone for control already. */
+	if (id != 0 && ((qm = sched_find(id)) == NULL || qm->removing)) {
 		ctl_end(p, ctlid, SQ_PERMFAIL,
 		    "no such message");
 		return;
@@ -1113,7 +1116,8 @@ queue_sched_ctl(struct mproc *p, struct imsg *imsg)
 			sched_ctl_schedule_one(qm, now);
 		else
 			RB_FOREACH_SAFE(qm, qmsg_tree, &sched_msgs, next)
-				sched_ctl_schedule_one(qm, now);
+				if (!qm->removing)
+					sched_ctl_schedule_one(qm, now);
 	} else {
 		if (id != 0)
 			sched_ctl_remove_one(qm);

@@ -6,7 +6,9 @@ the MX cases, a real DNS server (unbound, regress/e2e/dnspeer.py):
 several recipients of one message in one transaction, the message byte
 for byte, per-recipient results (a 5xx RCPT bounces with the remote text
 in QSBMF, a 4xx RCPT stays queued), a host that cannot be reached makes
-way for the next address, a refused greeting is a deferral, 8-bit content
+way for the next address, STARTTLS whenever offered (opportunistic) and
+plaintext again when the handshake fails, a refused greeting is a
+deferral, 8-bit content
 to a server without 8BITMIME and a message over the server's SIZE bounce
 with their reasons, and a null MX or a domain that does not exist
 bounces.  Log lines in qmail-send's format.
@@ -119,6 +121,46 @@ def peer_case(t, dns, peer_opts, msg, rcpt, log_pattern, bounce_pattern,
             d.stop()
 
 
+def tls_case(t, dns, peer_opts, tls, log_pattern, name):
+    """A peer configured so: the message arrives, with TLS or without."""
+    with mtapeer.MtaPeer(**peer_opts) as mx:
+        d = sqtest.Daemon(t, extra=route_conf(mx.port, dns))
+        d.start()
+        try:
+            msg = make_message(name)
+            code, text = d.send(msg, rcpts=("x@example.net",))
+            t.is_(code, 250, "%s: accepted" % name, text)
+            got = mx.wait_messages(1)
+            t.ok(len(got) == 1 and got[0].body.endswith(msg),
+                 "%s: delivered, bytes exact" % name, got)
+            if got:
+                t.is_(bool(got[0].tls), tls, "%s: %s" % (
+                    name, "over TLS" if tls else "in plaintext"),
+                    got[0].received)
+            d.wait_for_log(log_pattern)
+            t.ok(True, "%s: logged" % name)
+        finally:
+            d.stop()
+
+
+def starttls_whenever_offered(t, dns, mx):
+    tls_case(t, dns, dict(tls="starttls"), True,
+             r"success: 127\.0\.0\.1_TLS_transmitted_message_accepted_\("
+             r"opportunistic,_TLSv1\.[23],_\S+\)\./Remote_host_said:_250_",
+             "STARTTLS offered")
+    tls_case(t, dns, dict(require_tls=True), True,
+             r"success: 127\.0\.0\.1_TLS_transmitted", "TLS required by "
+             "the server")
+
+
+def a_failed_handshake_falls_back_to_plaintext(t, dns, mx):
+    # The peer offers STARTTLS but speaks only TLS 1.0, which ours refuses.
+    tls_case(t, dns, dict(tls="starttls", main_extra="smtpd_tls_protocols "
+                          "= !SSLv2, !SSLv3, !TLSv1.1, !TLSv1.2, !TLSv1.3\n"),
+             False, r"success: 127\.0\.0\.1_accepted_message\.",
+             "TLS 1.0 only")
+
+
 def a_refused_greeting_is_a_deferral(t, dns, mx):
     peer_case(t, dns, dict(greeting_code=554), make_message("greeting"),
               "x@example.net", r"deferral: Connected_to_127\.0\.0\.1_but_"
@@ -183,6 +225,8 @@ def main():
                 an_unreachable_address_makes_way_for_the_next,
             ], dns, mx, done=False)
         sqtest.run(t, [
+            starttls_whenever_offered,
+            a_failed_handshake_falls_back_to_plaintext,
             a_refused_greeting_is_a_deferral,
             eight_bit_needs_8bitmime,
             a_message_over_the_servers_size_bounces,
