@@ -55,6 +55,15 @@ struct netaddr {
 	int			 bits;
 };
 
+/* How the mta uses TLS towards a remote domain (sqmail.conf(5) "tls"). */
+enum tls_policy {
+	TLSP_OPPORTUNISTIC = 0,	/* the default: STARTTLS when offered */
+	TLSP_NONE,		/* never STARTTLS */
+	TLSP_REQUIRED,		/* TLS or no delivery; certificate not checked */
+	TLSP_VERIFY,		/* TLS, chain and host name verified */
+	TLSP_FINGERPRINT	/* TLS, certificate pinned by SHA-256 */
+};
+
 /*
  * A domain block.  name is a domain ("example.org"), a suffix match
  * (".example.org": every subdomain) or "*" (any other domain: only with
@@ -73,6 +82,9 @@ struct domain {
 	char			 route_host[SQ_DOMAIN_MAX + 1];	/* "" none */
 	uint16_t		 route_port;	/* 25 unless given */
 	int			 route_literal;	/* [address]: no lookup */
+	int			 remote;	/* route or tls: not local */
+	enum tls_policy		 tls;
+	char			 tls_fingerprint[65];	/* hex, lower case */
 };
 TAILQ_HEAD(domainlist, domain);
 
@@ -87,6 +99,7 @@ struct sqconf {
 	int			 log_syslog;	/* 0: stderr */
 	char			 postmaster[SQ_ADDR_MAX];	/* double bounces go here */
 	char			 dns_servers[256];	/* "" : /etc/resolv.conf */
+	char			 tls_ca[PATH_MAX];	/* CA file of tls verify */
 
 	/* limits */
 	uint64_t		 max_message_size;	/* octets */

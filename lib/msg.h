@@ -52,9 +52,12 @@ enum imsg_type {
 	IMSG_MTA_ROUTE,		/* mta->lka: u64 reqid, string domain */
 	IMSG_MTA_ROUTE_HOST,	/* lka->mta: u64 reqid, string host name,
 				 *   sockaddr (with the port); in the order to try */
-	IMSG_MTA_ROUTE_END,	/* lka->mta: u64 reqid, int sq_status, string reason */
+	IMSG_MTA_ROUTE_END,	/* lka->mta: u64 reqid, int sq_status, string reason,
+				 *   int tls_policy, string fingerprint (hex or "") */
 	IMSG_DELIVER,		/* queue->mda|mta: u64 delivery id, u64 msgid,
-				 *   string sender, dest, fd (message, read-only) */
+				 *   string sender, dest, int more (deliveries of
+				 *   this message follow at once), fd (message,
+				 *   read-only) */
 	IMSG_DELIVER_DONE,	/* mda|mta->queue: u64 delivery id, int sq_status,
 				 *   string text (the qmail-style report) */
 

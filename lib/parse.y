@@ -126,6 +126,7 @@ static void	conf_domain_begin(const char *);
 static void	conf_domain_end(void);
 static void	conf_deliver(enum mbox_method, const char *);
 static void	conf_route(const char *);
+static void	conf_tls(enum tls_policy, const char *);
 static void	conf_dns_servers(const char *);
 static void	conf_retry_loc(void);
 
@@ -136,11 +137,12 @@ static void	conf_retry_loc(void);
 
 %token <v.kw>	ACCEPT AGENT ALIASES BARELF BOUNCE CHROOT COMMANDTIMEOUT
 %token <v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DNS DOMAIN
-%token <v.kw>	ERRORS FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT
+%token <v.kw>	CA ERRORS FINGERPRINT FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT
 %token <v.kw>	LISTEN LOG MAILDIR MAXSIZE MBOX MESSAGESIZE ON POP3 PORT
 %token <v.kw>	POSTMASTER QMQP QMTP QUEUE RECIPIENTS REJECT RELAY RETRYMAX
 %token <v.kw>	RETRYMIN ROUTE SERVERS SESSIONS SESSIONSPERIP SMTP SMTPS SOCKET SPOOL
-%token <v.kw>	STDERR SUBMISSION SYSLOG TABLE USER USERS
+%token <v.kw>	NONE OPPORTUNISTIC REQUIRED STDERR SUBMISSION SYSLOG TABLE
+%token <v.kw>	TLS USER USERS VERIFY
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -192,7 +194,8 @@ tname		: STRING
 		| keyword			{ $$ = (char *)$1; }
 		;
 
-keyword		: ACCEPT | AGENT | ALIASES | BARELF | BOUNCE | CHROOT
+keyword		: ACCEPT | AGENT | ALIASES | BARELF | BOUNCE | CA | CHROOT
+		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
 		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
 		| HOSTNAME | IDLE | INCLUDE | LIFETIME | LIMIT | LISTEN | LOG
@@ -224,6 +227,10 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 		| LOG SYSLOG			{ ps.conf->log_syslog = 1; }
 		| POSTMASTER STRING		{ conf_postmaster($2); }
 		| DNS SERVERS STRING		{ conf_dns_servers($3); }
+		| TLS CA STRING {
+			conf_path(ps.conf->tls_ca, sizeof(ps.conf->tls_ca), $3,
+			    "tls ca");
+		}
 		| LISTEN ON STRING optport optproto {
 			conf_listen($3, $4, $5);
 		}
@@ -342,6 +349,11 @@ domopt		: DELIVER MAILDIR STRING {
 		}
 		| DELIVER MBOX STRING	{ conf_deliver(MBOX_MBOX, $3); }
 		| ROUTE STRING		{ conf_route($2); }
+		| TLS NONE		{ conf_tls(TLSP_NONE, NULL); }
+		| TLS OPPORTUNISTIC	{ conf_tls(TLSP_OPPORTUNISTIC, NULL); }
+		| TLS REQUIRED		{ conf_tls(TLSP_REQUIRED, NULL); }
+		| TLS VERIFY		{ conf_tls(TLSP_VERIFY, NULL); }
+		| TLS FINGERPRINT STRING { conf_tls(TLSP_FINGERPRINT, $3); }
 		| USER STRING {
 			if (ps.dom != NULL)
 				conf_user(ps.dom->user, $2, "user");
@@ -372,6 +384,7 @@ static const struct conf_keyword {
 	{ "aliases",		ALIASES },
 	{ "bare-lf",		BARELF },
 	{ "bounce",		BOUNCE },
+	{ "ca",			CA },
 	{ "chroot",		CHROOT },
 	{ "command-timeout",	COMMANDTIMEOUT },
 	{ "concurrency",	CONCURRENCY },
@@ -382,6 +395,7 @@ static const struct conf_keyword {
 	{ "dns",		DNS },
 	{ "domain",		DOMAIN },
 	{ "errors",		ERRORS },
+	{ "fingerprint",	FINGERPRINT },
 	{ "from",		FROM },
 	{ "group",		GROUP },
 	{ "hostname",		HOSTNAME },
@@ -395,7 +409,9 @@ static const struct conf_keyword {
 	{ "max-size",		MAXSIZE },
 	{ "mbox",		MBOX },
 	{ "message-size",	MESSAGESIZE },
+	{ "none",		NONE },
 	{ "on",			ON },
+	{ "opportunistic",	OPPORTUNISTIC },
 	{ "pop3",		POP3 },
 	{ "port",		PORT },
 	{ "postmaster",		POSTMASTER },
@@ -405,6 +421,7 @@ static const struct conf_keyword {
 	{ "recipients",		RECIPIENTS },
 	{ "reject",		REJECT },
 	{ "relay",		RELAY },
+	{ "required",		REQUIRED },
 	{ "retry-max",		RETRYMAX },
 	{ "retry-min",		RETRYMIN },
 	{ "route",		ROUTE },
@@ -419,8 +436,10 @@ static const struct conf_keyword {
 	{ "submission",		SUBMISSION },
 	{ "syslog",		SYSLOG },
 	{ "table",		TABLE },
+	{ "tls",		TLS },
 	{ "user",		USER },
 	{ "users",		USERS },
+	{ "verify",		VERIFY },
 };
 
 void	(*config_error_hook)(const char *);
@@ -1366,15 +1385,45 @@ conf_domain_begin(const char *name)
 static void
 conf_domain_end(void)
 {
-	if (ps.dom != NULL && ps.dom->route_host[0] != '\0' &&
-	    ps.dom_deliver)
-		conf_error("domain \"%s\": deliver (local) and route (remote) "
-		    "exclude each other", ps.dom->name);
+	if (ps.dom != NULL && ps.dom->remote && ps.dom_deliver)
+		conf_error("domain \"%s\": deliver (local) and route or tls "
+		    "(remote) exclude each other", ps.dom->name);
 	else if (ps.dom != NULL && strcmp(ps.dom->name, "*") == 0 &&
-	    !ps.dom_deliver && ps.dom->route_host[0] == '\0')
+	    !ps.dom_deliver && !ps.dom->remote)
 		conf_error("domain \"*\" takes every other domain: it needs an "
-		    "explicit deliver or route line");
+		    "explicit deliver, route or tls line");
 	ps.dom = NULL;
+}
+
+/* tls POLICY in a domain block; fingerprint: SHA-256 in hex, ':' allowed. */
+static void
+conf_tls(enum tls_policy policy, const char *fp)
+{
+	char	 hex[sizeof(ps.dom->tls_fingerprint)];
+	size_t	 n = 0;
+
+	if (ps.dom == NULL)
+		return;
+	if (fp != NULL) {
+		if (strncasecmp(fp, "SHA256:", 7) == 0)
+			fp += 7;
+		for (; *fp != '\0'; fp++) {
+			if (*fp == ':')
+				continue;
+			if (!isxdigit((unsigned char)*fp) || n >= 64)
+				break;
+			hex[n++] = tolower((unsigned char)*fp);
+		}
+		if (*fp != '\0' || n != 64) {
+			conf_error("tls fingerprint: not a SHA-256 in hex");
+			return;
+		}
+		hex[n] = '\0';
+		(void)strlcpy(ps.dom->tls_fingerprint, hex,
+		    sizeof(ps.dom->tls_fingerprint));
+	}
+	ps.dom->tls = policy;
+	ps.dom->remote = 1;
 }
 
 /*
@@ -1425,6 +1474,7 @@ conf_route(const char *s)
 	(void)strlcpy(ps.dom->route_host, host, sizeof(ps.dom->route_host));
 	ps.dom->route_port = (uint16_t)port;
 	ps.dom->route_literal = literal;
+	ps.dom->remote = 1;
 	return;
  bad:
 	conf_error("route \"%s\": not host, host:port, [address] or "
@@ -1498,6 +1548,8 @@ conf_defaults(struct sqconf *c)
 		(void)strlcpy(c->hostname, "localhost", sizeof(c->hostname));
 	c->hostname[sizeof(c->hostname) - 1] = '\0';
 	(void)strlcpy(c->spool, "/var/spool/sqmail", sizeof(c->spool));
+	(void)strlcpy(c->tls_ca, "/etc/ssl/certs/ca-certificates.crt",
+	    sizeof(c->tls_ca));
 	(void)strlcpy(c->control_socket, "/var/run/sqmaild.sock",
 	    sizeof(c->control_socket));
 	(void)strlcpy(c->user, "_sqmaild", sizeof(c->user));

@@ -56,6 +56,7 @@ __attribute__((__noreturn__)) void lka_main(void);
 __attribute__((__noreturn__)) void queue_main(void);
 __attribute__((__noreturn__)) void mda_main(void);
 __attribute__((__noreturn__)) void mta_main(void);
+void	mta_session_init(void);		/* mta's set-up before privdrop */
 __attribute__((__noreturn__)) void control_main(void);
 /* A delivery agent: fd is its channel to mda; runs as the user already. */
 __attribute__((__noreturn__)) void agent_main(int fd, const char *user,

@@ -401,14 +401,15 @@ lka_resolve1(struct lka_expand *x, const struct mailaddr *a,
 		goto temp;
 
 	/*
-	 * Remote: no domain block, or one with a route.  A routed domain is
-	 * one we relay for, from anyone; the default route ("*") only
-	 * carries what the client may relay anyway.
+	 * Remote: no domain block, or one with a route or a tls policy.  A
+	 * routed domain is one we relay for, from anyone; the default route
+	 * ("*") and a block with only a tls policy carry only what the client
+	 * may relay anyway.
 	 */
 	d = config_domain(x->conf, la.domain);
-	if (d == NULL || d->route_host[0] != '\0') {
-		if ((d == NULL || strcmp(d->name, "*") == 0) &&
-		    !(flags & LKA_F_RELAY)) {
+	if (d == NULL || d->remote) {
+		if ((d == NULL || strcmp(d->name, "*") == 0 ||
+		    d->route_host[0] == '\0') && !(flags & LKA_F_RELAY)) {
 			lka_reply(reply, replylen, "554 5.7.1", atext,
 			    "relay access denied");
 			return LKA_R_PERM;

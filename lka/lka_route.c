@@ -38,6 +38,8 @@ struct lka_route_req {
 	uint16_t	 port;
 	int		 route;		/* via a route, not MX */
 	char		 domain[SQ_DOMAIN_MAX + 1];	/* asked about */
+	int		 tls;		/* enum tls_policy */
+	char		 fingerprint[65];
 };
 
 static int	lka_route_ready;
@@ -150,6 +152,8 @@ lka_route_mta_done(struct lka_route_req *c, const struct dns_mx_result *res)
 	m_add_int(c->p, res->status == DNS_OK ? SQ_OK :
 	    dns_status_permanent(res->status) ? SQ_PERMFAIL : SQ_TEMPFAIL);
 	m_add_string(c->p, res->status == DNS_OK ? "" : res->reason);
+	m_add_int(c->p, c->tls);
+	m_add_string(c->p, c->fingerprint);
 	m_close(c->p);
 }
 
@@ -192,8 +196,16 @@ lka_route_lookup(struct lka_route_req *c)
 	int			 r;
 
 	d = config_domain(conf, c->domain);
-	if (d != NULL && d->route_host[0] == '\0')
+	if (d != NULL && !d->remote)
 		d = NULL;	/* local here: the caller knew that */
+	if (d != NULL) {
+		/* Copied: a reload may free conf before the answer. */
+		c->tls = d->tls;
+		(void)strlcpy(c->fingerprint, d->tls_fingerprint,
+		    sizeof(c->fingerprint));
+	}
+	if (d != NULL && d->route_host[0] == '\0')
+		d = NULL;	/* a tls policy, no route: its MX hosts */
 	c->port = 25;
 	if (d != NULL) {
 		c->route = 1;
@@ -269,7 +281,7 @@ lka_route_show(struct mproc *p, uint32_t ctlid, const char *domain)
 		return;
 	}
 	d = config_domain(conf, domain);
-	if (d != NULL && d->route_host[0] == '\0') {
+	if (d != NULL && !d->remote) {
 		ctl_line(p, ctlid, "%s local", domain);
 		ctl_end(p, ctlid, SQ_OK, "");
 		return;
@@ -291,6 +303,8 @@ lka_route_mta(struct mproc *p, uint64_t reqid, const char *domain)
 		m_add_u64(p, reqid);
 		m_add_int(p, SQ_TEMPFAIL);
 		m_add_string(p, "out of memory in lka");
+		m_add_int(p, TLSP_OPPORTUNISTIC);
+		m_add_string(p, "");
 		m_close(p);
 		return;
 	}

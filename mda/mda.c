@@ -237,13 +237,14 @@ mda_deliver(struct imsg *imsg)
 	struct msg		 m;
 	const char		*sender;
 	uint64_t		 id, msgid;
-	int			 fd = imsg->fd;
+	int			 fd = imsg->fd, more;
 
 	m_msg(&m, imsg);
 	m_get_u64(&m, &id);
 	m_get_u64(&m, &msgid);
 	m_get_string(&m, &sender);
 	m_get_dest(&m, &dest);
+	m_get_int(&m, &more);		/* one agent per delivery: unused */
 	m_end(&m);
 
 	if (fd == -1) {

@@ -3,9 +3,10 @@
  * recipient; deliveries of one message to one domain that arrive together
  * become one task, one SMTP transaction with several RCPTs.  A task asks
  * lka where the domain's mail goes (its route, else its MX hosts, in the
- * order to try), then mta_session.c tries the hosts in turn.  Recipients
- * keep joining a task until its session starts, so those that queue sends
- * one after the other share the transaction without any wait.  Each
+ * order to try), then mta_session.c tries the hosts in turn.  queue marks
+ * each delivery with whether more of the same message follow at once; a
+ * task asks for its route after the last, so they share the transaction
+ * without any wait.  Each
  * recipient's result goes back to queue as its delivery's result.
  */
 #include <sys/types.h>
@@ -92,7 +93,7 @@ mta_task_get(uint64_t msgid, const char *sender, const char *domain)
 	struct mta_task	*t;
 
 	TAILQ_FOREACH(t, &mta_tasks, entry)
-		if (!t->started && t->msgid == msgid &&
+		if (!t->ready && t->msgid == msgid &&
 		    t->nrcpt < MTA_TASK_RCPTS_MAX &&
 		    strcasecmp(t->domain, domain) == 0)
 			return t;
@@ -112,7 +113,7 @@ mta_task_get(uint64_t msgid, const char *sender, const char *domain)
 
 static void
 mta_deliver(struct mproc *p, uint64_t id, uint64_t msgid, const char *sender,
-    const struct dest *dest, int fd)
+    const struct dest *dest, int more, int fd)
 {
 	struct mta_task	*t;
 	struct mta_rcpt	*r;
@@ -142,7 +143,9 @@ mta_deliver(struct mproc *p, uint64_t id, uint64_t msgid, const char *sender,
 		t->fd = fd;
 	else
 		close(fd);
-	/* What arrives before the loop turns joins the same transaction. */
+	if (more && t->nrcpt < MTA_TASK_RCPTS_MAX)
+		return;
+	t->ready = 1;
 	if (!mta_paused && !evtimer_pending(&mta_ev_start, NULL))
 		evtimer_add(&mta_ev_start, &now);
 }
@@ -157,7 +160,7 @@ mta_start_tasks(int fd, short ev, void *arg)
 	TAILQ_FOREACH(t, &mta_tasks, entry) {
 		if (mta_paused)
 			break;
-		if (t->reqid != 0)
+		if (!t->ready || t->reqid != 0)
 			continue;
 		t->reqid = ++mta_reqids;
 		m_create(lka, IMSG_MTA_ROUTE, 0, -1);
@@ -174,6 +177,7 @@ mta_dispatch_queue(struct mproc *p, struct imsg *imsg)
 	struct dest	 dest;
 	const char	*sender;
 	uint64_t	 id, msgid;
+	int		 more;
 
 	switch (imsg->hdr.type) {
 	case IMSG_DELIVER:
@@ -182,8 +186,9 @@ mta_dispatch_queue(struct mproc *p, struct imsg *imsg)
 		m_get_msgid(&m, &msgid);
 		m_get_string(&m, &sender);
 		m_get_dest(&m, &dest);
+		m_get_int(&m, &more);
 		m_end(&m);
-		mta_deliver(p, id, msgid, sender, &dest, imsg->fd);
+		mta_deliver(p, id, msgid, sender, &dest, more, imsg->fd);
 		imsg->fd = -1;
 		break;
 	default:
@@ -198,9 +203,9 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 	struct mta_task		*t;
 	struct mta_rcpt		*r;
 	struct sockaddr_storage	 ss;
-	const char		*name, *reason;
+	const char		*name, *reason, *fp;
 	uint64_t		 reqid;
-	int			 status;
+	int			 status, tls;
 
 	switch (imsg->hdr.type) {
 	case IMSG_MTA_ROUTE_HOST:
@@ -222,10 +227,15 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		m_get_u64(&m, &reqid);
 		m_get_int(&m, &status);
 		m_get_string(&m, &reason);
+		m_get_int(&m, &tls);
+		m_get_string(&m, &fp);
 		m_end(&m);
 		if ((t = mta_task_find(reqid)) == NULL)
 			fatalx("mta: route end for an unknown task");
-		t->started = 1;
+		if (tls < TLSP_OPPORTUNISTIC || tls > TLSP_FINGERPRINT)
+			fatalx("mta: bad tls policy from lka");
+		t->tls = tls;
+		(void)strlcpy(t->fingerprint, fp, sizeof(t->fingerprint));
 		if (status != SQ_OK || t->nhosts == 0) {
 			TAILQ_FOREACH(r, &t->rcpts, entry)
 				mta_rcpt_result(r, status == SQ_PERMFAIL ?
@@ -235,7 +245,6 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 			mta_task_done(t);
 			break;
 		}
-		t->started = 1;
 		mta_session_start(t);
 		break;
 	default:
@@ -278,7 +287,6 @@ mta_main(void)
 	peers[PROC_CONTROL]->handler = mta_dispatch_control;
 	peers[PROC_LKA]->handler = mta_dispatch_lka;
 	proc_loop_init();
-	mta_session_init();
 	evtimer_set(&mta_ev_start, mta_start_tasks, NULL);
 	event_dispatch();
 	exit(0);

@@ -42,17 +42,18 @@ struct mta_task {
 	char			 sender[SQ_ADDR_MAX];
 	char			 domain[SQ_DOMAIN_MAX + 1];
 	int			 fd;		/* the message, read-only */
-	int			 started;	/* session on: no more recipients */
+	int			 ready;		/* queue sent them all: look up */
 	struct mta_rcptq	 rcpts;
 	size_t			 nrcpt;
 	struct mta_host		*hosts;		/* MTA_HOSTS_MAX */
 	size_t			 nhosts;
 	size_t			 next;		/* host to try next */
 	char			 lasterr[MTA_TEXT_MAX];	/* of the last host */
+	int			 tls;		/* enum tls_policy */
+	char			 fingerprint[65];	/* TLSP_FINGERPRINT */
 };
 
 /* mta_session.c: try task's next host; mta_task_done() when finished. */
-void	mta_session_init(void);
 void	mta_session_start(struct mta_task *);
 /* mta.c */
 void	mta_task_done(struct mta_task *);

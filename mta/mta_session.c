@@ -10,9 +10,11 @@
  * or DATA applies to every recipient still open, a RCPT reply to its
  * recipient, the reply to the final dot to every accepted recipient.
  *
- * TLS is opportunistic (RFC 3207, RFC 7435): STARTTLS whenever the host
- * offers it, the certificate not checked; a host whose handshake fails
- * is tried once more in plaintext, as Postfix does at its "may" level.
+ * TLS follows the domain's policy (sqmail.conf(5) "tls"): opportunistic
+ * by default (RFC 3207, RFC 7435: STARTTLS whenever offered, nothing
+ * checked, a failed handshake tried once more in plaintext, as Postfix's
+ * "may"), none, required (no TLS, no delivery), verify (chain against the
+ * tls ca file, name against the host) or fingerprint (SHA-256 pinned).
  * Timeouts per RFC 5321 4.5.3.2; a reply is read by mta_reply.c, the
  * message encoded by mta_message.c.
  */
@@ -36,6 +38,7 @@
 #include "mta.h"
 #include "mta_message.h"
 #include "mta_reply.h"
+#include "proc.h"
 #include "sqmail.h"
 
 #define MS_READ_MAX	8192	/* octets read per wake-up */
@@ -87,7 +90,14 @@ struct mta_session {
 	char			 tlsinfo[128];	/* "TLSv1.3 cipher" once up */
 };
 
-static struct tls_config	*ms_tls_config;
+static struct tls_config	*ms_tls_config;		/* nothing checked */
+static struct tls_config	*ms_tls_verify;		/* chain and name */
+
+static const char *const ms_policies[] = {
+	[TLSP_OPPORTUNISTIC] = "opportunistic", [TLSP_NONE] = "none",
+	[TLSP_REQUIRED] = "required", [TLSP_VERIFY] = "verify",
+	[TLSP_FINGERPRINT] = "fingerprint"
+};
 
 static void	ms_next_host(struct mta_session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -107,16 +117,37 @@ ms_timer(struct mta_session *s)
 	evtimer_add(&s->ev_to, &tv);
 }
 
-/* The client side's TLS settings: opportunistic, nothing verified. */
+/*
+ * The client side's TLS settings, before the chroot: one that checks
+ * nothing (opportunistic, required, fingerprint) and one that verifies
+ * with the tls ca file, read now into memory.
+ */
 void
 mta_session_init(void)
 {
+	uint8_t	*ca;
+	size_t	 len;
+
 	if ((ms_tls_config = tls_config_new()) == NULL) {
 		log_warnx("mta: no TLS: cannot make a TLS configuration");
 		return;
 	}
 	tls_config_insecure_noverifycert(ms_tls_config);
 	tls_config_insecure_noverifyname(ms_tls_config);
+	if ((ca = tls_load_file(conf->tls_ca, &len, NULL)) == NULL) {
+		log_warnx("mta: tls ca %s cannot be read: tls verify fails",
+		    conf->tls_ca);
+		return;
+	}
+	if ((ms_tls_verify = tls_config_new()) == NULL ||
+	    tls_config_set_ca_mem(ms_tls_verify, ca, len) == -1) {
+		log_warnx("mta: tls ca %s: %s", conf->tls_ca,
+		    ms_tls_verify != NULL ? tls_config_error(ms_tls_verify) :
+		    "out of memory");
+		tls_config_free(ms_tls_verify);
+		ms_tls_verify = NULL;
+	}
+	tls_unload_file(ca, len);
 }
 
 static void
@@ -187,10 +218,18 @@ ms_next_host(struct mta_session *s, const char *fmt, ...)
 	mta_session_start(t);
 }
 
-/* The host's TLS failed: the same host once more, in plaintext. */
+/*
+ * The host's TLS failed: opportunistic tries the same host once more in
+ * plaintext; every other policy moves on to the next host.
+ */
 static void
 ms_tls_failed(struct mta_session *s, const char *why)
 {
+	if (s->t->tls != TLSP_OPPORTUNISTIC) {
+		ms_next_host(s, "%s: TLS %s: %s (#4.7.5)", s->addr,
+		    ms_policies[s->t->tls], why);
+		return;
+	}
 	if (!s->mailsent) {
 		s->h->notls = 1;
 		s->t->next--;
@@ -203,19 +242,36 @@ ms_tls_failed(struct mta_session *s, const char *why)
 static int
 ms_starttls(struct mta_session *s)
 {
-	const char	*name = s->h->name[0] == '[' ? NULL : s->h->name;
+	struct tls_config	*cfg = ms_tls_config;
+	const char		*name = s->h->name[0] == '[' ? s->addr :
+				    s->h->name;
 
+	if (s->t->tls == TLSP_VERIFY && (cfg = ms_tls_verify) == NULL) {
+		ms_tls_failed(s, "no CA file to verify with");
+		return -1;
+	}
 	if ((s->tls = tls_client()) == NULL) {
 		ms_tls_failed(s, "out of memory");
 		return -1;
 	}
-	if (tls_configure(s->tls, ms_tls_config) == -1 ||
+	if (tls_configure(s->tls, cfg) == -1 ||
 	    tls_connect_socket(s->tls, s->fd, name) == -1) {
 		ms_tls_failed(s, tls_error(s->tls));
 		return -1;
 	}
 	s->state = MS_HANDSHAKE;
 	return ms_handshake(s);
+}
+
+/* Whether the host's certificate has the SHA-256 of the policy. */
+static int
+ms_pinned(struct mta_session *s)
+{
+	const char	*h = tls_peer_cert_hash(s->tls);
+
+	if (h == NULL || strncmp(h, "SHA256:", 7) != 0)
+		return 0;
+	return strcasecmp(h + 7, s->t->fingerprint) == 0;
 }
 
 /* Go on with the handshake; once done, EHLO again.  -1: session gone. */
@@ -235,8 +291,13 @@ ms_handshake(struct mta_session *s)
 		ms_tls_failed(s, tls_error(s->tls));
 		return -1;
 	}
-	(void)snprintf(s->tlsinfo, sizeof(s->tlsinfo), "%s, %s",
-	    tls_conn_version(s->tls), tls_conn_cipher(s->tls));
+	if (s->t->tls == TLSP_FINGERPRINT && !ms_pinned(s)) {
+		ms_tls_failed(s, "the certificate is not the pinned one");
+		return -1;
+	}
+	(void)snprintf(s->tlsinfo, sizeof(s->tlsinfo), "%s, %s, %s",
+	    ms_policies[s->t->tls], tls_conn_version(s->tls),
+	    tls_conn_cipher(s->tls));
 	memset(&s->caps, 0, sizeof(s->caps));
 	s->state = MS_EHLO;
 	ms_send(s, "EHLO %s\r\n", conf->hostname);
@@ -421,8 +482,8 @@ ms_result_all(struct mta_session *s, const struct mta_reply *rep,
 		status = SQ_OK;
 		if (s->tls != NULL)
 			(void)snprintf(text, sizeof(text), "%s TLS transmitted "
-			    "message accepted (opportunistic, %s).\nRemote "
-			    "host said: %d %s", s->addr, s->tlsinfo, rep->code,
+			    "message accepted (%s).\nRemote host said: %d %s",
+			    s->addr, s->tlsinfo, rep->code,
 			    mta_reply_text(rep));
 		else
 			(void)snprintf(text, sizeof(text), "%s accepted "
@@ -435,6 +496,20 @@ ms_result_all(struct mta_session *s, const struct mta_reply *rep,
 	TAILQ_FOREACH(r, &s->t->rcpts, entry)
 		if (!accepted_only || r->accepted)
 			mta_rcpt_result(r, status, "%s", text);
+}
+
+/* Whether to STARTTLS with this host. */
+static int
+ms_want_tls(struct mta_session *s)
+{
+	switch (s->t->tls) {
+	case TLSP_NONE:
+		return 0;
+	case TLSP_OPPORTUNISTIC:
+		return !s->h->notls && ms_tls_config != NULL;
+	default:
+		return 1;
+	}
 }
 
 /* Act on a reply; -1 when the session is gone. */
@@ -462,21 +537,33 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 			ms_send(s, "HELO %s\r\n", conf->hostname);
 			break;
 		}
-		if ((s->caps.ext & MTA_EXT_STARTTLS) && s->tls == NULL &&
-		    !s->h->notls && ms_tls_config != NULL) {
-			s->state = MS_STARTTLS;
-			ms_send(s, "STARTTLS\r\n");
-			break;
+		if (s->tls == NULL && ms_want_tls(s)) {
+			if (s->caps.ext & MTA_EXT_STARTTLS) {
+				s->state = MS_STARTTLS;
+				ms_send(s, "STARTTLS\r\n");
+				break;
+			}
+			if (s->t->tls != TLSP_OPPORTUNISTIC) {
+				ms_next_host(s, "%s: TLS %s, but STARTTLS is not "
+				    "offered (#4.7.5)", s->addr,
+				    ms_policies[s->t->tls]);
+				return -1;
+			}
 		}
 		ms_mail(s);
 		break;
 	case MS_STARTTLS:
-		if (rep->code != 220) {
-			/* Opportunistic: refused, so in plaintext. */
-			ms_mail(s);
-			break;
+		if (rep->code == 220)
+			return ms_starttls(s);
+		if (s->t->tls != TLSP_OPPORTUNISTIC) {
+			ms_said(s, rep, text, sizeof(text));
+			ms_next_host(s, "%s: TLS %s, but STARTTLS was refused. %s",
+			    s->addr, ms_policies[s->t->tls],
+			    strchr(text, '\n') + 1);
+			return -1;
 		}
-		return ms_starttls(s);
+		ms_mail(s);	/* opportunistic: refused, so in plaintext */
+		break;
 	case MS_HELO:
 		if (c != 2) {
 			ms_said(s, rep, text, sizeof(text));

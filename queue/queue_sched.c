@@ -451,7 +451,7 @@ queue_sched_count(size_t *pending)
  * Deliveries.
  */
 static void
-sched_deliver(struct qmsg *m, size_t i, int t, time_t now)
+sched_deliver(struct qmsg *m, size_t i, int t, time_t now, int more)
 {
 	struct qdelivery	*d;
 	struct rcpt		*r = &m->env.rcpts[i];
@@ -494,6 +494,7 @@ sched_deliver(struct qmsg *m, size_t i, int t, time_t now)
 	m_add_msgid(p, m->env.id);
 	m_add_string(p, m->env.sender);
 	m_add_dest(p, &r->dest);
+	m_add_int(p, more);
 	m_close(p);
 }
 
@@ -503,7 +504,7 @@ sched_dispatch(int t, time_t now)
 	struct qsched	*qs;
 	struct qmsg	*m;
 	struct rcpt	*r;
-	size_t		 i;
+	size_t		 i, prev;
 
 	if (sched_peer(t) == NULL)
 		return;
@@ -514,13 +515,21 @@ sched_dispatch(int t, time_t now)
 		m = qs->msg;
 		RB_REMOVE(qsched_tree, &sched_trees[t], qs);
 		qs->queued = 0;
+		/* Each delivery says whether more of this message follow. */
+		prev = SIZE_MAX;
 		for (i = 0; i < m->env.nrcpt && !m->removing &&
-		    (unsigned)sched_inflight[t] < sched_cap(t); i++) {
+		    (unsigned)sched_inflight[t] + (prev != SIZE_MAX) <
+		    sched_cap(t); i++) {
 			r = &m->env.rcpts[i];
-			if (r->state == RCPT_PENDING && !m->busy[i] &&
-			    sched_type(r) == t && r->next_try <= now)
-				sched_deliver(m, i, t, now);
+			if (r->state != RCPT_PENDING || m->busy[i] ||
+			    sched_type(r) != t || r->next_try > now)
+				continue;
+			if (prev != SIZE_MAX)
+				sched_deliver(m, prev, t, now, 1);
+			prev = i;
 		}
+		if (prev != SIZE_MAX && !m->removing)
+			sched_deliver(m, prev, t, now, 0);
 		sched_requeue(m, t);
 	}
 }

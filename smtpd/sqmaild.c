@@ -288,6 +288,8 @@ spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
 		root = sq_privileged ? conf->empty_dir : "/";
 		break;
 	}
+	if (role == PROC_MTA)
+		mta_session_init();	/* the CA file, before the chroot */
 	proc_privdrop(role, user, root);
 	c = 1;
 	if (write(ready[1], &c, 1) != 1)

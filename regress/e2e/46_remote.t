@@ -7,7 +7,8 @@ several recipients of one message in one transaction, the message byte
 for byte, per-recipient results (a 5xx RCPT bounces with the remote text
 in QSBMF, a 4xx RCPT stays queued), a host that cannot be reached makes
 way for the next address, STARTTLS whenever offered (opportunistic) and
-plaintext again when the handshake fails, a refused greeting is a
+plaintext again when the handshake fails, the tls policies of a domain
+(verify against a CA, fingerprint, required, none), a refused greeting is a
 deferral, 8-bit content
 to a server without 8BITMIME and a message over the server's SIZE bounce
 with their reasons, and a null MX or a domain that does not exist
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
 import dnspeer
 import mtapeer
+import certs
 from sqtest import make_message
 
 SENDER = "sender@example.test"
@@ -161,6 +163,57 @@ def a_failed_handshake_falls_back_to_plaintext(t, dns, mx):
              "TLS 1.0 only")
 
 
+def policy_case(t, dns, peer_opts, tls_line, delivered, tls, log_pattern,
+                name):
+    """A domain with this tls line, to a peer configured so."""
+    pki = certs.make_pki()
+    with mtapeer.MtaPeer(**peer_opts) as mx:
+        d = sqtest.Daemon(t, extra="")
+        ca = d.write("ca.pem", pki.ca.pem)
+        d.write_conf(sqtest.DEFAULT_CONF, extra='tls ca "%s"\n'
+                     'domain "example.net" {\n\troute "[127.0.0.1]:%d"\n'
+                     '\t%s\n}\n' % (ca, mx.port, tls_line))
+        d.start()
+        try:
+            msg = make_message(name)
+            code, text = d.send(msg, rcpts=("x@example.net",))
+            t.is_(code, 250, "%s: accepted" % name, text)
+            d.wait_for_log(log_pattern)
+            t.ok(True, "%s: logged" % name)
+            got = mx.wait_messages(1, timeout=2) if delivered else \
+                mx.messages()
+            t.is_(len(got), 1 if delivered else 0, "%s: %s" % (
+                name, "delivered" if delivered else "not delivered"))
+            if delivered and got:
+                t.is_(bool(got[0].tls), tls, "%s: %s" % (
+                    name, "over TLS" if tls else "in plaintext"))
+        finally:
+            d.stop()
+
+
+def tls_policies_per_domain(t, dns, mx):
+    pki = certs.make_pki()
+    policy_case(t, dns, dict(tls="starttls"), "tls verify", True, True,
+                r"success: 127\.0\.0\.1_TLS_transmitted_message_accepted_"
+                r"\(verify,_TLSv1\.[23],", "verify, chain from the CA")
+    policy_case(t, dns, dict(tls="starttls", cert=pki.selfsigned),
+                "tls verify", False, None, r"deferral: 127\.0\.0\.1:_TLS_"
+                r"verify:_", "verify, a self-signed certificate")
+    policy_case(t, dns, dict(tls="starttls"), 'tls fingerprint "SHA256:%s"'
+                % pki.server.fingerprint(colons=True), True, True,
+                r"_\(fingerprint,_TLSv1\.[23],", "fingerprint, pinned")
+    policy_case(t, dns, dict(tls="starttls"), 'tls fingerprint "%s"'
+                % pki.client.fingerprint(), False, None,
+                r"deferral: 127\.0\.0\.1:_TLS_fingerprint:_the_certificate_"
+                r"is_not_the_pinned_one", "fingerprint, another certificate")
+    policy_case(t, dns, dict(), "tls required", False, None,
+                r"deferral: 127\.0\.0\.1:_TLS_required,_but_STARTTLS_is_not_"
+                r"offered", "required, no STARTTLS offered")
+    policy_case(t, dns, dict(tls="starttls"), "tls none", True, False,
+                r"success: 127\.0\.0\.1_accepted_message\.",
+                "none, STARTTLS offered")
+
+
 def a_refused_greeting_is_a_deferral(t, dns, mx):
     peer_case(t, dns, dict(greeting_code=554), make_message("greeting"),
               "x@example.net", r"deferral: Connected_to_127\.0\.0\.1_but_"
@@ -227,6 +280,7 @@ def main():
         sqtest.run(t, [
             starttls_whenever_offered,
             a_failed_handshake_falls_back_to_plaintext,
+            tls_policies_per_domain,
             a_refused_greeting_is_a_deferral,
             eight_bit_needs_8bitmime,
             a_message_over_the_servers_size_bounces,

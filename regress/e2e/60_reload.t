@@ -30,6 +30,8 @@ spool "{spool}"
 control socket "{sock}"
 listen on 127.0.0.1 port {port}
 queue retry-min 1s
+# no DNS server here: remote mail waits (tests stay on loopback)
+dns servers "127.0.0.1:9"
 queue retry-max 2s
 table recipients "file:{dir}/recipients"
 domain "example.test" {{

@@ -196,6 +196,12 @@ field(struct sqconf *c, const char *key)
 			    d->aliases ? d->aliases->name : "-",
 			    d->recipients ? d->recipients->name : "-");
 			strlcat(buf, one, sizeof(buf));
+			if (d->remote && d->tls != TLSP_OPPORTUNISTIC) {
+				snprintf(one, sizeof(one), " tls=%d%s%s",
+				    (int)d->tls, d->tls_fingerprint[0] ? ":" :
+				    "", d->tls_fingerprint);
+				strlcat(buf, one, sizeof(buf));
+			}
 			if (d->route_host[0] != '\0') {
 				snprintf(one, sizeof(one), " route=%s%s%s:%u",
 				    d->route_literal ? "[" : "", d->route_host,
@@ -204,6 +210,8 @@ field(struct sqconf *c, const char *key)
 				strlcat(buf, one, sizeof(buf));
 			}
 		}
+	} else if (strcmp(key, "tls_ca") == 0) {
+		strlcpy(buf, c->tls_ca, sizeof(buf));
 	} else if (strcmp(key, "dns_servers") == 0) {
 		strlcpy(buf, c->dns_servers, sizeof(buf));
 	} else
@@ -445,6 +453,20 @@ static const struct good goods[] = {
 	{ "dns_servers", "dns servers \"127.0.0.1:5353,[::1]:53\"\n",
 	    "dns_servers", "127.0.0.1:5353,[::1]:53" },
 	{ "default_dns_servers", "", "dns_servers", "" },
+	{ "tls_verify", "domain x.org { tls verify }\n", "domains",
+	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
+	    "tls=3" },
+	{ "tls_none_with_route", "domain x.org {\n\troute \"[192.0.2.1]\"\n"
+	    "\ttls none\n}\n", "domains", "x.org maildir ~/Maildir/ user= "
+	    "users=- aliases=- recipients=- tls=1 route=[192.0.2.1]:25" },
+	{ "tls_fingerprint_colons", "domain x.org { tls fingerprint "
+	    "\"SHA256:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:"
+	    "01:23:45:67:89:AB:CD:EF:01:23:45:67:89\" }\n", "domains",
+	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
+	    "tls=4:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123"
+	    "456789" },
+	{ "tls_ca", "tls ca \"/etc/my-ca.pem\"\n", "tls_ca", "/etc/my-ca.pem" },
+	{ "default_tls_ca", "", "tls_ca", "/etc/ssl/certs/ca-certificates.crt" },
 };
 
 struct bad {
@@ -539,6 +561,14 @@ static const struct bad bads[] = {
 	    "test.conf:1: route \"[r.x.net]\": not host", 1 },
 	{ "route_literal_junk", "domain x.org { route \"[192.0.2.1]x\" }\n",
 	    "test.conf:1: route \"[192.0.2.1]x\": not host", 1 },
+	{ "tls_and_deliver", "domain x.org {\n\ttls verify\n"
+	    "\tdeliver mbox \"/m\"\n}\n",
+	    "test.conf:4: domain \"x.org\": deliver (local) and route or tls",
+	    1 },
+	{ "tls_fingerprint_short", "domain x.org { tls fingerprint \"ab\" }\n",
+	    "test.conf:1: tls fingerprint: not a SHA-256 in hex", 1 },
+	{ "tls_unknown_policy", "domain x.org {\n\ttls maybe\n}\n",
+	    "test.conf:2: syntax error", 1 },
 	{ "dns_servers_junk", "dns servers \"ns1.example\"\n",
 	    "test.conf:1: dns servers \"ns1.example\": not a list", 1 },
 	{ "domain_bad_template", "domain x.org { deliver maildir \"~/%x/\" }\n",
