@@ -82,6 +82,9 @@ struct domain {
 	char			 route_host[SQ_DOMAIN_MAX + 1];	/* "" none */
 	uint16_t		 route_port;	/* 25 unless given */
 	int			 route_literal;	/* [address]: no lookup */
+	int			 route_smtps;	/* implicit TLS (port 465 style) */
+	char			 auth_user[128];	/* AUTH to the route; "" none */
+	char			 auth_secret[256];
 	int			 remote;	/* route or tls: not local */
 	enum tls_policy		 tls;
 	char			 tls_fingerprint[65];	/* hex, lower case */

@@ -53,7 +53,8 @@ enum imsg_type {
 	IMSG_MTA_ROUTE_HOST,	/* lka->mta: u64 reqid, string host name,
 				 *   sockaddr (with the port); in the order to try */
 	IMSG_MTA_ROUTE_END,	/* lka->mta: u64 reqid, int sq_status, string reason,
-				 *   int tls_policy, string fingerprint (hex or "") */
+				 *   int tls_policy, string fingerprint (hex or ""),
+				 *   int smtps, string auth user, string auth secret */
 	IMSG_DELIVER,		/* queue->mda|mta: u64 delivery id, u64 msgid,
 				 *   string sender, dest, int more (deliveries of
 				 *   this message follow at once), fd (message,

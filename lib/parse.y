@@ -127,6 +127,7 @@ static void	conf_domain_end(void);
 static void	conf_deliver(enum mbox_method, const char *);
 static void	conf_route(const char *);
 static void	conf_tls(enum tls_policy, const char *);
+static void	conf_route_auth(const char *, const char *);
 static void	conf_dns_servers(const char *);
 static void	conf_retry_loc(void);
 
@@ -135,7 +136,7 @@ static void	conf_retry_loc(void);
 #define NUM_TIME	2
 %}
 
-%token <v.kw>	ACCEPT AGENT ALIASES BARELF BOUNCE CHROOT COMMANDTIMEOUT
+%token <v.kw>	ACCEPT AGENT ALIASES AUTH BARELF BOUNCE CHROOT COMMANDTIMEOUT
 %token <v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DNS DOMAIN
 %token <v.kw>	CA ERRORS FINGERPRINT FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT
 %token <v.kw>	LISTEN LOG MAILDIR MAXSIZE MBOX MESSAGESIZE ON POP3 PORT
@@ -194,7 +195,7 @@ tname		: STRING
 		| keyword			{ $$ = (char *)$1; }
 		;
 
-keyword		: ACCEPT | AGENT | ALIASES | BARELF | BOUNCE | CA | CHROOT
+keyword		: ACCEPT | AGENT | ALIASES | AUTH | BARELF | BOUNCE | CA | CHROOT
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
 		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
@@ -344,11 +345,19 @@ domopts		: /* empty */
 		| domopts error '\n'		{ yyerrok; }
 		;
 
+routeopts	: /* empty */
+		| routeopts SMTPS {
+			if (ps.dom != NULL)
+				ps.dom->route_smtps = 1;
+		}
+		| routeopts AUTH STRING STRING	{ conf_route_auth($3, $4); }
+		;
+
 domopt		: DELIVER MAILDIR STRING {
 			conf_deliver(MBOX_MAILDIR, $3);
 		}
 		| DELIVER MBOX STRING	{ conf_deliver(MBOX_MBOX, $3); }
-		| ROUTE STRING		{ conf_route($2); }
+		| ROUTE STRING		{ conf_route($2); } routeopts
 		| TLS NONE		{ conf_tls(TLSP_NONE, NULL); }
 		| TLS OPPORTUNISTIC	{ conf_tls(TLSP_OPPORTUNISTIC, NULL); }
 		| TLS REQUIRED		{ conf_tls(TLSP_REQUIRED, NULL); }
@@ -382,6 +391,7 @@ static const struct conf_keyword {
 	{ "accept",		ACCEPT },
 	{ "agent",		AGENT },
 	{ "aliases",		ALIASES },
+	{ "auth",		AUTH },
 	{ "bare-lf",		BARELF },
 	{ "bounce",		BOUNCE },
 	{ "ca",			CA },
@@ -1479,6 +1489,36 @@ conf_route(const char *s)
  bad:
 	conf_error("route \"%s\": not host, host:port, [address] or "
 	    "[address]:port", orig);
+}
+
+/* route ... auth "user" "secret": printable, no spaces in the user. */
+static void
+conf_route_auth(const char *user, const char *secret)
+{
+	const char	*p;
+
+	if (ps.dom == NULL)
+		return;
+	for (p = user; *p != '\0'; p++)
+		if (!isgraph((unsigned char)*p))
+			break;
+	if (user[0] == '\0' || *p != '\0' ||
+	    strlen(user) >= sizeof(ps.dom->auth_user)) {
+		conf_error("route auth: the user must be 1 to %zu printable "
+		    "characters", sizeof(ps.dom->auth_user) - 1);
+		return;
+	}
+	for (p = secret; *p != '\0'; p++)
+		if (!isprint((unsigned char)*p))
+			break;
+	if (*p != '\0' || strlen(secret) >= sizeof(ps.dom->auth_secret)) {
+		conf_error("route auth: the secret must be at most %zu "
+		    "printable characters", sizeof(ps.dom->auth_secret) - 1);
+		return;
+	}
+	(void)strlcpy(ps.dom->auth_user, user, sizeof(ps.dom->auth_user));
+	(void)strlcpy(ps.dom->auth_secret, secret,
+	    sizeof(ps.dom->auth_secret));
 }
 
 /* dns servers "ip[:port],...": checked in full by the resolver at start. */

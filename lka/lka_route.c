@@ -40,6 +40,9 @@ struct lka_route_req {
 	char		 domain[SQ_DOMAIN_MAX + 1];	/* asked about */
 	int		 tls;		/* enum tls_policy */
 	char		 fingerprint[65];
+	int		 smtps;		/* the route's options */
+	char		 auth_user[128];
+	char		 auth_secret[256];
 };
 
 static int	lka_route_ready;
@@ -154,6 +157,9 @@ lka_route_mta_done(struct lka_route_req *c, const struct dns_mx_result *res)
 	m_add_string(c->p, res->status == DNS_OK ? "" : res->reason);
 	m_add_int(c->p, c->tls);
 	m_add_string(c->p, c->fingerprint);
+	m_add_int(c->p, c->smtps);
+	m_add_string(c->p, c->auth_user);
+	m_add_string(c->p, c->auth_secret);
 	m_close(c->p);
 }
 
@@ -166,7 +172,7 @@ lka_route_done(const struct dns_mx_result *res, void *arg)
 		lka_route_show_done(c, res);
 	else
 		lka_route_mta_done(c, res);
-	free(c);
+	freezero(c, sizeof(*c));	/* the AUTH secret */
 }
 
 /* The configured routes, one line each. */
@@ -210,6 +216,11 @@ lka_route_lookup(struct lka_route_req *c)
 	if (d != NULL) {
 		c->route = 1;
 		c->port = d->route_port;
+		c->smtps = d->route_smtps;
+		(void)strlcpy(c->auth_user, d->auth_user,
+		    sizeof(c->auth_user));
+		(void)strlcpy(c->auth_secret, d->auth_secret,
+		    sizeof(c->auth_secret));
 	}
 	if ((res = calloc(1, sizeof(*res))) == NULL) {
 		log_warn("lka: route");
@@ -304,6 +315,9 @@ lka_route_mta(struct mproc *p, uint64_t reqid, const char *domain)
 		m_add_int(p, SQ_TEMPFAIL);
 		m_add_string(p, "out of memory in lka");
 		m_add_int(p, TLSP_OPPORTUNISTIC);
+		m_add_string(p, "");
+		m_add_int(p, 0);
+		m_add_string(p, "");
 		m_add_string(p, "");
 		m_close(p);
 		return;

@@ -83,7 +83,7 @@ mta_task_done(struct mta_task *t)
 	if (t->fd != -1)
 		close(t->fd);
 	free(t->hosts);
-	free(t);
+	freezero(t, sizeof(*t));	/* the AUTH secret */
 }
 
 /* A task for this message and domain whose session has not started. */
@@ -203,9 +203,9 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 	struct mta_task		*t;
 	struct mta_rcpt		*r;
 	struct sockaddr_storage	 ss;
-	const char		*name, *reason, *fp;
+	const char		*name, *reason, *fp, *user, *secret;
 	uint64_t		 reqid;
-	int			 status, tls;
+	int			 status, tls, smtps;
 
 	switch (imsg->hdr.type) {
 	case IMSG_MTA_ROUTE_HOST:
@@ -229,6 +229,9 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		m_get_string(&m, &reason);
 		m_get_int(&m, &tls);
 		m_get_string(&m, &fp);
+		m_get_int(&m, &smtps);
+		m_get_string(&m, &user);
+		m_get_string(&m, &secret);
 		m_end(&m);
 		if ((t = mta_task_find(reqid)) == NULL)
 			fatalx("mta: route end for an unknown task");
@@ -236,6 +239,9 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 			fatalx("mta: bad tls policy from lka");
 		t->tls = tls;
 		(void)strlcpy(t->fingerprint, fp, sizeof(t->fingerprint));
+		t->smtps = smtps != 0;
+		(void)strlcpy(t->auth_user, user, sizeof(t->auth_user));
+		(void)strlcpy(t->auth_secret, secret, sizeof(t->auth_secret));
 		if (status != SQ_OK || t->nhosts == 0) {
 			TAILQ_FOREACH(r, &t->rcpts, entry)
 				mta_rcpt_result(r, status == SQ_PERMFAIL ?

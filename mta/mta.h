@@ -51,6 +51,9 @@ struct mta_task {
 	char			 lasterr[MTA_TEXT_MAX];	/* of the last host */
 	int			 tls;		/* enum tls_policy */
 	char			 fingerprint[65];	/* TLSP_FINGERPRINT */
+	int			 smtps;		/* implicit TLS */
+	char			 auth_user[128];	/* AUTH: "" none */
+	char			 auth_secret[256];
 };
 
 /* mta_session.c: try task's next host; mta_task_done() when finished. */

@@ -33,6 +33,7 @@
 #include <tls.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "config.h"
 #include "log.h"
 #include "mta.h"
@@ -51,6 +52,9 @@ enum ms_state {
 	MS_HELO,
 	MS_STARTTLS,		/* waiting for 220 */
 	MS_HANDSHAKE,
+	MS_AUTH_USER,		/* AUTH LOGIN: waiting for 334 */
+	MS_AUTH_PASS,		/* AUTH LOGIN: waiting for 334 */
+	MS_AUTH,		/* waiting for 235 */
 	MS_MAIL,
 	MS_RCPT,
 	MS_DATA,
@@ -63,7 +67,8 @@ enum ms_state {
 static const int ms_timeouts[] = {
 	[MS_CONNECT] = MTA_CONNECT_TIMEOUT, [MS_GREETING] = 300,
 	[MS_EHLO] = 300, [MS_HELO] = 300, [MS_STARTTLS] = 300,
-	[MS_HANDSHAKE] = 300, [MS_MAIL] = 300, [MS_RCPT] = 300,
+	[MS_HANDSHAKE] = 300, [MS_AUTH_USER] = 300, [MS_AUTH_PASS] = 300,
+	[MS_AUTH] = 300, [MS_MAIL] = 300, [MS_RCPT] = 300,
 	[MS_DATA] = 120, [MS_BODY] = 180, [MS_DOT] = 600, [MS_QUIT] = 30
 };
 
@@ -86,7 +91,8 @@ struct mta_session {
 	size_t			 accepted;
 	int			 mailsent;	/* results are now the host's */
 	int			 broken;	/* out of memory: drop it */
-	struct tls		*tls;		/* after STARTTLS */
+	struct tls		*tls;		/* after STARTTLS, or smtps */
+	int			 implicit;	/* smtps: TLS before the greeting */
 	char			 tlsinfo[128];	/* "TLSv1.3 cipher" once up */
 };
 
@@ -108,6 +114,7 @@ static void	ms_write(int, short, void *);
 static void	ms_timeout(int, short, void *);
 static void	ms_quit(struct mta_session *);
 static int	ms_handshake(struct mta_session *);
+static void	ms_mail(struct mta_session *);
 
 static void
 ms_timer(struct mta_session *s)
@@ -225,9 +232,9 @@ ms_next_host(struct mta_session *s, const char *fmt, ...)
 static void
 ms_tls_failed(struct mta_session *s, const char *why)
 {
-	if (s->t->tls != TLSP_OPPORTUNISTIC) {
+	if (s->t->tls != TLSP_OPPORTUNISTIC || s->implicit) {
 		ms_next_host(s, "%s: TLS %s: %s (#4.7.5)", s->addr,
-		    ms_policies[s->t->tls], why);
+		    s->implicit ? "smtps" : ms_policies[s->t->tls], why);
 		return;
 	}
 	if (!s->mailsent) {
@@ -298,10 +305,78 @@ ms_handshake(struct mta_session *s)
 	(void)snprintf(s->tlsinfo, sizeof(s->tlsinfo), "%s, %s, %s",
 	    ms_policies[s->t->tls], tls_conn_version(s->tls),
 	    tls_conn_cipher(s->tls));
+	if (s->implicit) {
+		s->state = MS_GREETING;
+		ms_timer(s);
+		return 0;
+	}
 	memset(&s->caps, 0, sizeof(s->caps));
 	s->state = MS_EHLO;
 	ms_send(s, "EHLO %s\r\n", conf->hostname);
 	ms_timer(s);
+	return 0;
+}
+
+/*
+ * AUTH to a route that has credentials (RFC 4954): PLAIN, else LOGIN, and
+ * only over TLS.  -1: the session is gone.
+ */
+static int
+ms_auth(struct mta_session *s)
+{
+	struct mta_task	*t = s->t;
+	char		 buf[sizeof(t->auth_user) + sizeof(t->auth_secret) + 2];
+	char		 b64[BASE64_LEN(sizeof(buf))];
+	size_t		 ul, sl;
+
+	if (s->tls == NULL) {
+		ms_next_host(s, "%s: AUTH needs TLS and this connection has "
+		    "none (#4.7.0)", s->addr);
+		return -1;
+	}
+	if (s->caps.auth & MTA_AUTH_PLAIN) {
+		/* authzid (empty) NUL authcid NUL password (RFC 4616) */
+		ul = strlen(t->auth_user);
+		sl = strlen(t->auth_secret);
+		buf[0] = '\0';
+		memcpy(buf + 1, t->auth_user, ul);
+		buf[1 + ul] = '\0';
+		memcpy(buf + 2 + ul, t->auth_secret, sl);
+		(void)base64_encode(buf, 2 + ul + sl, b64, sizeof(b64));
+		s->state = MS_AUTH;
+		ms_send(s, "AUTH PLAIN %s\r\n", b64);
+	} else if (s->caps.auth & MTA_AUTH_LOGIN) {
+		s->state = MS_AUTH_USER;
+		ms_send(s, "AUTH LOGIN\r\n");
+	} else {
+		ms_next_host(s, "%s: no AUTH mechanism in common (we have PLAIN "
+		    "and LOGIN) (#4.7.0)", s->addr);
+		return -1;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(b64, sizeof(b64));
+	return 0;
+}
+
+/* One AUTH LOGIN step: the user name or the secret, base64. */
+static void
+ms_auth_login(struct mta_session *s, const char *what, enum ms_state next)
+{
+	char	 b64[BASE64_LEN(sizeof(s->t->auth_secret))];
+
+	(void)base64_encode(what, strlen(what), b64, sizeof(b64));
+	s->state = next;
+	ms_send(s, "%s\r\n", b64);
+	explicit_bzero(b64, sizeof(b64));
+}
+
+/* EHLO (and TLS) done: AUTH when the route has credentials, then MAIL. */
+static int
+ms_ready(struct mta_session *s)
+{
+	if (s->t->auth_user[0] != '\0')
+		return ms_auth(s);
+	ms_mail(s);
 	return 0;
 }
 
@@ -550,8 +625,7 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 				return -1;
 			}
 		}
-		ms_mail(s);
-		break;
+		return ms_ready(s);
 	case MS_STARTTLS:
 		if (rep->code == 220)
 			return ms_starttls(s);
@@ -562,8 +636,25 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 			    strchr(text, '\n') + 1);
 			return -1;
 		}
-		ms_mail(s);	/* opportunistic: refused, so in plaintext */
-		break;
+		return ms_ready(s);	/* opportunistic: so in plaintext */
+	case MS_AUTH_USER:
+	case MS_AUTH_PASS:
+	case MS_AUTH:
+		if (s->state != MS_AUTH && rep->code == 334) {
+			if (s->state == MS_AUTH_USER)
+				ms_auth_login(s, s->t->auth_user, MS_AUTH_PASS);
+			else
+				ms_auth_login(s, s->t->auth_secret, MS_AUTH);
+			break;
+		}
+		if (s->state == MS_AUTH && c == 2) {
+			ms_mail(s);
+			break;
+		}
+		ms_said(s, rep, text, sizeof(text));
+		ms_next_host(s, "AUTH as %s failed: %s", s->t->auth_user,
+		    text);
+		return -1;
 	case MS_HELO:
 		if (c != 2) {
 			ms_said(s, rep, text, sizeof(text));
@@ -571,8 +662,7 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 			    "rejected.\n%s", s->addr, strchr(text, '\n') + 1);
 			return -1;
 		}
-		ms_mail(s);
-		break;
+		return ms_ready(s);
 	case MS_MAIL:
 		if (c != 2) {
 			ms_said(s, rep, text, sizeof(text));
@@ -792,6 +882,11 @@ ms_write(int fd, short ev, void *arg)
 		}
 		s->state = MS_GREETING;
 		event_add(&s->ev_rd, NULL);
+		if (s->t->smtps) {
+			s->implicit = 1;
+			(void)ms_starttls(s);
+			return;
+		}
 		ms_timer(s);
 		return;
 	}

@@ -8,7 +8,8 @@ for byte, per-recipient results (a 5xx RCPT bounces with the remote text
 in QSBMF, a 4xx RCPT stays queued), a host that cannot be reached makes
 way for the next address, STARTTLS whenever offered (opportunistic) and
 plaintext again when the handshake fails, the tls policies of a domain
-(verify against a CA, fingerprint, required, none), a refused greeting is a
+(verify against a CA, fingerprint, required, none), SMTPS routes and
+AUTH to a relay (never without TLS, no secret logged), a refused greeting is a
 deferral, 8-bit content
 to a server without 8BITMIME and a message over the server's SIZE bounce
 with their reasons, and a null MX or a domain that does not exist
@@ -164,19 +165,24 @@ def a_failed_handshake_falls_back_to_plaintext(t, dns, mx):
 
 
 def policy_case(t, dns, peer_opts, tls_line, delivered, tls, log_pattern,
-                name):
-    """A domain with this tls line, to a peer configured so."""
+                name, route_opts="", smtps=False, domain="example.net",
+                auth_user=None):
+    """
+    A domain with this tls line (and these options on its route line), to
+    a peer configured so: delivered or not, over TLS or not, logged so.
+    """
     pki = certs.make_pki()
     with mtapeer.MtaPeer(**peer_opts) as mx:
         d = sqtest.Daemon(t, extra="")
         ca = d.write("ca.pem", pki.ca.pem)
         d.write_conf(sqtest.DEFAULT_CONF, extra='tls ca "%s"\n'
-                     'domain "example.net" {\n\troute "[127.0.0.1]:%d"\n'
-                     '\t%s\n}\n' % (ca, mx.port, tls_line))
+                     'domain "%s" {\n\troute "[127.0.0.1]:%d"%s\n'
+                     '\t%s\n}\n' % (ca, domain, mx.smtps_port if smtps
+                                     else mx.port, route_opts, tls_line))
         d.start()
         try:
             msg = make_message(name)
-            code, text = d.send(msg, rcpts=("x@example.net",))
+            code, text = d.send(msg, rcpts=("x@" + domain,))
             t.is_(code, 250, "%s: accepted" % name, text)
             d.wait_for_log(log_pattern)
             t.ok(True, "%s: logged" % name)
@@ -187,8 +193,41 @@ def policy_case(t, dns, peer_opts, tls_line, delivered, tls, log_pattern,
             if delivered and got:
                 t.is_(bool(got[0].tls), tls, "%s: %s" % (
                     name, "over TLS" if tls else "in plaintext"))
+                if auth_user is not None:
+                    t.is_(got[0].auth_user, auth_user, "%s: AUTH as %s" % (
+                        name, auth_user))
+            t.ok("sekrit" not in open(d.log_path).read(),
+                 "%s: no secret in the log" % name)
         finally:
             d.stop()
+
+
+def smtps_and_auth_on_routes(t, dns, mx):
+    auth = {"relayuser": "sekrit"}
+    policy_case(t, dns, dict(tls="smtps"), "", True, True,
+                r"success: 127\.0\.0\.1_TLS_transmitted_message_accepted_",
+                "smtps route", route_opts=" smtps", smtps=True)
+    policy_case(t, dns, dict(tls="starttls", auth=auth), "", True, True,
+                r"success: 127\.0\.0\.1_TLS_transmitted", "AUTH after "
+                "STARTTLS", route_opts=' auth "relayuser" "sekrit"',
+                domain="far.test", auth_user="relayuser")
+    policy_case(t, dns, dict(tls="starttls", auth=auth, main_extra=
+                             "smtpd_sasl_mechanism_filter = login\n"),
+                "", True, True, r"success: 127\.0\.0\.1_TLS_transmitted",
+                "AUTH LOGIN when PLAIN is not offered",
+                route_opts=' auth "relayuser" "sekrit"', domain="far.test",
+                auth_user="relayuser")
+    policy_case(t, dns, dict(tls="smtps", auth=auth), "", True, True,
+                r"success: 127\.0\.0\.1_TLS_transmitted", "AUTH over smtps",
+                route_opts=' smtps auth "relayuser" "sekrit"', smtps=True,
+                domain="far.test", auth_user="relayuser")
+    policy_case(t, dns, dict(tls="starttls", auth=auth), "", False, None,
+                r"deferral: AUTH_as_relayuser_failed:_127\.0\.0\.1_does_not_"
+                r"like_it\._Remote_host_said:_535_", "AUTH, a wrong secret",
+                route_opts=' auth "relayuser" "wrong"', domain="far.test")
+    policy_case(t, dns, dict(auth=auth), "", False, None,
+                r"deferral: 127\.0\.0\.1:_AUTH_needs_TLS", "AUTH, no TLS",
+                route_opts=' auth "relayuser" "sekrit"', domain="far.test")
 
 
 def tls_policies_per_domain(t, dns, mx):
@@ -281,6 +320,7 @@ def main():
             starttls_whenever_offered,
             a_failed_handshake_falls_back_to_plaintext,
             tls_policies_per_domain,
+            smtps_and_auth_on_routes,
             a_refused_greeting_is_a_deferral,
             eight_bit_needs_8bitmime,
             a_message_over_the_servers_size_bounces,

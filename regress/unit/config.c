@@ -203,10 +203,12 @@ field(struct sqconf *c, const char *key)
 				strlcat(buf, one, sizeof(buf));
 			}
 			if (d->route_host[0] != '\0') {
-				snprintf(one, sizeof(one), " route=%s%s%s:%u",
+				snprintf(one, sizeof(one), " route=%s%s%s:%u%s%s%s",
 				    d->route_literal ? "[" : "", d->route_host,
 				    d->route_literal ? "]" : "",
-				    (unsigned)d->route_port);
+				    (unsigned)d->route_port,
+				    d->route_smtps ? " smtps" : "",
+				    d->auth_user[0] ? " auth=" : "", d->auth_user);
 				strlcat(buf, one, sizeof(buf));
 			}
 		}
@@ -466,6 +468,10 @@ static const struct good goods[] = {
 	    "tls=4:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123"
 	    "456789" },
 	{ "tls_ca", "tls ca \"/etc/my-ca.pem\"\n", "tls_ca", "/etc/my-ca.pem" },
+	{ "route_smtps_auth", "domain x.org { route \"relay.x.net:465\" smtps "
+	    "auth \"me@x.org\" \"s3cret with spaces\" }\n", "domains",
+	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
+	    "route=relay.x.net:465 smtps auth=me@x.org" },
 	{ "default_tls_ca", "", "tls_ca", "/etc/ssl/certs/ca-certificates.crt" },
 };
 
@@ -561,6 +567,11 @@ static const struct bad bads[] = {
 	    "test.conf:1: route \"[r.x.net]\": not host", 1 },
 	{ "route_literal_junk", "domain x.org { route \"[192.0.2.1]x\" }\n",
 	    "test.conf:1: route \"[192.0.2.1]x\": not host", 1 },
+	{ "route_auth_user_with_space", "domain x.org { route \"r.x.net\" "
+	    "auth \"a b\" \"s\" }\n",
+	    "test.conf:1: route auth: the user must be", 1 },
+	{ "route_auth_without_secret", "domain x.org {\n\troute \"r.x.net\" "
+	    "auth \"a\"\n}\n", "test.conf:2: syntax error", 1 },
 	{ "tls_and_deliver", "domain x.org {\n\ttls verify\n"
 	    "\tdeliver mbox \"/m\"\n}\n",
 	    "test.conf:4: domain \"x.org\": deliver (local) and route or tls",
