@@ -112,6 +112,7 @@ config_free(struct sqconf *c)
 		TAILQ_REMOVE(&c->tables, t, entry);
 		free(t);
 	}
+	freezero(c->bounce_route, sizeof(*c->bounce_route));
 	while ((d = TAILQ_FIRST(&c->domains)) != NULL) {
 		TAILQ_REMOVE(&c->domains, d, entry);
 		free(d);

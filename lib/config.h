@@ -128,6 +128,7 @@ struct sqconf {
 	struct listenerlist	 listeners;
 	struct tablelist	 tables;
 	struct domainlist	 domains;
+	struct domain		*bounce_route;	/* null sender's route, or NULL */
 };
 
 extern struct sqconf	*conf;		/* the configuration in force */

@@ -49,7 +49,8 @@ enum imsg_type {
 	IMSG_QUEUE_ABORT,	/* smtp->queue: u64 msgid: drop the incoming file */
 
 	/* queue <-> mda, queue <-> mta: deliveries */
-	IMSG_MTA_ROUTE,		/* mta->lka: u64 reqid, string domain */
+	IMSG_MTA_ROUTE,		/* mta->lka: u64 reqid, string domain,
+				 *   int nullsender (a bounce: the bounce route) */
 	IMSG_MTA_ROUTE_HOST,	/* lka->mta: u64 reqid, string host name,
 				 *   sockaddr (with the port); in the order to try */
 	IMSG_MTA_ROUTE_END,	/* lka->mta: u64 reqid, int sq_status, string reason,

@@ -128,6 +128,7 @@ static void	conf_deliver(enum mbox_method, const char *);
 static void	conf_route(const char *);
 static void	conf_tls(enum tls_policy, const char *);
 static void	conf_route_auth(const char *, const char *);
+static void	conf_bounce_route(const char *);
 static void	conf_dns_servers(const char *);
 static void	conf_retry_loc(void);
 
@@ -289,6 +290,8 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 				conf_retry_loc();
 			}
 		}
+		| BOUNCE ROUTE STRING		{ conf_bounce_route($3); }
+		    routeopts			{ ps.dom = NULL; }
 		| BOUNCE MAXSIZE size {
 			if (conf_range("bounce max-size", $3, 0,
 			    16 * 1024 * 1024) == 0)
@@ -1489,6 +1492,29 @@ conf_route(const char *s)
  bad:
 	conf_error("route \"%s\": not host, host:port, [address] or "
 	    "[address]:port", orig);
+}
+
+/*
+ * bounce route: where mail with the null sender goes, whatever its
+ * domain (s/qmail's "!@" smtproutes line).  Its options are read into
+ * it as into a domain block's route.
+ */
+static void
+conf_bounce_route(const char *s)
+{
+	struct domain	*d;
+
+	if (ps.conf->bounce_route != NULL) {
+		conf_error("bounce route is already defined");
+		ps.dom = NULL;
+		return;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		fatal("%s", __func__);
+	(void)strlcpy(d->name, "<>", sizeof(d->name));
+	ps.conf->bounce_route = d;
+	ps.dom = d;
+	conf_route(s);
 }
 
 /* route ... auth "user" "secret": printable, no spaces in the user. */

@@ -188,6 +188,7 @@ lka_dispatch_mta(struct mproc *p, struct imsg *imsg)
 	struct msg	 m;
 	const char	*domain;
 	uint64_t	 reqid;
+	int		 nullsender;
 
 	lka_nofd(imsg);
 	switch (imsg->hdr.type) {
@@ -195,8 +196,9 @@ lka_dispatch_mta(struct mproc *p, struct imsg *imsg)
 		m_msg(&m, imsg);
 		m_get_u64(&m, &reqid);
 		m_get_string(&m, &domain);
+		m_get_int(&m, &nullsender);
 		m_end(&m);
-		lka_route_mta(p, reqid, domain);
+		lka_route_mta(p, reqid, domain, nullsender);
 		break;
 	default:
 		lka_unexpected(p, imsg);

@@ -42,6 +42,7 @@ int	lka_check_sender(struct sqconf *, const struct mailaddr *sender,
 struct mproc;
 void	lka_route_init(void);
 void	lka_route_show(struct mproc *, uint32_t ctlid, const char *domain);
-void	lka_route_mta(struct mproc *, uint64_t reqid, const char *domain);
+void	lka_route_mta(struct mproc *, uint64_t reqid, const char *domain,
+	    int nullsender);
 
 #endif

@@ -35,6 +35,7 @@ struct lka_route_req {
 	struct mproc	*p;
 	uint64_t	 reqid;		/* mta's request, or control's ctlid */
 	int		 ctl;		/* for show routes */
+	int		 nullsender;	/* a bounce: the bounce route */
 	uint16_t	 port;
 	int		 route;		/* via a route, not MX */
 	char		 domain[SQ_DOMAIN_MAX + 1];	/* asked about */
@@ -190,6 +191,10 @@ lka_route_list(struct mproc *p, uint32_t ctlid)
 		    d->route_literal ? "[" : "", d->route_host,
 		    d->route_literal ? "]" : "", (unsigned)d->route_port);
 	}
+	if ((d = conf->bounce_route) != NULL && d->route_host[0] != '\0')
+		ctl_line(p, ctlid, "bounce route %s%s%s:%u",
+		    d->route_literal ? "[" : "", d->route_host,
+		    d->route_literal ? "]" : "", (unsigned)d->route_port);
 	ctl_end(p, ctlid, SQ_OK, "");
 }
 
@@ -204,6 +209,9 @@ lka_route_lookup(struct lka_route_req *c)
 	d = config_domain(conf, c->domain);
 	if (d != NULL && !d->remote)
 		d = NULL;	/* local here: the caller knew that */
+	if (c->nullsender && conf->bounce_route != NULL &&
+	    conf->bounce_route->route_host[0] != '\0')
+		d = conf->bounce_route;
 	if (d != NULL) {
 		/* Copied: a reload may free conf before the answer. */
 		c->tls = d->tls;
@@ -305,7 +313,8 @@ lka_route_show(struct mproc *p, uint32_t ctlid, const char *domain)
 }
 
 void
-lka_route_mta(struct mproc *p, uint64_t reqid, const char *domain)
+lka_route_mta(struct mproc *p, uint64_t reqid, const char *domain,
+    int nullsender)
 {
 	struct lka_route_req	*c;
 
@@ -322,5 +331,6 @@ lka_route_mta(struct mproc *p, uint64_t reqid, const char *domain)
 		m_close(p);
 		return;
 	}
+	c->nullsender = nullsender;
 	lka_route_lookup(c);
 }

@@ -166,6 +166,7 @@ mta_start_tasks(int fd, short ev, void *arg)
 		m_create(lka, IMSG_MTA_ROUTE, 0, -1);
 		m_add_u64(lka, t->reqid);
 		m_add_string(lka, t->domain);
+		m_add_int(lka, t->sender[0] == '\0');
 		m_close(lka);
 	}
 }

@@ -9,7 +9,8 @@ in QSBMF, a 4xx RCPT stays queued), a host that cannot be reached makes
 way for the next address, STARTTLS whenever offered (opportunistic) and
 plaintext again when the handshake fails, the tls policies of a domain
 (verify against a CA, fingerprint, required, none), SMTPS routes and
-AUTH to a relay (never without TLS, no secret logged), a refused greeting is a
+AUTH to a relay (never without TLS, no secret logged), the bounce route
+for null-sender mail, a refused greeting is a
 deferral, 8-bit content
 to a server without 8BITMIME and a message over the server's SIZE bounce
 with their reasons, and a null MX or a domain that does not exist
@@ -253,6 +254,36 @@ def tls_policies_per_domain(t, dns, mx):
                 "none, STARTTLS offered")
 
 
+def bounces_take_the_bounce_route(t, dns, mx):
+    with mtapeer.MtaPeer(domains=["far.test"], reject={
+            "bad@far.test": "550 5.1.1 no such user"}) as main, \
+            mtapeer.MtaPeer(domains=["sender.test"]) as bmx:
+        d = sqtest.Daemon(t, extra='dns servers "%s"\nrelay from { '
+                          '127.0.0.1/32 }\nbounce route "[127.0.0.1]:%d"\n'
+                          'domain "far.test" {\n\troute "[127.0.0.1]:%d"\n}\n'
+                          % (dns.server, bmx.port, main.port))
+        d.start()
+        try:
+            rc, out, err = d.ctl("show", "routes")
+            t.ok("bounce route [127.0.0.1]:%d" % bmx.port in out.splitlines(),
+                 "show routes lists the bounce route", out)
+            code, text = d.send(make_message("to be bounced"),
+                                sender="someone@sender.test",
+                                rcpts=("bad@far.test",))
+            t.is_(code, 250, "accepted from a relay client", text)
+            got = bmx.wait_messages(1)
+            t.ok(len(got) == 1 and got[0].sender == "" and
+                 got[0].rcpts == ["someone@sender.test"],
+                 "the bounce went by the bounce route, sender <>", got)
+            if got:
+                t.like(got[0].body.decode("utf-8", "replace"),
+                       r"Remote host said: 550 5\.1\.1 <bad@far\.test>",
+                       "it is the QSBMF bounce with the remote text")
+            t.is_(main.messages(), [], "nothing went to the domain's route")
+        finally:
+            d.stop()
+
+
 def a_refused_greeting_is_a_deferral(t, dns, mx):
     peer_case(t, dns, dict(greeting_code=554), make_message("greeting"),
               "x@example.net", r"deferral: Connected_to_127\.0\.0\.1_but_"
@@ -321,6 +352,7 @@ def main():
             a_failed_handshake_falls_back_to_plaintext,
             tls_policies_per_domain,
             smtps_and_auth_on_routes,
+            bounces_take_the_bounce_route,
             a_refused_greeting_is_a_deferral,
             eight_bit_needs_8bitmime,
             a_message_over_the_servers_size_bounces,

@@ -212,6 +212,13 @@ field(struct sqconf *c, const char *key)
 				strlcat(buf, one, sizeof(buf));
 			}
 		}
+	} else if (strcmp(key, "bounce_route") == 0) {
+		if ((d = c->bounce_route) != NULL)
+			snprintf(buf, sizeof(buf), "%s%s%s:%u%s%s%s",
+			    d->route_literal ? "[" : "", d->route_host,
+			    d->route_literal ? "]" : "", (unsigned)d->route_port,
+			    d->route_smtps ? " smtps" : "",
+			    d->auth_user[0] ? " auth=" : "", d->auth_user);
 	} else if (strcmp(key, "tls_ca") == 0) {
 		strlcpy(buf, c->tls_ca, sizeof(buf));
 	} else if (strcmp(key, "dns_servers") == 0) {
@@ -472,6 +479,9 @@ static const struct good goods[] = {
 	    "auth \"me@x.org\" \"s3cret with spaces\" }\n", "domains",
 	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
 	    "route=relay.x.net:465 smtps auth=me@x.org" },
+	{ "bounce_route", "bounce route \"[192.0.2.9]:2626\" smtps auth \"b\" "
+	    "\"s\"\n", "bounce_route", "[192.0.2.9]:2626 smtps auth=b" },
+	{ "default_bounce_route", "", "bounce_route", "" },
 	{ "default_tls_ca", "", "tls_ca", "/etc/ssl/certs/ca-certificates.crt" },
 };
 
@@ -572,6 +582,9 @@ static const struct bad bads[] = {
 	    "test.conf:1: route auth: the user must be", 1 },
 	{ "route_auth_without_secret", "domain x.org {\n\troute \"r.x.net\" "
 	    "auth \"a\"\n}\n", "test.conf:2: syntax error", 1 },
+	{ "bounce_route_twice", "bounce route \"a.x.net\"\n"
+	    "bounce route \"b.x.net\"\n",
+	    "test.conf:2: bounce route is already defined", 1 },
 	{ "tls_and_deliver", "domain x.org {\n\ttls verify\n"
 	    "\tdeliver mbox \"/m\"\n}\n",
 	    "test.conf:4: domain \"x.org\": deliver (local) and route or tls",
