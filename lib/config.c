@@ -318,3 +318,17 @@ netaddr_match(const struct netaddr *na, const struct sockaddr *sa)
 	nsin6 = (const struct sockaddr_in6 *)&na->ss;
 	return netaddr_prefix_eq(nsin6->sin6_addr.s6_addr, client, na->bits);
 }
+
+const char *
+config_tls_name(enum tls_policy p)
+{
+	static const char *const names[] = {
+		[TLSP_OPPORTUNISTIC] = "opportunistic", [TLSP_NONE] = "none",
+		[TLSP_REQUIRED] = "required", [TLSP_VERIFY] = "verify",
+		[TLSP_FINGERPRINT] = "fingerprint"
+	};
+
+	if ((unsigned)p >= sizeof(names) / sizeof(names[0]))
+		return "?";
+	return names[p];
+}

@@ -195,6 +195,8 @@ extern void	(*config_error_hook)(const char *line);
 /* Lookups over a parsed configuration. */
 /* Exact (case-insensitive) name first, then the longest ".suffix", then "*". */
 struct domain	*config_domain(struct sqconf *, const char *domain);
+/* "opportunistic", "none", ... as sqmail.conf spells the policy. */
+const char	*config_tls_name(enum tls_policy);
 struct table	*config_table(struct sqconf *, const char *name);
 /* 1 if a "relay from" network holds the address, else 0. */
 int		 config_relay_allowed(struct sqconf *, const struct sockaddr *);

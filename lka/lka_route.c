@@ -48,6 +48,7 @@ struct lka_route_req {
 
 static int	lka_route_ready;
 
+
 /* Our names and local addresses, so that an MX pointing at us is seen. */
 static void
 lka_route_self(void)
@@ -115,6 +116,11 @@ lka_route_show_done(struct lka_route_req *c, const struct dns_mx_result *res)
 	}
 	ctl_line(c->p, ctlid, "%s via %s", c->domain, c->route ? "route" :
 	    res->implicit ? "implicit-mx" : "mx");
+	if (c->tls != TLSP_OPPORTUNISTIC || c->smtps || c->auth_user[0])
+		ctl_line(c->p, ctlid, "tls %s%s%s%s%s%s", config_tls_name(c->tls),
+		    c->fingerprint[0] ? " " : "", c->fingerprint,
+		    c->smtps ? " smtps" : "", c->auth_user[0] ? " auth " : "",
+		    c->auth_user);
 	for (i = 0; i < res->nhosts; i++)
 		for (j = 0; j < res->hosts[i].naddrs; j++) {
 			lka_route_addr(&res->hosts[i].addrs[j], addr,

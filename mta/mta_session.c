@@ -99,11 +99,6 @@ struct mta_session {
 static struct tls_config	*ms_tls_config;		/* nothing checked */
 static struct tls_config	*ms_tls_verify;		/* chain and name */
 
-static const char *const ms_policies[] = {
-	[TLSP_OPPORTUNISTIC] = "opportunistic", [TLSP_NONE] = "none",
-	[TLSP_REQUIRED] = "required", [TLSP_VERIFY] = "verify",
-	[TLSP_FINGERPRINT] = "fingerprint"
-};
 
 static void	ms_next_host(struct mta_session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -234,7 +229,7 @@ ms_tls_failed(struct mta_session *s, const char *why)
 {
 	if (s->t->tls != TLSP_OPPORTUNISTIC || s->implicit) {
 		ms_next_host(s, "%s: TLS %s: %s (#4.7.5)", s->addr,
-		    s->implicit ? "smtps" : ms_policies[s->t->tls], why);
+		    s->implicit ? "smtps" : config_tls_name(s->t->tls), why);
 		return;
 	}
 	if (!s->mailsent) {
@@ -303,7 +298,7 @@ ms_handshake(struct mta_session *s)
 		return -1;
 	}
 	(void)snprintf(s->tlsinfo, sizeof(s->tlsinfo), "%s, %s, %s",
-	    ms_policies[s->t->tls], tls_conn_version(s->tls),
+	    config_tls_name(s->t->tls), tls_conn_version(s->tls),
 	    tls_conn_cipher(s->tls));
 	if (s->implicit) {
 		s->state = MS_GREETING;
@@ -621,7 +616,7 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 			if (s->t->tls != TLSP_OPPORTUNISTIC) {
 				ms_next_host(s, "%s: TLS %s, but STARTTLS is not "
 				    "offered (#4.7.5)", s->addr,
-				    ms_policies[s->t->tls]);
+				    config_tls_name(s->t->tls));
 				return -1;
 			}
 		}
@@ -632,7 +627,7 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 		if (s->t->tls != TLSP_OPPORTUNISTIC) {
 			ms_said(s, rep, text, sizeof(text));
 			ms_next_host(s, "%s: TLS %s, but STARTTLS was refused. %s",
-			    s->addr, ms_policies[s->t->tls],
+			    s->addr, config_tls_name(s->t->tls),
 			    strchr(text, '\n') + 1);
 			return -1;
 		}

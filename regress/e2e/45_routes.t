@@ -34,6 +34,7 @@ RECORDS = [
     "e2.mx.test. A 203.0.113.12",
     "e3.mx.test. A 203.0.113.13",
     "implicit.test. A 203.0.113.20",
+    "verified.test. A 203.0.113.21",
     "nullmx.test. MX 0 .",
     "self.test. MX 10 mx.sqtest.test.",
     "mx.sqtest.test. A 203.0.113.99",
@@ -50,6 +51,13 @@ domain "routed.test" {{
 }}
 domain ".lit.test" {{
 	route "[203.0.113.77]"
+}}
+domain "secure.test" {{
+	route "[203.0.113.78]:465" smtps auth "relayuser" "hidden"
+	tls fingerprint "SHA256:{fp}"
+}}
+domain "verified.test" {{
+	tls verify
 }}
 """
 
@@ -88,6 +96,13 @@ EXACT = [
                       "host [203.0.113.77] pref 0 addr 203.0.113.77 port 25"],
      "route to an address literal: no DNS, the literal is the host"),
     ("example.test", ["example.test local"], "a local domain"),
+    ("secure.test", ["secure.test via route",
+                     "tls fingerprint " + "ab" * 32 + " smtps auth relayuser",
+                     "host [203.0.113.78] pref 0 addr 203.0.113.78 port 465"],
+     "route options and tls policy shown, never the secret"),
+    ("verified.test", ["verified.test via implicit-mx", "tls verify",
+                       "host verified.test pref 0 addr 203.0.113.21 port 25"],
+     "a tls-only block keeps its MX hosts"),
 ]
 
 
@@ -195,7 +210,8 @@ def main():
     except dnspeer.DnsPeerError as e:
         t.bail_out("no DNS server: %s" % e)
     try:
-        d = sqtest.Daemon(t, extra=ROUTES.format(dns=dns.server)).start()
+        d = sqtest.Daemon(t, extra=ROUTES.format(dns=dns.server,
+                                                 fp="ab" * 32)).start()
         sqtest.run(t, [
             configured_routes_are_listed,
             mx_hosts_come_in_preference_order,
