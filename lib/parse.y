@@ -361,6 +361,11 @@ domopt		: DELIVER MAILDIR STRING {
 		}
 		| DELIVER MBOX STRING	{ conf_deliver(MBOX_MBOX, $3); }
 		| ROUTE STRING		{ conf_route($2); } routeopts
+		| LIFETIME time {
+			if (ps.dom != NULL && conf_range("lifetime", $2, 1,
+			    365 * 86400) == 0)
+				ps.dom->lifetime = $2;
+		}
 		| TLS NONE		{ conf_tls(TLSP_NONE, NULL); }
 		| TLS OPPORTUNISTIC	{ conf_tls(TLSP_OPPORTUNISTIC, NULL); }
 		| TLS REQUIRED		{ conf_tls(TLSP_REQUIRED, NULL); }

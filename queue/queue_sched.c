@@ -177,10 +177,19 @@ sched_peer(int t)
 	return peers[t == SCHED_LOCAL ? PROC_MDA : PROC_MTA];
 }
 
+/* The queue lifetime for a recipient: its domain block's, else global. */
 static time_t
-sched_lifetime(void)
+sched_lifetime(const struct rcpt *r)
 {
-	if (conf != NULL && conf->queue_lifetime > 0)
+	struct domain	*d;
+	const char	*at;
+
+	if (conf == NULL)
+		return QUEUE_LIFETIME_DEFAULT;
+	if ((at = strrchr(r->dest.addr, '@')) != NULL &&
+	    (d = config_domain(conf, at + 1)) != NULL && d->lifetime > 0)
+		return d->lifetime;
+	if (conf->queue_lifetime > 0)
 		return conf->queue_lifetime;
 	return QUEUE_LIFETIME_DEFAULT;
 }
@@ -584,7 +593,7 @@ sched_deferred(struct qmsg *m, struct rcpt *r, const char *text, time_t now)
 	time_t		 age = now - m->env.ctime;
 
 	r->tries++;
-	if (age < sched_lifetime()) {
+	if (age < sched_lifetime(r)) {
 		(void)strlcpy(r->error, text, sizeof(r->error));
 		r->next_try = now + sched_backoff(r->tries);
 		return;

@@ -10,7 +10,7 @@ way for the next address, STARTTLS whenever offered (opportunistic) and
 plaintext again when the handshake fails, the tls policies of a domain
 (verify against a CA, fingerprint, required, none), SMTPS routes and
 AUTH to a relay (never without TLS, no secret logged), the bounce route
-for null-sender mail, a refused greeting is a
+for null-sender mail, a domain's own queue lifetime, a refused greeting is a
 deferral, 8-bit content
 to a server without 8BITMIME and a message over the server's SIZE bounce
 with their reasons, and a null MX or a domain that does not exist
@@ -284,6 +284,24 @@ def bounces_take_the_bounce_route(t, dns, mx):
             d.stop()
 
 
+def a_domain_lifetime_expires_its_mail(t, dns, mx):
+    with mtapeer.MtaPeer(defer={"slow@example.net": "451 4.3.0 not yet"}) \
+            as peer:
+        d = sqtest.Daemon(t, extra='domain "example.net" {\n\troute '
+                          '"[127.0.0.1]:%d"\n\tlifetime 2s\n}\n' % peer.port)
+        d.start()
+        try:
+            code, text = d.send(make_message("short-lived"),
+                                rcpts=("slow@example.net",))
+            t.is_(code, 250, "accepted", text)
+            t.ok(bounces(d, r"(?s)slow@example\.net.*451 4\.3\.0 .*"
+                         r"message expired after 0 days"),
+                 "after the domain's 2 s lifetime (the global one is 7 "
+                 "days) it bounces with the last deferral's text")
+        finally:
+            d.stop()
+
+
 def a_refused_greeting_is_a_deferral(t, dns, mx):
     peer_case(t, dns, dict(greeting_code=554), make_message("greeting"),
               "x@example.net", r"deferral: Connected_to_127\.0\.0\.1_but_"
@@ -353,6 +371,7 @@ def main():
             tls_policies_per_domain,
             smtps_and_auth_on_routes,
             bounces_take_the_bounce_route,
+            a_domain_lifetime_expires_its_mail,
             a_refused_greeting_is_a_deferral,
             eight_bit_needs_8bitmime,
             a_message_over_the_servers_size_bounces,

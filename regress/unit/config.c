@@ -212,6 +212,10 @@ field(struct sqconf *c, const char *key)
 				strlcat(buf, one, sizeof(buf));
 			}
 		}
+	} else if (strcmp(key, "domain_lifetime") == 0) {
+		if ((d = TAILQ_FIRST(&c->domains)) != NULL)
+			snprintf(buf, sizeof(buf), "%lld",
+			    (long long)d->lifetime);
 	} else if (strcmp(key, "bounce_route") == 0) {
 		if ((d = c->bounce_route) != NULL)
 			snprintf(buf, sizeof(buf), "%s%s%s:%u%s%s%s",
@@ -479,6 +483,8 @@ static const struct good goods[] = {
 	    "auth \"me@x.org\" \"s3cret with spaces\" }\n", "domains",
 	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
 	    "route=relay.x.net:465 smtps auth=me@x.org" },
+	{ "domain_lifetime", "domain x.org {\n\ttls opportunistic\n\t"
+	    "lifetime 2d\n}\n", "domain_lifetime", "172800" },
 	{ "bounce_route", "bounce route \"[192.0.2.9]:2626\" smtps auth \"b\" "
 	    "\"s\"\n", "bounce_route", "[192.0.2.9]:2626 smtps auth=b" },
 	{ "default_bounce_route", "", "bounce_route", "" },
@@ -582,6 +588,8 @@ static const struct bad bads[] = {
 	    "test.conf:1: route auth: the user must be", 1 },
 	{ "route_auth_without_secret", "domain x.org {\n\troute \"r.x.net\" "
 	    "auth \"a\"\n}\n", "test.conf:2: syntax error", 1 },
+	{ "domain_lifetime_zero", "domain x.org {\n\tlifetime 0\n}\n",
+	    "test.conf:2: lifetime", 1 },
 	{ "bounce_route_twice", "bounce route \"a.x.net\"\n"
 	    "bounce route \"b.x.net\"\n",
 	    "test.conf:2: bounce route is already defined", 1 },
