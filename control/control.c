@@ -106,6 +106,8 @@ control_reqname(uint32_t type)
 		return "show processes";
 	case IMSG_CTL_SHOW_ROUTES:
 		return "show routes";
+	case IMSG_CTL_SHOW_HOSTS:
+		return "show hosts";
 	case IMSG_CTL_SCHEDULE:
 		return "schedule";
 	case IMSG_CTL_REMOVE:
@@ -486,6 +488,7 @@ control_parse(struct imsg *imsg, struct ctl_request *req)
 	case IMSG_CTL_SHOW_QUEUE:
 	case IMSG_CTL_SHOW_STATS:
 	case IMSG_CTL_SHOW_PROCS:
+	case IMSG_CTL_SHOW_HOSTS:
 	case IMSG_CTL_RELOAD:
 	case IMSG_CTL_STOP:
 		break;
@@ -695,6 +698,10 @@ control_dispatch_client(struct ctl_conn *c, struct imsg *imsg)
 		log_debug("control: show routes %s (uid %u)", req.arg,
 		    (unsigned)c->uid);
 		control_forward(c, PROC_LKA, &req);
+		break;
+	case IMSG_CTL_SHOW_HOSTS:
+		log_debug("control: show hosts (uid %u)", (unsigned)c->uid);
+		control_forward(c, PROC_MTA, &req);
 		break;
 	case IMSG_CTL_SHOW_PROCS:
 		log_debug("control: show processes (uid %u)",

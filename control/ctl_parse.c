@@ -31,6 +31,7 @@ static const struct ctl_cmd {
 	{ "show", "stats", CTL_ARG_NONE, IMSG_CTL_SHOW_STATS, 0 },
 	{ "show", "processes", CTL_ARG_NONE, IMSG_CTL_SHOW_PROCS, 0 },
 	{ "show", "routes", CTL_ARG_DOMAIN_OPT, IMSG_CTL_SHOW_ROUTES, 0 },
+	{ "show", "hosts", CTL_ARG_NONE, IMSG_CTL_SHOW_HOSTS, 0 },
 	{ "pause", NULL, CTL_ARG_TARGET, IMSG_CTL_PAUSE_REQ, 0 },
 	{ "resume", NULL, CTL_ARG_TARGET, IMSG_CTL_RESUME_REQ, 0 },
 	{ "schedule", NULL, CTL_ARG_MSGID, IMSG_CTL_SCHEDULE, 0 },
@@ -47,7 +48,7 @@ static const struct ctl_expect {
 	const char	*word;
 	const char	*what;
 } ctl_expects[] = {
-	{ "show",	"queue, stats, processes or routes" },
+	{ "show",	"queue, stats, processes, routes or hosts" },
 	{ "pause",	"smtp, mda or mta" },
 	{ "resume",	"smtp, mda or mta" },
 	{ "schedule",	"a message id or all" },

@@ -31,7 +31,8 @@ ctlc_usage(void)
 	fprintf(stderr,
 	    "usage: sqmailctl [-s socket] command [argument]\n"
 	    "commands:\n"
-	    "\tshow queue | show stats | show processes | show routes [domain]\n"
+	    "\tshow queue | show stats | show processes | show hosts\n"
+	    "\tshow routes [domain]\n"
 	    "\tpause smtp|mda|mta | resume smtp|mda|mta\n"
 	    "\tschedule id|all | remove id|all\n"
 	    "\tlog verbose|brief | reload | stop\n");

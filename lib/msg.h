@@ -77,6 +77,7 @@ enum imsg_type {
 	IMSG_CTL_SHOW_QUEUE,	/* client->control->queue: u32 ctlid */
 	IMSG_CTL_SHOW_STATS,	/* client->control->smtp|lka|queue|mda: u32 ctlid */
 	IMSG_CTL_SHOW_PROCS,	/* client->control->parent: u32 ctlid */
+	IMSG_CTL_SHOW_HOSTS,	/* client->control->mta: u32 ctlid */
 	IMSG_CTL_SHOW_ROUTES,	/* client->control->lka: u32 ctlid, string domain
 				 *   ("": the configured routes) */
 	IMSG_CTL_SCHEDULE,	/* client->control->queue: u32 ctlid, u64 msgid (0: all) */

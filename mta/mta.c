@@ -270,6 +270,8 @@ static void
 mta_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
 	struct timeval	 now = { 0, 0 };
+	struct msg	 m;
+	uint32_t	 ctlid;
 
 	if (proc_common_imsg(imsg) != PROC_IMSG_NONE)
 		return;
@@ -280,6 +282,12 @@ mta_dispatch_control(struct mproc *p, struct imsg *imsg)
 	case IMSG_CTL_RESUME:
 		mta_paused = 0;
 		evtimer_add(&mta_ev_start, &now);
+		break;
+	case IMSG_CTL_SHOW_HOSTS:
+		m_msg(&m, imsg);
+		m_get_u32(&m, &ctlid);
+		m_end(&m);
+		mta_hosts_show(p, ctlid);
 		break;
 	default:
 		fatalx("mta: unexpected imsg %u from control", imsg->hdr.type);

@@ -56,6 +56,16 @@ struct mta_task {
 	char			 auth_secret[256];
 };
 
+/* mta_hosts.c: what each remote address did lately, for show hosts. */
+struct mta_hoststat;
+struct mta_hoststat *mta_host_get(const char *addr, uint16_t port,
+	    const char *name);
+void	mta_host_session(struct mta_hoststat *, int delta);
+void	mta_host_result(struct mta_hoststat *, int delivered,
+	    const char *tls, const char *error);
+struct mproc;
+void	mta_hosts_show(struct mproc *, uint32_t ctlid);
+
 /* mta_session.c: try task's next host; mta_task_done() when finished. */
 void	mta_session_start(struct mta_task *);
 /* mta.c */

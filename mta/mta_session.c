@@ -91,6 +91,7 @@ struct mta_session {
 	size_t			 accepted;
 	int			 mailsent;	/* results are now the host's */
 	int			 broken;	/* out of memory: drop it */
+	struct mta_hoststat	*hs;		/* for show hosts */
 	struct tls		*tls;		/* after STARTTLS, or smtps */
 	int			 implicit;	/* smtps: TLS before the greeting */
 	char			 tlsinfo[128];	/* "TLSv1.3 cipher" once up */
@@ -155,6 +156,7 @@ mta_session_init(void)
 static void
 ms_free(struct mta_session *s)
 {
+	mta_host_session(s->hs, -1);
 	event_del(&s->ev_rd);
 	event_del(&s->ev_wr);
 	evtimer_del(&s->ev_to);
@@ -208,6 +210,7 @@ ms_next_host(struct mta_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	mta_host_result(s->hs, 0, NULL, why);
 	if (s->mailsent) {
 		/* The transaction had begun: no other host, try again later. */
 		ms_fail_open(s, SQ_TEMPFAIL, why);
@@ -429,6 +432,10 @@ mta_session_start(struct mta_task *t)
 	    (const void *)&((struct sockaddr_in *)&s->h->ss)->sin_addr;
 	if (inet_ntop(s->h->ss.ss_family, a, s->addr, sizeof(s->addr)) == NULL)
 		(void)strlcpy(s->addr, "?", sizeof(s->addr));
+	s->hs = mta_host_get(s->addr, ntohs(s->h->ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&s->h->ss)->sin6_port :
+	    ((struct sockaddr_in *)&s->h->ss)->sin_port), s->h->name);
+	mta_host_session(s->hs, 1);
 	mta_reply_init(&s->rp, 0);
 	evtimer_set(&s->ev_to, ms_timeout, s);
 	sl = s->h->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
@@ -566,6 +573,8 @@ ms_result_all(struct mta_session *s, const struct mta_reply *rep,
 	TAILQ_FOREACH(r, &s->t->rcpts, entry)
 		if (!accepted_only || r->accepted)
 			mta_rcpt_result(r, status, "%s", text);
+	mta_host_result(s->hs, status == SQ_OK, s->tls != NULL ? s->tlsinfo :
+	    "", status == SQ_OK ? "" : text);
 }
 
 /* Whether to STARTTLS with this host. */

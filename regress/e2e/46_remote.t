@@ -91,6 +91,16 @@ def a_deferred_recipient_stays_queued(t, d, mx, dns):
          "show queue lists it with the remote error", out)
 
 
+def show_hosts_reports_each_address(t, d, mx, dns):
+    rc, out, err = d.ctl("show", "hosts")
+    t.is_(rc, 0, "show hosts exits 0", err)
+    t.like(out, r"(?m)^host=127\.0\.0\.1 port=%d name=\[127\.0\.0\.1\] "
+           r"sessions=0 connections=[1-9]\d* delivered=[1-9]\d* last=\d+ "
+           r"tls=none error=-$" % mx.port,
+           "one line for the peer: connections, deliveries, TLS, and no host "
+           "error (a recipient's 451 is the recipient's, in show queue)")
+
+
 def an_unreachable_address_makes_way_for_the_next(t, dns, mx):
     # relay.test has two addresses: nothing listens on 127.0.0.2.
     d = sqtest.Daemon(t, extra=route_conf(mx.port, dns, "relay.test"))
@@ -189,6 +199,10 @@ def policy_case(t, dns, peer_opts, tls_line, delivered, tls, log_pattern,
             t.ok(True, "%s: logged" % name)
             got = mx.wait_messages(1, timeout=2) if delivered else \
                 mx.messages()
+            if not delivered:
+                rc, out, err = d.ctl("show", "hosts")
+                t.like(out, r"(?m)^host=127\.0\.0\.1 port=\d+ .* error="
+                       r"[^-]", "%s: show hosts names the error" % name)
             t.is_(len(got), 1 if delivered else 0, "%s: %s" % (
                 name, "delivered" if delivered else "not delivered"))
             if delivered and got:
@@ -359,6 +373,7 @@ def main():
                 one_transaction_for_several_recipients,
                 a_refused_recipient_bounces_with_the_remote_text,
                 a_deferred_recipient_stays_queued,
+                show_hosts_reports_each_address,
             ], d, mx, dns, done=False)
             d.stop()
             mx.reset()

@@ -31,6 +31,8 @@ static const struct row {
 	    0, IMSG_CTL_SHOW_STATS, 0, "", 0, "" },
 	{ "show_processes", W("show", "processes"),
 	    0, IMSG_CTL_SHOW_PROCS, 0, "", 0, "" },
+	{ "show_hosts", W("show", "hosts"),
+	    0, IMSG_CTL_SHOW_HOSTS, 0, "", 0, "" },
 	{ "show_routes", W("show", "routes"),
 	    0, IMSG_CTL_SHOW_ROUTES, 0, "", 0, "" },
 	{ "show_routes_domain", W("show", "routes", "example.org"),
@@ -89,8 +91,8 @@ static const struct row {
 	/* show */
 	{ "show_alone", W("show"),
 	    -1, 0, 0, "", 0,
-	    "show: missing argument (expected queue, stats, processes or "
-	    "routes)" },
+	    "show: missing argument (expected queue, stats, processes, routes "
+	    "or hosts)" },
 	{ "show_unknown", W("show", "mail"),
 	    -1, 0, 0, "", 0, "show: unknown argument: mail" },
 	{ "show_prefix_refused", W("show", "q"),
