@@ -10,7 +10,9 @@ way for the next address, STARTTLS whenever offered (opportunistic) and
 plaintext again when the handshake fails, the tls policies of a domain
 (verify against a CA, fingerprint, required, none), SMTPS routes and
 AUTH to a relay (never without TLS, no secret logged), the bounce route
-for null-sender mail, a domain's own queue lifetime, a refused greeting is a
+for null-sender mail, a domain's own queue lifetime, delivery by MX to
+port 25 with the first preference unreachable, an MX pointing back at us,
+a refused greeting is a
 deferral, 8-bit content
 to a server without 8BITMIME and a message over the server's SIZE bounce
 with their reasons, and a null MX or a domain that does not exist
@@ -18,6 +20,7 @@ bounces.  Log lines in qmail-send's format.
 """
 import os
 import re
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,17 +104,23 @@ def show_hosts_reports_each_address(t, d, mx, dns):
            "error (a recipient's 451 is the recipient's, in show queue)")
 
 
+def expect_at_peer(t, d, peer, rcpt, name):
+    """A new message to rcpt is accepted and reaches the peer intact."""
+    msg = make_message(name)
+    code, text = d.send(msg, rcpts=(rcpt,))
+    t.is_(code, 250, "%s: accepted" % name, text)
+    got = peer.wait_messages(1)
+    t.ok(any(m.body.endswith(msg) for m in got), "%s: delivered" % name,
+         got)
+
+
 def an_unreachable_address_makes_way_for_the_next(t, dns, mx):
     # relay.test has two addresses: nothing listens on 127.0.0.2.
     d = sqtest.Daemon(t, extra=route_conf(mx.port, dns, "relay.test"))
     d.start()
     try:
-        msg = make_message("failover")
-        code, text = d.send(msg, rcpts=("c@example.net",))
-        t.is_(code, 250, "accepted", text)
-        got = mx.wait_messages(1)
-        t.ok(any(m.body.endswith(msg) for m in got),
-             "delivered through the address that answers", got)
+        expect_at_peer(t, d, mx, "c@example.net",
+                       "through the address that answers")
     finally:
         d.stop()
 
@@ -316,6 +325,44 @@ def a_domain_lifetime_expires_its_mail(t, dns, mx):
             d.stop()
 
 
+def port_free(host, port):
+    s = socket.socket()
+    # As Postfix binds: connections of an earlier run in TIME_WAIT are fine.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def delivery_by_mx_tries_the_next_preference(t, dns, mx):
+    """The first MX refuses connections, the second takes the mail."""
+    if not port_free("127.0.0.4", 25):
+        t.skip("delivery by MX", "port 25 of 127.0.0.4 is taken here (a "
+               "system MTA on all addresses?): MX delivery cannot be tried")
+        return
+    with mtapeer.MtaPeer(domains=["mxtest.test"], host="127.0.0.4",
+                         port=25) as peer:
+        d = sqtest.Daemon(t, extra='dns servers "%s"\nrelay from { '
+                          '127.0.0.1/32 }\n' % dns.server)
+        d.start()
+        try:
+            expect_at_peer(t, d, peer, "x@mxtest.test",
+                           "to the preference 20 host on port 25")
+            d.wait_for_log(r"delivery \d+: success: 127\.0\.0\.4_")
+            t.ok(True, "logged as delivered by 127.0.0.4")
+            code, text = d.send(make_message("to us"),
+                                rcpts=("x@selfmx.test",))
+            t.is_(code, 250, "accepted for a domain whose MX is us", text)
+            t.ok(bounces(d, r"(?s)x@selfmx\.test.*points back at us"),
+                 "an MX pointing back at us bounces, saying so")
+        finally:
+            d.stop()
+
+
 def a_refused_greeting_is_a_deferral(t, dns, mx):
     peer_case(t, dns, dict(greeting_code=554), make_message("greeting"),
               "x@example.net", r"deferral: Connected_to_127\.0\.0\.1_but_"
@@ -359,6 +406,12 @@ def main():
             "relay.test. A 127.0.0.2",
             "relay.test. A 127.0.0.1",
             "nullmx.test. MX 0 .",
+            "mxtest.test. MX 10 mx1.mxtest.test.",
+            "mxtest.test. MX 20 mx2.mxtest.test.",
+            "mx1.mxtest.test. A 127.0.0.3",
+            "mx2.mxtest.test. A 127.0.0.4",
+            "selfmx.test. MX 10 mx.sqtest.test.",
+            "mx.sqtest.test. A 127.0.0.5",
         ]).start()
     except dnspeer.DnsPeerError as e:
         t.bail_out("no DNS server: %s" % e)
@@ -387,6 +440,7 @@ def main():
             smtps_and_auth_on_routes,
             bounces_take_the_bounce_route,
             a_domain_lifetime_expires_its_mail,
+            delivery_by_mx_tries_the_next_preference,
             a_refused_greeting_is_a_deferral,
             eight_bit_needs_8bitmime,
             a_message_over_the_servers_size_bounces,

@@ -94,6 +94,8 @@ Options (every one is exercised by regress/e2e/05_peers.t):
                        EHLO keywords not announced
                        (smtpd_discard_ehlo_keywords)
   hostname="peer.test" myhostname: the greeting and Received name it
+  port=None            the port to listen on (default: a free one; 25 for
+                       MX delivery, which needs it free on that address)
   host="127.0.0.1"     the IPv4 loopback address to listen on (any of
                        127.0.0.0/8: the listeners bind it; inet_interfaces
                        stays 127.0.0.1, as Postfix wants an interface
@@ -451,7 +453,8 @@ class MtaPeer(peerutil.Peer):
                  reject_data=None, greeting_code=None, greeting_text=None,
                  size_limit=None, no_pipelining=False, no_8bitmime=False,
                  discard_ehlo=(), relay=False, hostname="peer.test",
-                 host="127.0.0.1", main_extra="", scratch=None, name=None):
+                 host="127.0.0.1", port=None, main_extra="", scratch=None,
+                 name=None):
         MtaPeer.seq += 1
         self.name = name or "p%d" % MtaPeer.seq
         if (require_tls or ask_client_cert) and tls is None:
@@ -489,6 +492,7 @@ class MtaPeer(peerutil.Peer):
         self.main_extra = main_extra
         self.cert = cert
         self.pki = pki
+        self.want_port = port
         self.port = None
         self.smtps_port = None
         self.proc = None
@@ -642,7 +646,7 @@ class MtaPeer(peerutil.Peer):
         _become_subreaper()
         why = "not tried"
         for _ in range(attempts):
-            self.port = free_port(self.host)
+            self.port = self.want_port or free_port(self.host)
             self.smtps_port = None
             if self.tls == "smtps":
                 while self.smtps_port in (None, self.port):
@@ -663,8 +667,8 @@ class MtaPeer(peerutil.Peer):
             if why is None:
                 return self
             self._kill()
-            if not re.search(r"(?i)address already in use|bind",
-                             self.log()[logged:]):
+            if self.want_port or not re.search(
+                    r"(?i)address already in use|bind", self.log()[logged:]):
                 break
         raise MtaPeerError("postfix peer %s did not start (%s); its log:\n%s"
                            % (self.name, why, self.log()))
