@@ -12,6 +12,7 @@
 #include <bsd/sys/queue.h>
 #include <stdint.h>
 
+#include "mta_message.h"
 #include "sqmail.h"
 
 #define MTA_HOSTS_MAX		64	/* addresses tried per task */
@@ -42,6 +43,8 @@ struct mta_task {
 	char			 sender[SQ_ADDR_MAX];
 	char			 domain[SQ_DOMAIN_MAX + 1];
 	int			 fd;		/* the message, read-only */
+	int			 scanned;	/* info is known */
+	struct mta_message_info	 info;		/* read once, for every host */
 	int			 ready;		/* queue sent them all: look up */
 	struct mta_rcptq	 rcpts;
 	size_t			 nrcpt;

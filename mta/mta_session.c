@@ -84,7 +84,6 @@ struct mta_session {
 	struct evbuffer		*out;
 	struct mta_reply_parser	 rp;
 	struct mta_ehlo		 caps;
-	struct mta_message_info	 info;
 	struct mta_data_enc	 enc;
 	uint64_t		 off;		/* of the message read */
 	struct mta_rcpt		*cur;		/* RCPT in flight */
@@ -467,14 +466,14 @@ ms_refuse(struct mta_session *s)
 {
 	const char	*why;
 
-	if (!mta_message_sendable(&s->info, &why))
+	if (!mta_message_sendable(&s->t->info, &why))
 		return why;
-	if ((s->info.flags & MTA_MSG_8BIT) &&
+	if ((s->t->info.flags & MTA_MSG_8BIT) &&
 	    !(s->caps.ext & MTA_EXT_8BITMIME))
 		return "The message has 8-bit content and the remote host "
 		    "does not accept it (no 8BITMIME). (#5.6.3)";
 	if ((s->caps.ext & MTA_EXT_SIZE) && s->caps.size > 0 &&
-	    s->info.smtpsize > s->caps.size)
+	    s->t->info.smtpsize > s->caps.size)
 		return "The message is larger than the remote host accepts. "
 		    "(#5.3.4)";
 	return NULL;
@@ -495,10 +494,10 @@ ms_mail(struct mta_session *s)
 	}
 	if (s->caps.ext & MTA_EXT_SIZE)
 		flags |= MTA_CMD_SIZE;
-	if (s->info.flags & MTA_MSG_8BIT)
+	if (s->t->info.flags & MTA_MSG_8BIT)
 		flags |= MTA_CMD_8BITMIME;
 	if (mta_cmd_mail(cmd, sizeof(cmd), s->t->sender,
-	    strlen(s->t->sender), s->info.smtpsize, flags) == -1) {
+	    strlen(s->t->sender), s->t->info.smtpsize, flags) == -1) {
 		ms_fail_open(s, SQ_PERMFAIL, "The sender address cannot be "
 		    "sent over SMTP. (#5.1.7)");
 		ms_quit(s);
@@ -879,10 +878,13 @@ ms_write(int fd, short ev, void *arg)
 			    strerror(err));
 			return;
 		}
-		if (mta_message_scan(s->t->fd, &s->info) == -1) {
-			ms_next_host(s, "cannot read the message: %s "
-			    "(#4.3.0)", strerror(errno));
-			return;
+		if (!s->t->scanned) {
+			if (mta_message_scan(s->t->fd, &s->t->info) == -1) {
+				ms_next_host(s, "cannot read the message: %s "
+				    "(#4.3.0)", strerror(errno));
+				return;
+			}
+			s->t->scanned = 1;
 		}
 		s->state = MS_GREETING;
 		event_add(&s->ev_rd, NULL);
