@@ -108,6 +108,8 @@ int		 queue_fs_read_message(uint64_t, size_t max, char **,
 		    size_t *, uint64_t *);
 /* write(2) until done; 0 or -1. */
 int		 queue_fs_write(int, const char *, size_t);
+/* read(2) until len octets or the end of the file; how many, or -1. */
+ssize_t		 queue_fs_read(int, char *, size_t);
 int		 queue_fs_hash(int, uint64_t size, uint64_t *);
 void		 queue_fs_sync_dirs(void);
 /* queue_recover.c */

@@ -307,6 +307,26 @@ queue_fs_write(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* read(2) until len octets or the end of the file; how many, or -1. */
+ssize_t
+queue_fs_read(int fd, char *buf, size_t len)
+{
+	size_t	 got = 0;
+	ssize_t	 n;
+
+	while (got < len) {
+		if ((n = read(fd, buf + got, len - got)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 /*
  * The content hash the envelope records: it tells recovery whether the
  * message file reached the disk whole, including the case where a crash
@@ -643,7 +663,7 @@ queue_fs_read_message(uint64_t id, size_t max, char **bufp, size_t *lenp,
 {
 	struct stat	 sb;
 	char		*buf;
-	size_t		 len = 0, want;
+	size_t		 len, want;
 	ssize_t		 n;
 	int		 fd, saved;
 
@@ -656,22 +676,12 @@ queue_fs_read_message(uint64_t id, size_t max, char **bufp, size_t *lenp,
 	want = (uint64_t)sb.st_size < max ? (size_t)sb.st_size : max;
 	if ((buf = malloc(want + 1)) == NULL)
 		goto fail;
-	while (len < want) {
-		n = read(fd, buf + len, want - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			saved = errno;
-			free(buf);
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += n;
+	if ((n = queue_fs_read(fd, buf, want)) == -1) {
+		free(buf);
+		goto fail;
 	}
 	close(fd);
+	len = (size_t)n;
 	buf[len] = '\0';
 	*bufp = buf;
 	*lenp = len;

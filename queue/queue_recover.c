@@ -75,7 +75,6 @@ qrec_read_env(const char *name, size_t *lenp)
 {
 	struct stat	 sb;
 	char		 path[PATH_MAX], *buf;
-	size_t		 len = 0;
 	ssize_t		 n;
 	int		 fd, saved;
 
@@ -98,23 +97,15 @@ qrec_read_env(const char *name, size_t *lenp)
 		close(fd);
 		return NULL;
 	}
-	while (len < ENVELOPE_MAX + 1) {
-		n = read(fd, buf + len, ENVELOPE_MAX + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			saved = errno;
-			free(buf);
-			close(fd);
-			errno = saved;
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += n;
+	if ((n = queue_fs_read(fd, buf, ENVELOPE_MAX + 1)) == -1) {
+		saved = errno;
+		free(buf);
+		close(fd);
+		errno = saved;
+		return NULL;
 	}
 	close(fd);
-	*lenp = len;
+	*lenp = (size_t)n;
 	return buf;
 }
 
