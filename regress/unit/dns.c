@@ -35,6 +35,7 @@
 
 #include "../../lka/dns.h"
 #include "tap.h"
+#include "loop.h"
 
 #define SELF_ADDR4	"192.0.2.99"
 #define SELF_ADDR6	"2001:db8::99"
@@ -856,30 +857,7 @@ unbound_start(void)
 
 /* --- lookups on the loop --- */
 
-static struct event	 tmo;
-static int		 timed_out, in_dns_mx, sync_calls;
-
-static void
-on_timeout(int fd, short ev, void *arg)
-{
-	timed_out = 1;
-}
-
-/* Run the loop until *done or ms milliseconds pass. */
-static void
-run_for(int *done, long ms)
-{
-	struct timeval	 tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	timed_out = 0;
-	evtimer_set(&tmo, on_timeout, NULL);
-	evtimer_add(&tmo, &tv);
-	while (!*done && !timed_out)
-		event_loop(EVLOOP_ONCE);
-	evtimer_del(&tmo);
-}
+static int		 in_dns_mx, sync_calls;
 
 struct slot {
 	int			 n;	/* callbacks */
@@ -1045,7 +1023,6 @@ test_concurrent(void)
 					    sizeof(mx_cases[0])];
 	struct slot			 s[sizeof(mx_cases) /
 					    sizeof(mx_cases[0])];
-	struct timeval			 tv = { 10, 0 };
 	char				 text[4096];
 	size_t				 i, n = sizeof(s) / sizeof(s[0]);
 	int				 issued = 1, all = 0, right = 1;
@@ -1059,9 +1036,7 @@ test_concurrent(void)
 		in_dns_mx = 0;
 	}
 	ok(issued, "concurrent_lookups_issued");
-	timed_out = 0;
-	evtimer_set(&tmo, on_timeout, NULL);
-	evtimer_add(&tmo, &tv);
+	deadline_start(10000);
 	while (!all && !timed_out) {
 		event_loop(EVLOOP_ONCE);
 		for (all = 1, i = 0; i < n; i++)

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "mproc.h"
 #include "tap.h"
+#include "loop.h"
 
 #define PAYLOAD_MAX	(MAX_IMSGSIZE - IMSG_HEADER_SIZE)
 
@@ -955,32 +956,6 @@ test_every_truncation_fails(void)
 }
 
 /* Section 2: channels on the event loop. */
-
-static struct event	 tmo;
-static int		 timed_out;
-
-static void
-on_timeout(int fd, short ev, void *arg)
-{
-	timed_out = 1;
-}
-
-/* Run the loop until *done or ms milliseconds pass. */
-static void
-run_for(int *done, long ms)
-{
-	struct timeval	 tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-
-	timed_out = 0;
-	evtimer_set(&tmo, on_timeout, NULL);
-	evtimer_add(&tmo, &tv);
-	while (!*done && !timed_out)
-		event_loop(EVLOOP_ONCE);
-	evtimer_del(&tmo);
-}
 
 static void
 run_until(int *done)
