@@ -86,7 +86,8 @@ base64_decode(const char *in, size_t inlen, void *out, size_t outlen)
 		d = last && pad >= 1 ? 0 : b64_value(in[i + 3]);
 		if (a < 0 || b < 0 || c < 0 || d < 0)
 			goto bad;
-		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
+		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 |
+		    (uint32_t)d;
 		/* Bits past the last whole octet must be zero (canonical). */
 		if (last && ((pad == 2 && (v & 0xffff) != 0) ||
 		    (pad == 1 && (v & 0xff) != 0)))

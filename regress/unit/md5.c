@@ -289,13 +289,17 @@ test_hmac_key_rules(void)
 	    "hmac_key_rules: empty key, empty message");
 }
 
-/* RFC 2195 section 2, the example; the sizes a caller must provide. */
+/*
+ * RFC 2195 section 2, the example (its challenge ends in ".mci.net>"; with
+ * ".mci.com>" the digest is another); the sizes a caller must provide.
+ */
 static void
 test_cram_md5(void)
 {
 	static const char	 chal[] =
 	    "<1896.697170952@postoffice.reston.mci.net>";
-	static const char	 want[] = "tim b913a602c7eda7a495b4e6e7334d3890";
+	static const char	 want[] =
+	    "tim b913a602c7eda7a495b4e6e7334d3890";
 	char			 out[64];
 	size_t			 need = CRAM_MD5_LEN(3);
 
