@@ -85,6 +85,7 @@ struct domain {
 	int			 route_smtps;	/* implicit TLS (port 465 style) */
 	char			 auth_user[128];	/* AUTH to the route; "" none */
 	char			 auth_secret[256];
+	int			 auth_insecure;	/* AUTH without TLS too */
 	time_t			 lifetime;	/* queue lifetime here; 0: global */
 	int			 remote;	/* route or tls: not local */
 	enum tls_policy		 tls;
@@ -121,6 +122,8 @@ struct sqconf {
 	time_t			 retry_max;	/* backoff cap */
 	uint32_t		 bounce_max_size;	/* octets of original quoted */
 	uint32_t		 mda_concurrency;	/* deliveries at once */
+	uint32_t		 mta_concurrency;	/* remote sessions at once */
+	uint32_t		 mta_host_concurrency;	/* ... to one address */
 	time_t			 agent_idle;	/* agent exits after this idle time */
 
 	size_t			 nrelay;

@@ -145,6 +145,7 @@ static void	conf_retry_loc(void);
 %token <v.kw>	RETRYMIN ROUTE SERVERS SESSIONS SESSIONSPERIP SMTP SMTPS SOCKET SPOOL
 %token <v.kw>	NONE OPPORTUNISTIC REQUIRED STDERR SUBMISSION SYSLOG TABLE
 %token <v.kw>	TLS USER USERS VERIFY
+%token <v.kw>	HOSTCONCURRENCY INSECURE REMOTE
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -200,10 +201,10 @@ keyword		: ACCEPT | AGENT | ALIASES | AUTH | BARELF | BOUNCE | CA | CHROOT
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
 		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
-		| HOSTNAME | IDLE | INCLUDE | LIFETIME | LIMIT | LISTEN | LOG
+		| HOSTCONCURRENCY | HOSTNAME | IDLE | INSECURE | INCLUDE | LIFETIME | LIMIT | LISTEN | LOG
 		| MAILDIR | MAXSIZE | MBOX | MESSAGESIZE | ON | POP3 | PORT
 		| POSTMASTER | QMQP | QMTP | QUEUE | RECIPIENTS | REJECT
-		| RELAY | RETRYMAX | RETRYMIN | ROUTE | SERVERS | SESSIONS
+		| RELAY | REMOTE | RETRYMAX | RETRYMIN | ROUTE | SERVERS | SESSIONS
 		| SESSIONSPERIP
 		| SMTP | SMTPS | SOCKET | SPOOL | STDERR | SUBMISSION
 		| SYSLOG | TABLE | USER | USERS
@@ -302,6 +303,16 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			    1000) == 0)
 				ps.conf->mda_concurrency = $3;
 		}
+		| REMOTE CONCURRENCY number {
+			if (conf_range("remote concurrency", $3, 1,
+			    10000) == 0)
+				ps.conf->mta_concurrency = $3;
+		}
+		| REMOTE HOSTCONCURRENCY number {
+			if (conf_range("remote host-concurrency", $3, 1,
+			    10000) == 0)
+				ps.conf->mta_host_concurrency = $3;
+		}
 		| AGENT IDLE time {
 			if (conf_range("agent idle", $3, 0, 3600) == 0)
 				ps.conf->agent_idle = $3;
@@ -354,6 +365,11 @@ routeopts	: /* empty */
 				ps.dom->route_smtps = 1;
 		}
 		| routeopts AUTH STRING STRING	{ conf_route_auth($3, $4); }
+		| routeopts AUTH STRING STRING INSECURE {
+			conf_route_auth($3, $4);
+			if (ps.dom != NULL)
+				ps.dom->auth_insecure = 1;
+		}
 		;
 
 domopt		: DELIVER MAILDIR STRING {
@@ -416,9 +432,11 @@ static const struct conf_keyword {
 	{ "fingerprint",	FINGERPRINT },
 	{ "from",		FROM },
 	{ "group",		GROUP },
+	{ "host-concurrency",	HOSTCONCURRENCY },
 	{ "hostname",		HOSTNAME },
 	{ "idle",		IDLE },
 	{ "include",		INCLUDE },
+	{ "insecure",		INSECURE },
 	{ "lifetime",		LIFETIME },
 	{ "limit",		LIMIT },
 	{ "listen",		LISTEN },
@@ -439,6 +457,7 @@ static const struct conf_keyword {
 	{ "recipients",		RECIPIENTS },
 	{ "reject",		REJECT },
 	{ "relay",		RELAY },
+	{ "remote",		REMOTE },
 	{ "required",		REQUIRED },
 	{ "retry-max",		RETRYMAX },
 	{ "retry-min",		RETRYMIN },
@@ -1640,6 +1659,8 @@ conf_defaults(struct sqconf *c)
 	c->retry_max = 4 * 3600;
 	c->bounce_max_size = 64 * 1024;
 	c->mda_concurrency = 20;
+	c->mta_concurrency = 100;
+	c->mta_host_concurrency = 20;
 	c->agent_idle = 5;
 }
 

@@ -44,6 +44,7 @@ struct lka_route_req {
 	int		 smtps;		/* the route's options */
 	char		 auth_user[128];
 	char		 auth_secret[256];
+	int		 auth_insecure;	/* AUTH without TLS too */
 };
 
 static int	lka_route_ready;
@@ -117,10 +118,11 @@ lka_route_show_done(struct lka_route_req *c, const struct dns_mx_result *res)
 	ctl_line(c->p, ctlid, "%s via %s", c->domain, c->route ? "route" :
 	    res->implicit ? "implicit-mx" : "mx");
 	if (c->tls != TLSP_OPPORTUNISTIC || c->smtps || c->auth_user[0])
-		ctl_line(c->p, ctlid, "tls %s%s%s%s%s%s", config_tls_name(c->tls),
+		ctl_line(c->p, ctlid, "tls %s%s%s%s%s%s%s",
+		    config_tls_name(c->tls),
 		    c->fingerprint[0] ? " " : "", c->fingerprint,
 		    c->smtps ? " smtps" : "", c->auth_user[0] ? " auth " : "",
-		    c->auth_user);
+		    c->auth_user, c->auth_insecure ? " insecure" : "");
 	for (i = 0; i < res->nhosts; i++)
 		for (j = 0; j < res->hosts[i].naddrs; j++) {
 			lka_route_addr(&res->hosts[i].addrs[j], addr,
@@ -167,6 +169,7 @@ lka_route_mta_done(struct lka_route_req *c, const struct dns_mx_result *res)
 	m_add_int(c->p, c->smtps);
 	m_add_string(c->p, c->auth_user);
 	m_add_string(c->p, c->auth_secret);
+	m_add_int(c->p, c->auth_insecure);
 	m_close(c->p);
 }
 
@@ -235,6 +238,7 @@ lka_route_lookup(struct lka_route_req *c)
 		    sizeof(c->auth_user));
 		(void)strlcpy(c->auth_secret, d->auth_secret,
 		    sizeof(c->auth_secret));
+		c->auth_insecure = d->auth_insecure;
 	}
 	if ((res = calloc(1, sizeof(*res))) == NULL) {
 		log_warn("lka: route");

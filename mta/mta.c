@@ -8,6 +8,12 @@
  * task asks for its route after the last, so they share the transaction
  * without any wait.  Each
  * recipient's result goes back to queue as its delivery's result.
+ *
+ * At most `remote concurrency` connections are open at once, at most
+ * `remote host-concurrency` of them to one address; a task whose next
+ * host has no free slot waits, first in first out, and a connection that
+ * finishes a transaction takes the first waiting task for the same host
+ * and settings (mta_session.c).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -30,11 +36,15 @@
 #include "sqmail.h"
 
 static TAILQ_HEAD(, mta_task)	mta_tasks = TAILQ_HEAD_INITIALIZER(mta_tasks);
+static TAILQ_HEAD(mta_waitq_head, mta_task) mta_waitq =
+    TAILQ_HEAD_INITIALIZER(mta_waitq);
 static uint64_t			mta_reqids;
 static int			mta_paused;
 static struct event		mta_ev_start;
+static struct event		mta_ev_kick;	/* run waiting tasks */
 
 static void	mta_start_tasks(int, short, void *);
+static void	mta_kick(int, short, void *);
 
 static struct mta_task *
 mta_task_find(uint64_t reqid)
@@ -68,6 +78,8 @@ mta_task_done(struct mta_task *t)
 	struct mta_rcpt	*r;
 
 	TAILQ_REMOVE(&mta_tasks, t, entry);
+	if (t->waiting)
+		TAILQ_REMOVE(&mta_waitq, t, wentry);
 	while ((r = TAILQ_FIRST(&t->rcpts)) != NULL) {
 		TAILQ_REMOVE(&t->rcpts, r, entry);
 		if (r->status == -1)
@@ -84,6 +96,86 @@ mta_task_done(struct mta_task *t)
 		close(t->fd);
 	free(t->hosts);
 	freezero(t, sizeof(*t));	/* the AUTH secret */
+}
+
+/*
+ * Run the task on its next host: on an idle connection to it, else on a
+ * new one when the limits allow, else it waits (at the end of the queue
+ * of waiting tasks, or in its place when it was waiting already).
+ */
+void
+mta_task_run(struct mta_task *t)
+{
+	struct mta_hoststat	*hs;
+	char			 addr[64];
+	uint32_t		 cap = conf->mta_concurrency;
+	uint32_t		 hostcap = conf->mta_host_concurrency;
+
+	if (t->next >= t->nhosts) {
+		mta_task_done(t);
+		return;
+	}
+	if (mta_session_reuse(t))
+		goto run;
+	hs = mta_host_of(&t->hosts[t->next], addr, sizeof(addr));
+	if ((uint32_t)mta_host_sessions(hs) < hostcap) {
+		if (mta_session_count() < cap) {
+			mta_session_start(t);
+			goto run;
+		}
+		/* The global limit: make room, unless another task did. */
+		(void)mta_session_close_idle();
+	}
+	if (!t->waiting) {
+		t->waiting = 1;
+		TAILQ_INSERT_TAIL(&mta_waitq, t, wentry);
+	}
+	return;
+ run:
+	if (t->waiting) {
+		t->waiting = 0;
+		TAILQ_REMOVE(&mta_waitq, t, wentry);
+	}
+}
+
+struct mta_task *
+mta_task_take(int (*fits)(const struct mta_task *, void *), void *arg)
+{
+	struct mta_task	*t;
+
+	TAILQ_FOREACH(t, &mta_waitq, wentry)
+		if (fits(t, arg)) {
+			t->waiting = 0;
+			TAILQ_REMOVE(&mta_waitq, t, wentry);
+			return t;
+		}
+	return NULL;
+}
+
+void
+mta_sessions_changed(void)
+{
+	struct timeval	 now = { 0, 0 };
+
+	if (!TAILQ_EMPTY(&mta_waitq) && !evtimer_pending(&mta_ev_kick, NULL))
+		evtimer_add(&mta_ev_kick, &now);
+}
+
+/* Slots came free: the waiting tasks, in order, take what they can. */
+static void
+mta_kick(int fd, short ev, void *arg)
+{
+	struct mta_task	*t;
+	size_t		 n = 0;
+
+	/* Each once: one that cannot run yet goes to the end again. */
+	TAILQ_FOREACH(t, &mta_waitq, wentry)
+		n++;
+	while (n-- > 0 && (t = TAILQ_FIRST(&mta_waitq)) != NULL) {
+		t->waiting = 0;
+		TAILQ_REMOVE(&mta_waitq, t, wentry);
+		mta_task_run(t);
+	}
 }
 
 /* A task for this message and domain whose session has not started. */
@@ -206,7 +298,7 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 	struct sockaddr_storage	 ss;
 	const char		*name, *reason, *fp, *user, *secret;
 	uint64_t		 reqid;
-	int			 status, tls, smtps;
+	int			 status, tls, smtps, insecure;
 
 	switch (imsg->hdr.type) {
 	case IMSG_MTA_ROUTE_HOST:
@@ -233,6 +325,7 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		m_get_int(&m, &smtps);
 		m_get_string(&m, &user);
 		m_get_string(&m, &secret);
+		m_get_int(&m, &insecure);
 		m_end(&m);
 		if ((t = mta_task_find(reqid)) == NULL)
 			fatalx("mta: route end for an unknown task");
@@ -243,6 +336,7 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		t->smtps = smtps != 0;
 		(void)strlcpy(t->auth_user, user, sizeof(t->auth_user));
 		(void)strlcpy(t->auth_secret, secret, sizeof(t->auth_secret));
+		t->auth_insecure = insecure != 0;
 		if (status != SQ_OK || t->nhosts == 0) {
 			TAILQ_FOREACH(r, &t->rcpts, entry)
 				mta_rcpt_result(r, status == SQ_PERMFAIL ?
@@ -252,7 +346,7 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 			mta_task_done(t);
 			break;
 		}
-		mta_session_start(t);
+		mta_task_run(t);
 		break;
 	default:
 		fatalx("mta: unexpected imsg %u from lka", imsg->hdr.type);
@@ -303,6 +397,7 @@ mta_main(void)
 	peers[PROC_LKA]->handler = mta_dispatch_lka;
 	proc_loop_init();
 	evtimer_set(&mta_ev_start, mta_start_tasks, NULL);
+	evtimer_set(&mta_ev_kick, mta_kick, NULL);
 	event_dispatch();
 	exit(0);
 }

@@ -19,6 +19,8 @@
 #define MTA_TASK_RCPTS_MAX	100	/* recipients in one transaction */
 #define MTA_TEXT_MAX		600	/* result text of a recipient */
 #define MTA_CONNECT_TIMEOUT	30	/* seconds; the rest per RFC 5321 */
+#define MTA_IDLE_TIMEOUT	5	/* seconds a connection waits for reuse */
+#define MTA_REUSE_MAX		100	/* transactions on one connection */
 
 struct mta_rcpt {
 	TAILQ_ENTRY(mta_rcpt)	 entry;
@@ -38,6 +40,8 @@ struct mta_host {
 
 struct mta_task {
 	TAILQ_ENTRY(mta_task)	 entry;
+	TAILQ_ENTRY(mta_task)	 wentry;	/* waiting for a session */
+	int			 waiting;
 	uint64_t		 reqid;		/* lka's route request */
 	uint64_t		 msgid;
 	char			 sender[SQ_ADDR_MAX];
@@ -57,21 +61,42 @@ struct mta_task {
 	int			 smtps;		/* implicit TLS */
 	char			 auth_user[128];	/* AUTH: "" none */
 	char			 auth_secret[256];
+	int			 auth_insecure;	/* AUTH without TLS too */
 };
 
 /* mta_hosts.c: what each remote address did lately, for show hosts. */
 struct mta_hoststat;
 struct mta_hoststat *mta_host_get(const char *addr, uint16_t port,
 	    const char *name);
+struct mta_hoststat *mta_host_of(const struct mta_host *, char *addr,
+	    size_t len);
+int	mta_host_sessions(const struct mta_hoststat *);
 void	mta_host_session(struct mta_hoststat *, int delta);
 void	mta_host_result(struct mta_hoststat *, int delivered,
 	    const char *tls, const char *error);
 struct mproc;
 void	mta_hosts_show(struct mproc *, uint32_t ctlid);
 
-/* mta_session.c: try task's next host; mta_task_done() when finished. */
+/*
+ * mta_session.c: connect to the task's next host; hand it to an idle
+ * connection to that host instead (1 when one took it); the connections
+ * open or opening; close one idle connection (1 when there was one).
+ * A connection whose transaction ended takes a waiting task that fits it
+ * (mta_task_take()), else waits MTA_IDLE_TIMEOUT for one.
+ */
 void	mta_session_start(struct mta_task *);
-/* mta.c */
+int	mta_session_reuse(struct mta_task *);
+size_t	mta_session_count(void);
+int	mta_session_close_idle(void);
+/*
+ * mta.c: run a task on its next host within the concurrency limits (it
+ * waits for a free slot when there is none); the first waiting task that
+ * fits(task, arg); a session went away, so waiting tasks may run.
+ */
+void	mta_task_run(struct mta_task *);
+struct mta_task *mta_task_take(int (*fits)(const struct mta_task *, void *),
+	    void *arg);
+void	mta_sessions_changed(void);
 void	mta_task_done(struct mta_task *);
 void	mta_rcpt_result(struct mta_rcpt *, int status, const char *fmt, ...)
 	    __attribute__((__format__ (printf, 3, 4)));

@@ -5,6 +5,9 @@
  * kept; the one unused longest makes room for a new one.
  */
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <bsd/sys/queue.h>
 #include <inttypes.h>
@@ -69,6 +72,35 @@ mta_host_get(const char *addr, uint16_t port, const char *name)
 	h->last = time(NULL);
 	TAILQ_INSERT_HEAD(&mta_hoststats, h, entry);
 	return h;
+}
+
+/* The record of a task's host, and its address as text in addr. */
+struct mta_hoststat *
+mta_host_of(const struct mta_host *h, char *addr, size_t len)
+{
+	const struct sockaddr_in6	*sin6;
+	const struct sockaddr_in	*sin;
+	const void			*a;
+	uint16_t			 port;
+
+	if (h->ss.ss_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)&h->ss;
+		a = &sin6->sin6_addr;
+		port = ntohs(sin6->sin6_port);
+	} else {
+		sin = (const struct sockaddr_in *)&h->ss;
+		a = &sin->sin_addr;
+		port = ntohs(sin->sin_port);
+	}
+	if (inet_ntop(h->ss.ss_family, a, addr, len) == NULL)
+		(void)strlcpy(addr, "?", len);
+	return mta_host_get(addr, port, h->name);
+}
+
+int
+mta_host_sessions(const struct mta_hoststat *h)
+{
+	return h != NULL ? h->sessions : 0;
 }
 
 void

@@ -1,7 +1,18 @@
 /*
- * One SMTP client connection (RFC 5321) carrying one task: connect to the
- * task's next host, greeting, EHLO (HELO when refused), MAIL, one RCPT per
- * recipient, DATA, the message, QUIT.  Commands are sent one at a time.
+ * One SMTP client connection (RFC 5321): connect to the task's next host,
+ * greeting, EHLO (HELO when refused), then per task MAIL, one RCPT per
+ * recipient, DATA and the message.  With PIPELINING (RFC 2920) MAIL, the
+ * RCPTs and DATA go in one write, otherwise one at a time; either way a
+ * reply is taken only for a command sent before the bytes carrying it
+ * were read, in order, and anything more is out of turn.
+ *
+ * A connection whose transaction ended with the reply to the final dot
+ * takes the next waiting task for the same address and settings, or
+ * waits MTA_IDLE_TIMEOUT seconds for one, MTA_REUSE_MAX transactions at
+ * most; then QUIT.  A transaction that ended otherwise (MAIL refused, no
+ * recipient accepted) ends the connection: no RSET dance.  A reused
+ * connection that breaks before its first reply of a task (the server
+ * closed it meanwhile) gives the task a new connection.
  *
  * A host that cannot be reached, does not greet with 2xx, refuses EHLO and
  * HELO, times out or breaks the protocol before MAIL is sent makes the
@@ -34,6 +45,7 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "md5.h"
 #include "config.h"
 #include "log.h"
 #include "mta.h"
@@ -44,6 +56,7 @@
 
 #define MS_READ_MAX	8192	/* octets read per wake-up */
 #define MS_OUT_LOW	(16 * 1024)	/* refill the body below this */
+#define MS_PEND_MAX	(MTA_TASK_RCPTS_MAX + 2)	/* MAIL, RCPTs, DATA */
 
 enum ms_state {
 	MS_CONNECT,
@@ -54,27 +67,44 @@ enum ms_state {
 	MS_HANDSHAKE,
 	MS_AUTH_USER,		/* AUTH LOGIN: waiting for 334 */
 	MS_AUTH_PASS,		/* AUTH LOGIN: waiting for 334 */
+	MS_AUTH_CRAM,		/* AUTH CRAM-MD5: waiting for the challenge */
 	MS_AUTH,		/* waiting for 235 */
-	MS_MAIL,
-	MS_RCPT,
-	MS_DATA,
+	MS_TX,			/* replies to MAIL, RCPT, DATA due */
 	MS_BODY,		/* sending the message */
 	MS_DOT,			/* waiting for the reply to the final dot */
+	MS_IDLE,		/* no task: waiting for one */
 	MS_QUIT
 };
 
-/* Seconds each step may take (RFC 5321 4.5.3.2). */
+/* Seconds each step may take (RFC 5321 4.5.3.2); MS_TX: see ms_timer. */
 static const int ms_timeouts[] = {
 	[MS_CONNECT] = MTA_CONNECT_TIMEOUT, [MS_GREETING] = 300,
 	[MS_EHLO] = 300, [MS_HELO] = 300, [MS_STARTTLS] = 300,
 	[MS_HANDSHAKE] = 300, [MS_AUTH_USER] = 300, [MS_AUTH_PASS] = 300,
-	[MS_AUTH] = 300, [MS_MAIL] = 300, [MS_RCPT] = 300,
-	[MS_DATA] = 120, [MS_BODY] = 180, [MS_DOT] = 600, [MS_QUIT] = 30
+	[MS_AUTH_CRAM] = 300, [MS_AUTH] = 300, [MS_TX] = 300,
+	[MS_BODY] = 180, [MS_DOT] = 600, [MS_IDLE] = MTA_IDLE_TIMEOUT,
+	[MS_QUIT] = 30
+};
+
+enum ms_cmd { MSC_MAIL, MSC_RCPT, MSC_DATA };
+
+struct ms_pending {
+	enum ms_cmd		 cmd;
+	struct mta_rcpt		*r;		/* MSC_RCPT */
 };
 
 struct mta_session {
-	struct mta_task		*t;
-	struct mta_host		*h;
+	TAILQ_ENTRY(mta_session) entry;
+	struct mta_task		*t;		/* NULL while idle */
+	/* What the connection is for: a task with the same may reuse it. */
+	struct mta_host		 h;
+	int			 policy;	/* enum tls_policy */
+	char			 fingerprint[65];
+	int			 smtps;
+	char			 auth_user[128];
+	char			 auth_secret[256];
+	int			 auth_insecure;
+
 	char			 addr[INET6_ADDRSTRLEN];
 	int			 fd;
 	enum ms_state		 state;
@@ -86,9 +116,15 @@ struct mta_session {
 	struct mta_ehlo		 caps;
 	struct mta_data_enc	 enc;
 	uint64_t		 off;		/* of the message read */
-	struct mta_rcpt		*cur;		/* RCPT in flight */
+	/* The transaction: replies due, in order, and the RCPTs to send. */
+	struct ms_pending	 pend[MS_PEND_MAX];
+	size_t			 npend;		/* commands sent */
+	size_t			 head;		/* replies had */
+	struct mta_rcpt		*cur;		/* last RCPT sent */
 	size_t			 accepted;
 	int			 mailsent;	/* results are now the host's */
+	int			 mailok;
+	unsigned int		 ntx;		/* transactions on it */
 	int			 broken;	/* out of memory: drop it */
 	struct mta_hoststat	*hs;		/* for show hosts */
 	struct tls		*tls;		/* after STARTTLS, or smtps */
@@ -96,6 +132,9 @@ struct mta_session {
 	char			 tlsinfo[128];	/* "TLSv1.3 cipher" once up */
 };
 
+static TAILQ_HEAD(, mta_session) ms_sessions =
+    TAILQ_HEAD_INITIALIZER(ms_sessions);
+static size_t			ms_nsessions;
 static struct tls_config	*ms_tls_config;		/* nothing checked */
 static struct tls_config	*ms_tls_verify;		/* chain and name */
 
@@ -109,13 +148,17 @@ static void	ms_write(int, short, void *);
 static void	ms_timeout(int, short, void *);
 static void	ms_quit(struct mta_session *);
 static int	ms_handshake(struct mta_session *);
-static void	ms_mail(struct mta_session *);
+static void	ms_tx_begin(struct mta_session *);
 
 static void
 ms_timer(struct mta_session *s)
 {
 	struct timeval	 tv = { ms_timeouts[s->state], 0 };
 
+	/* DATA's reply is due in 2 minutes, MAIL's and RCPT's in 5. */
+	if (s->state == MS_TX && s->head < s->npend &&
+	    s->pend[s->head].cmd == MSC_DATA)
+		tv.tv_sec = 120;
 	evtimer_add(&s->ev_to, &tv);
 }
 
@@ -152,9 +195,17 @@ mta_session_init(void)
 	tls_unload_file(ca, len);
 }
 
+size_t
+mta_session_count(void)
+{
+	return ms_nsessions;
+}
+
 static void
 ms_free(struct mta_session *s)
 {
+	TAILQ_REMOVE(&ms_sessions, s, entry);
+	ms_nsessions--;
 	mta_host_session(s->hs, -1);
 	event_del(&s->ev_rd);
 	event_del(&s->ev_wr);
@@ -167,7 +218,8 @@ ms_free(struct mta_session *s)
 		close(s->fd);
 	if (s->out != NULL)
 		evbuffer_free(s->out);
-	free(s);
+	freezero(s, sizeof(*s));	/* the AUTH secret */
+	mta_sessions_changed();
 }
 
 /* The session is over: the task's open recipients keep what they have. */
@@ -177,7 +229,8 @@ ms_finish(struct mta_session *s)
 	struct mta_task	*t = s->t;
 
 	ms_free(s);
-	mta_task_done(t);
+	if (t != NULL)
+		mta_task_done(t);
 }
 
 /* Every recipient still open gets this result. */
@@ -209,6 +262,25 @@ ms_next_host(struct mta_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	if (t == NULL) {
+		/* Idle or quitting: nobody waits for it. */
+		log_debug("mta: %s: connection closed: %s", s->addr, why);
+		ms_free(s);
+		return;
+	}
+	if (s->ntx > 0 && s->head == 0 && s->state != MS_BODY &&
+	    s->state != MS_DOT) {
+		/*
+		 * A reused connection broke before any reply to this task:
+		 * the server most likely closed it meanwhile.  Not the
+		 * host's fault: the task gets a connection of its own.
+		 */
+		log_debug("mta: %s: reused connection lost: %s", s->addr, why);
+		t->next--;
+		ms_free(s);
+		mta_task_run(t);
+		return;
+	}
 	mta_host_result(s->hs, 0, NULL, why);
 	if (s->mailsent) {
 		/* The transaction had begun: no other host, try again later. */
@@ -219,7 +291,7 @@ ms_next_host(struct mta_session *s, const char *fmt, ...)
 	(void)strlcpy(t->lasterr, why, sizeof(t->lasterr));
 	log_debug("mta: msg %llu: %s", (unsigned long long)t->msgid, why);
 	ms_free(s);
-	mta_session_start(t);
+	mta_task_run(t);
 }
 
 /*
@@ -229,13 +301,14 @@ ms_next_host(struct mta_session *s, const char *fmt, ...)
 static void
 ms_tls_failed(struct mta_session *s, const char *why)
 {
-	if (s->t->tls != TLSP_OPPORTUNISTIC || s->implicit) {
+	if (s->policy != TLSP_OPPORTUNISTIC || s->implicit) {
 		ms_next_host(s, "%s: TLS %s: %s (#4.7.5)", s->addr,
-		    s->implicit ? "smtps" : config_tls_name(s->t->tls), why);
+		    s->implicit ? "smtps" : config_tls_name(s->policy), why);
 		return;
 	}
 	if (!s->mailsent) {
-		s->h->notls = 1;
+		/* The task's current host is the one before its next. */
+		s->t->hosts[s->t->next - 1].notls = 1;
 		s->t->next--;
 	}
 	ms_next_host(s, "%s: TLS handshake failed, trying plaintext: %s "
@@ -247,10 +320,10 @@ static int
 ms_starttls(struct mta_session *s)
 {
 	struct tls_config	*cfg = ms_tls_config;
-	const char		*name = s->h->name[0] == '[' ? s->addr :
-				    s->h->name;
+	const char		*name = s->h.name[0] == '[' ? s->addr :
+				    s->h.name;
 
-	if (s->t->tls == TLSP_VERIFY && (cfg = ms_tls_verify) == NULL) {
+	if (s->policy == TLSP_VERIFY && (cfg = ms_tls_verify) == NULL) {
 		ms_tls_failed(s, "no CA file to verify with");
 		return -1;
 	}
@@ -275,7 +348,7 @@ ms_pinned(struct mta_session *s)
 
 	if (h == NULL || strncmp(h, "SHA256:", 7) != 0)
 		return 0;
-	return strcasecmp(h + 7, s->t->fingerprint) == 0;
+	return strcasecmp(h + 7, s->fingerprint) == 0;
 }
 
 /* Go on with the handshake; once done, EHLO again.  -1: session gone. */
@@ -295,12 +368,12 @@ ms_handshake(struct mta_session *s)
 		ms_tls_failed(s, tls_error(s->tls));
 		return -1;
 	}
-	if (s->t->tls == TLSP_FINGERPRINT && !ms_pinned(s)) {
+	if (s->policy == TLSP_FINGERPRINT && !ms_pinned(s)) {
 		ms_tls_failed(s, "the certificate is not the pinned one");
 		return -1;
 	}
 	(void)snprintf(s->tlsinfo, sizeof(s->tlsinfo), "%s, %s, %s",
-	    config_tls_name(s->t->tls), tls_conn_version(s->tls),
+	    config_tls_name(s->policy), tls_conn_version(s->tls),
 	    tls_conn_cipher(s->tls));
 	if (s->implicit) {
 		s->state = MS_GREETING;
@@ -314,66 +387,93 @@ ms_handshake(struct mta_session *s)
 	return 0;
 }
 
+/* Send an AUTH step's text base64-encoded, wiping the copies. */
+static void
+ms_auth_send(struct mta_session *s, const char *prefix, const void *what,
+    size_t len, enum ms_state next)
+{
+	char	 b64[BASE64_LEN(sizeof(s->auth_user) +
+		    sizeof(s->auth_secret) + 2)];
+
+	(void)base64_encode(what, len, b64, sizeof(b64));
+	s->state = next;
+	ms_send(s, "%s%s\r\n", prefix, b64);
+	explicit_bzero(b64, sizeof(b64));
+}
+
 /*
- * AUTH to a route that has credentials (RFC 4954): PLAIN, else LOGIN, and
- * only over TLS.  -1: the session is gone.
+ * AUTH to a route that has credentials (RFC 4954), only over TLS unless
+ * the route says insecure.  Over TLS PLAIN, else LOGIN, else CRAM-MD5
+ * (one round trip first); without TLS CRAM-MD5 first, as it does not
+ * show the secret.  -1: the session is gone.
  */
 static int
 ms_auth(struct mta_session *s)
 {
-	struct mta_task	*t = s->t;
-	char		 buf[sizeof(t->auth_user) + sizeof(t->auth_secret) + 2];
-	char		 b64[BASE64_LEN(sizeof(buf))];
+	char		 buf[sizeof(s->auth_user) + sizeof(s->auth_secret) + 2];
+	unsigned int	 have = s->caps.auth;
 	size_t		 ul, sl;
 
-	if (s->tls == NULL) {
+	if (s->tls == NULL && !s->auth_insecure) {
 		ms_next_host(s, "%s: AUTH needs TLS and this connection has "
 		    "none (#4.7.0)", s->addr);
 		return -1;
 	}
-	if (s->caps.auth & MTA_AUTH_PLAIN) {
+	if ((have & MTA_AUTH_CRAM_MD5) &&
+	    (s->tls == NULL || !(have & (MTA_AUTH_PLAIN | MTA_AUTH_LOGIN)))) {
+		s->state = MS_AUTH_CRAM;
+		ms_send(s, "AUTH CRAM-MD5\r\n");
+	} else if (have & MTA_AUTH_PLAIN) {
 		/* authzid (empty) NUL authcid NUL password (RFC 4616) */
-		ul = strlen(t->auth_user);
-		sl = strlen(t->auth_secret);
+		ul = strlen(s->auth_user);
+		sl = strlen(s->auth_secret);
 		buf[0] = '\0';
-		memcpy(buf + 1, t->auth_user, ul);
+		memcpy(buf + 1, s->auth_user, ul);
 		buf[1 + ul] = '\0';
-		memcpy(buf + 2 + ul, t->auth_secret, sl);
-		(void)base64_encode(buf, 2 + ul + sl, b64, sizeof(b64));
-		s->state = MS_AUTH;
-		ms_send(s, "AUTH PLAIN %s\r\n", b64);
-	} else if (s->caps.auth & MTA_AUTH_LOGIN) {
+		memcpy(buf + 2 + ul, s->auth_secret, sl);
+		ms_auth_send(s, "AUTH PLAIN ", buf, 2 + ul + sl, MS_AUTH);
+		explicit_bzero(buf, sizeof(buf));
+	} else if (have & MTA_AUTH_LOGIN) {
 		s->state = MS_AUTH_USER;
 		ms_send(s, "AUTH LOGIN\r\n");
 	} else {
-		ms_next_host(s, "%s: no AUTH mechanism in common (we have PLAIN "
-		    "and LOGIN) (#4.7.0)", s->addr);
+		ms_next_host(s, "%s: no AUTH mechanism in common (we have "
+		    "PLAIN, LOGIN and CRAM-MD5) (#4.7.0)", s->addr);
 		return -1;
 	}
-	explicit_bzero(buf, sizeof(buf));
-	explicit_bzero(b64, sizeof(b64));
 	return 0;
 }
 
-/* One AUTH LOGIN step: the user name or the secret, base64. */
-static void
-ms_auth_login(struct mta_session *s, const char *what, enum ms_state next)
+/* The CRAM-MD5 answer to the server's 334 challenge (RFC 2195). */
+static int
+ms_auth_cram(struct mta_session *s, const struct mta_reply *rep)
 {
-	char	 b64[BASE64_LEN(sizeof(s->t->auth_secret))];
+	char		 chal[MTA_REPLY_LINE_MAX];
+	char		 resp[sizeof(s->auth_user) + 34];
+	const char	*line;
+	size_t		 len;
+	ssize_t		 n;
 
-	(void)base64_encode(what, strlen(what), b64, sizeof(b64));
-	s->state = next;
-	ms_send(s, "%s\r\n", b64);
-	explicit_bzero(b64, sizeof(b64));
+	if ((line = mta_reply_line(rep, 0, &len)) == NULL ||
+	    (n = base64_decode(line, len, chal, sizeof(chal))) == -1 ||
+	    cram_md5_response(s->auth_user, s->auth_secret, chal, n, resp,
+	    sizeof(resp)) == -1) {
+		ms_next_host(s, "%s: AUTH CRAM-MD5: a malformed challenge "
+		    "(#4.7.0)", s->addr);
+		return -1;
+	}
+	ms_auth_send(s, "", resp, strlen(resp), MS_AUTH);
+	explicit_bzero(resp, sizeof(resp));
+	return 0;
 }
 
 /* EHLO (and TLS) done: AUTH when the route has credentials, then MAIL. */
 static int
 ms_ready(struct mta_session *s)
 {
-	if (s->t->auth_user[0] != '\0')
+	if (s->auth_user[0] != '\0')
 		return ms_auth(s);
-	ms_mail(s);
+	ms_tx_begin(s);
 	return 0;
 }
 
@@ -398,22 +498,136 @@ ms_timeout(int fd, short ev, void *arg)
 		ms_finish(s);
 		return;
 	}
+	if (s->state == MS_IDLE) {
+		ms_quit(s);
+		return;
+	}
 	ms_next_host(s, "%s: timed out %s (#4.4.2)", s->addr,
 	    s->state == MS_CONNECT ? "connecting" : "waiting for the server");
+}
+
+/* Read the message's properties once per task, for every host. */
+static int
+ms_scan(struct mta_session *s)
+{
+	if (s->t->scanned)
+		return 0;
+	if (mta_message_scan(s->t->fd, &s->t->info) == -1) {
+		ms_next_host(s, "cannot read the message: %s (#4.3.0)",
+		    strerror(errno));
+		return -1;
+	}
+	s->t->scanned = 1;
+	return 0;
+}
+
+static int
+ms_same_addr(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in6	*a6, *b6;
+	const struct sockaddr_in	*a4, *b4;
+
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)a;
+		b6 = (const struct sockaddr_in6 *)b;
+		return a6->sin6_port == b6->sin6_port &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		    sizeof(a6->sin6_addr)) == 0;
+	}
+	a4 = (const struct sockaddr_in *)a;
+	b4 = (const struct sockaddr_in *)b;
+	return a4->sin_port == b4->sin_port &&
+	    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+}
+
+/* Whether task t, on its next host, may use the connection arg. */
+static int
+ms_fits(const struct mta_task *t, void *arg)
+{
+	const struct mta_session	*s = arg;
+	const struct mta_host		*h;
+
+	if (t->next >= t->nhosts)
+		return 0;
+	h = &t->hosts[t->next];
+	return ms_same_addr(&h->ss, &s->h.ss) &&
+	    strcasecmp(h->name, s->h.name) == 0 && t->tls == s->policy &&
+	    strcmp(t->fingerprint, s->fingerprint) == 0 &&
+	    t->smtps == s->smtps && t->auth_insecure == s->auth_insecure &&
+	    strcmp(t->auth_user, s->auth_user) == 0 &&
+	    strcmp(t->auth_secret, s->auth_secret) == 0;
+}
+
+/* The connection carries task t now, on the host t was to try next. */
+static void
+ms_attach(struct mta_session *s, struct mta_task *t)
+{
+	evtimer_del(&s->ev_to);
+	s->t = t;
+	t->next++;
+	if (ms_scan(s) == -1)
+		return;
+	ms_tx_begin(s);
+}
+
+/* The task's transaction is over; clean: the next may follow on it. */
+static void
+ms_task_end(struct mta_session *s, int clean)
+{
+	struct mta_task	*t = s->t;
+	struct timeval	 tv = { MTA_IDLE_TIMEOUT, 0 };
+
+	s->t = NULL;
+	mta_task_done(t);
+	if (!clean || s->ntx >= MTA_REUSE_MAX) {
+		ms_quit(s);
+		return;
+	}
+	if ((t = mta_task_take(ms_fits, s)) != NULL) {
+		ms_attach(s, t);
+		return;
+	}
+	s->state = MS_IDLE;
+	evtimer_add(&s->ev_to, &tv);
+}
+
+int
+mta_session_reuse(struct mta_task *t)
+{
+	struct mta_session	*s;
+
+	TAILQ_FOREACH(s, &ms_sessions, entry)
+		if (s->state == MS_IDLE && ms_fits(t, s)) {
+			ms_attach(s, t);
+			return 1;
+		}
+	return 0;
+}
+
+int
+mta_session_close_idle(void)
+{
+	struct mta_session	*s;
+
+	TAILQ_FOREACH(s, &ms_sessions, entry)
+		if (s->state == MS_IDLE) {
+			evtimer_del(&s->ev_to);
+			ms_quit(s);
+			return 1;
+		}
+	return 0;
 }
 
 void
 mta_session_start(struct mta_task *t)
 {
 	struct mta_session	*s;
-	const void		*a;
 	socklen_t		 sl;
 	int			 fd;
 
-	if (t->next >= t->nhosts) {
-		mta_task_done(t);
-		return;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->out = evbuffer_new()) == NULL) {
 		free(s);
@@ -423,23 +637,24 @@ mta_session_start(struct mta_task *t)
 		mta_task_done(t);
 		return;
 	}
+	TAILQ_INSERT_TAIL(&ms_sessions, s, entry);
+	ms_nsessions++;
 	s->t = t;
-	s->h = &t->hosts[t->next++];
+	s->h = t->hosts[t->next++];
+	s->policy = t->tls;
+	(void)strlcpy(s->fingerprint, t->fingerprint, sizeof(s->fingerprint));
+	s->smtps = t->smtps;
+	(void)strlcpy(s->auth_user, t->auth_user, sizeof(s->auth_user));
+	(void)strlcpy(s->auth_secret, t->auth_secret, sizeof(s->auth_secret));
+	s->auth_insecure = t->auth_insecure;
 	s->fd = -1;
-	a = s->h->ss.ss_family == AF_INET6 ?
-	    (const void *)&((struct sockaddr_in6 *)&s->h->ss)->sin6_addr :
-	    (const void *)&((struct sockaddr_in *)&s->h->ss)->sin_addr;
-	if (inet_ntop(s->h->ss.ss_family, a, s->addr, sizeof(s->addr)) == NULL)
-		(void)strlcpy(s->addr, "?", sizeof(s->addr));
-	s->hs = mta_host_get(s->addr, ntohs(s->h->ss.ss_family == AF_INET6 ?
-	    ((struct sockaddr_in6 *)&s->h->ss)->sin6_port :
-	    ((struct sockaddr_in *)&s->h->ss)->sin_port), s->h->name);
+	s->hs = mta_host_of(&s->h, s->addr, sizeof(s->addr));
 	mta_host_session(s->hs, 1);
 	mta_reply_init(&s->rp, 0);
 	evtimer_set(&s->ev_to, ms_timeout, s);
-	sl = s->h->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	sl = s->h.ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
-	fd = socket(s->h->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	fd = socket(s->h.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		ms_next_host(s, "%s: socket: %s (#4.4.1)", s->addr,
@@ -450,7 +665,7 @@ mta_session_start(struct mta_task *t)
 	event_set(&s->ev_rd, fd, EV_READ | EV_PERSIST, ms_read, s);
 	event_set(&s->ev_wr, fd, EV_WRITE, ms_write, s);
 	s->state = MS_CONNECT;
-	if (connect(fd, (struct sockaddr *)&s->h->ss, sl) == -1 &&
+	if (connect(fd, (struct sockaddr *)&s->h.ss, sl) == -1 &&
 	    errno != EINPROGRESS) {
 		ms_next_host(s, "%s: connect: %s (#4.4.1)", s->addr,
 		    strerror(errno));
@@ -479,37 +694,19 @@ ms_refuse(struct mta_session *s)
 	return NULL;
 }
 
+/* Queue a command whose reply is due; r: the recipient of a RCPT. */
 static void
-ms_mail(struct mta_session *s)
+ms_push(struct mta_session *s, enum ms_cmd cmd, struct mta_rcpt *r,
+    const char *line)
 {
-	char		 cmd[SQ_LINE_MAX + 1];
-	const char	*why;
-	int		 flags = 0;
-
-	s->state = MS_MAIL;
-	if ((why = ms_refuse(s)) != NULL) {
-		ms_fail_open(s, SQ_PERMFAIL, why);
-		ms_quit(s);
-		return;
-	}
-	if (s->caps.ext & MTA_EXT_SIZE)
-		flags |= MTA_CMD_SIZE;
-	if (s->t->info.flags & MTA_MSG_8BIT)
-		flags |= MTA_CMD_8BITMIME;
-	if (mta_cmd_mail(cmd, sizeof(cmd), s->t->sender,
-	    strlen(s->t->sender), s->t->info.smtpsize, flags) == -1) {
-		ms_fail_open(s, SQ_PERMFAIL, "The sender address cannot be "
-		    "sent over SMTP. (#5.1.7)");
-		ms_quit(s);
-		return;
-	}
-	s->mailsent = 1;
-	ms_send(s, "%s", cmd);
+	s->pend[s->npend].cmd = cmd;
+	s->pend[s->npend++].r = r;
+	ms_send(s, "%s", line);
 }
 
-/* RCPT for the next open recipient; DATA or QUIT when none is left. */
-static void
-ms_rcpt_next(struct mta_session *s)
+/* RCPT for the next open recipient after the last one sent; 0: none. */
+static int
+ms_rcpt_push(struct mta_session *s)
 {
 	char		 cmd[SQ_LINE_MAX + 1];
 	struct mta_rcpt	*r;
@@ -520,22 +717,68 @@ ms_rcpt_next(struct mta_session *s)
 		if (r->status != -1)
 			continue;
 		if (mta_cmd_rcpt(cmd, sizeof(cmd), r->addr, strlen(r->addr),
-		    0) == -1) {
+		    0) == -1)
+			continue;	/* failed by ms_tx_begin */
+		s->cur = r;
+		ms_push(s, MSC_RCPT, r, cmd);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The task's transaction: MAIL, then its RCPTs and DATA, at once with
+ * PIPELINING.  What cannot go to this host at all, or cannot be written
+ * as an SMTP command, fails before anything is sent.
+ */
+static void
+ms_tx_begin(struct mta_session *s)
+{
+	char		 cmd[SQ_LINE_MAX + 1];
+	struct mta_rcpt	*r;
+	const char	*why;
+	size_t		 n = 0;
+	int		 flags = 0;
+
+	s->npend = s->head = s->accepted = 0;
+	s->mailsent = s->mailok = 0;
+	s->cur = NULL;
+	if ((why = ms_refuse(s)) != NULL) {
+		ms_fail_open(s, SQ_PERMFAIL, why);
+		ms_task_end(s, 1);
+		return;
+	}
+	TAILQ_FOREACH(r, &s->t->rcpts, entry) {
+		if (r->status != -1)
+			continue;
+		if (mta_cmd_rcpt(cmd, sizeof(cmd), r->addr, strlen(r->addr),
+		    0) == -1)
 			mta_rcpt_result(r, SQ_PERMFAIL, "The recipient address "
 			    "cannot be sent over SMTP. (#5.1.3)");
-			continue;
+		else
+			n++;
+	}
+	if (s->caps.ext & MTA_EXT_SIZE)
+		flags |= MTA_CMD_SIZE;
+	if (s->t->info.flags & MTA_MSG_8BIT)
+		flags |= MTA_CMD_8BITMIME;
+	if (n > 0 && mta_cmd_mail(cmd, sizeof(cmd), s->t->sender,
+	    strlen(s->t->sender), s->t->info.smtpsize, flags) == -1)
+		ms_fail_open(s, SQ_PERMFAIL, "The sender address cannot be "
+		    "sent over SMTP. (#5.1.7)");
+	else if (n > 0) {
+		s->mailsent = 1;
+		s->state = MS_TX;
+		ms_push(s, MSC_MAIL, NULL, cmd);
+		if (s->caps.ext & MTA_EXT_PIPELINING) {
+			while (ms_rcpt_push(s))
+				;
+			ms_push(s, MSC_DATA, NULL, "DATA\r\n");
 		}
-		s->cur = r;
-		s->state = MS_RCPT;
-		ms_send(s, "%s", cmd);
+		ms_timer(s);
 		return;
 	}
-	if (s->accepted == 0) {
-		ms_quit(s);
-		return;
-	}
-	s->state = MS_DATA;
-	ms_send(s, "DATA\r\n");
+	ms_task_end(s, 1);
 }
 
 static void
@@ -543,6 +786,7 @@ ms_quit(struct mta_session *s)
 {
 	s->state = MS_QUIT;
 	ms_send(s, "QUIT\r\n");
+	ms_timer(s);
 }
 
 /* Apply a 4xx/5xx to the open recipients, or 2xx to the accepted ones. */
@@ -580,14 +824,84 @@ ms_result_all(struct mta_session *s, const struct mta_reply *rep,
 static int
 ms_want_tls(struct mta_session *s)
 {
-	switch (s->t->tls) {
+	switch (s->policy) {
 	case TLSP_NONE:
 		return 0;
 	case TLSP_OPPORTUNISTIC:
-		return !s->h->notls && ms_tls_config != NULL;
+		return !s->h.notls && ms_tls_config != NULL;
 	default:
 		return 1;
 	}
+}
+
+/*
+ * A reply to MAIL, RCPT or DATA, in the order they were sent.  Without
+ * PIPELINING the next command goes once the reply is in.  -1: the
+ * session is gone.
+ */
+static int
+ms_tx_reply(struct mta_session *s, const struct mta_reply *rep)
+{
+	struct ms_pending	*p = &s->pend[s->head++];
+	char			 text[MTA_TEXT_MAX];
+	int			 c = rep->code / 100;
+	int			 piped = s->caps.ext & MTA_EXT_PIPELINING;
+
+	switch (p->cmd) {
+	case MSC_MAIL:
+		if (c == 2)
+			s->mailok = 1;
+		else {
+			ms_said(s, rep, text, sizeof(text));
+			ms_fail_open(s, c == 5 ? SQ_PERMFAIL : SQ_TEMPFAIL,
+			    text);
+			mta_host_result(s->hs, 0, NULL, text);
+		}
+		if (piped)
+			return 0;	/* the RCPTs' and DATA's replies follow */
+		if (!s->mailok) {
+			ms_task_end(s, 0);
+			return -1;
+		}
+		(void)ms_rcpt_push(s);	/* ms_tx_begin saw one at least */
+		return 0;
+	case MSC_RCPT:
+		if (c == 2 && p->r->status == -1) {
+			s->accepted++;
+			p->r->accepted = 1;
+		} else if (c != 2) {
+			ms_said(s, rep, text, sizeof(text));
+			mta_rcpt_result(p->r, c == 5 ? SQ_PERMFAIL :
+			    SQ_TEMPFAIL, "%s", text);
+		}
+		if (piped || ms_rcpt_push(s))
+			return 0;
+		if (s->accepted == 0) {
+			ms_task_end(s, 0);
+			return -1;
+		}
+		ms_push(s, MSC_DATA, NULL, "DATA\r\n");
+		return 0;
+	case MSC_DATA:
+		if (rep->code != 354) {
+			if (s->accepted > 0)
+				ms_result_all(s, rep, 0);
+			ms_task_end(s, 0);
+			return -1;
+		}
+		if (s->accepted == 0) {
+			/* Nobody to send it to: an empty message ends it. */
+			s->state = MS_DOT;
+			ms_send(s, ".\r\n");
+			return 0;
+		}
+		s->state = MS_BODY;
+		s->off = 0;
+		mta_data_init(&s->enc, MTA_LINE_MAX);
+		event_add(&s->ev_wr, NULL);
+		return 0;
+	}
+	return 0;
 }
 
 /* Act on a reply; -1 when the session is gone. */
@@ -621,10 +935,10 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 				ms_send(s, "STARTTLS\r\n");
 				break;
 			}
-			if (s->t->tls != TLSP_OPPORTUNISTIC) {
+			if (s->policy != TLSP_OPPORTUNISTIC) {
 				ms_next_host(s, "%s: TLS %s, but STARTTLS is not "
 				    "offered (#4.7.5)", s->addr,
-				    config_tls_name(s->t->tls));
+				    config_tls_name(s->policy));
 				return -1;
 			}
 		}
@@ -632,31 +946,35 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 	case MS_STARTTLS:
 		if (rep->code == 220)
 			return ms_starttls(s);
-		if (s->t->tls != TLSP_OPPORTUNISTIC) {
+		if (s->policy != TLSP_OPPORTUNISTIC) {
 			ms_said(s, rep, text, sizeof(text));
 			ms_next_host(s, "%s: TLS %s, but STARTTLS was refused. %s",
-			    s->addr, config_tls_name(s->t->tls),
+			    s->addr, config_tls_name(s->policy),
 			    strchr(text, '\n') + 1);
 			return -1;
 		}
 		return ms_ready(s);	/* opportunistic: so in plaintext */
 	case MS_AUTH_USER:
 	case MS_AUTH_PASS:
+	case MS_AUTH_CRAM:
 	case MS_AUTH:
 		if (s->state != MS_AUTH && rep->code == 334) {
+			if (s->state == MS_AUTH_CRAM)
+				return ms_auth_cram(s, rep);
 			if (s->state == MS_AUTH_USER)
-				ms_auth_login(s, s->t->auth_user, MS_AUTH_PASS);
+				ms_auth_send(s, "", s->auth_user,
+				    strlen(s->auth_user), MS_AUTH_PASS);
 			else
-				ms_auth_login(s, s->t->auth_secret, MS_AUTH);
+				ms_auth_send(s, "", s->auth_secret,
+				    strlen(s->auth_secret), MS_AUTH);
 			break;
 		}
 		if (s->state == MS_AUTH && c == 2) {
-			ms_mail(s);
+			ms_tx_begin(s);
 			break;
 		}
 		ms_said(s, rep, text, sizeof(text));
-		ms_next_host(s, "AUTH as %s failed: %s", s->t->auth_user,
-		    text);
+		ms_next_host(s, "AUTH as %s failed: %s", s->auth_user, text);
 		return -1;
 	case MS_HELO:
 		if (c != 2) {
@@ -666,43 +984,13 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 			return -1;
 		}
 		return ms_ready(s);
-	case MS_MAIL:
-		if (c != 2) {
-			ms_said(s, rep, text, sizeof(text));
-			ms_fail_open(s, c == 5 ? SQ_PERMFAIL : SQ_TEMPFAIL,
-			    text);
-			ms_quit(s);
-			break;
-		}
-		s->cur = NULL;
-		ms_rcpt_next(s);
-		break;
-	case MS_RCPT:
-		if (c == 2) {
-			s->accepted++;
-			s->cur->accepted = 1;
-		} else {
-			ms_said(s, rep, text, sizeof(text));
-			mta_rcpt_result(s->cur, c == 5 ? SQ_PERMFAIL :
-			    SQ_TEMPFAIL, "%s", text);
-		}
-		ms_rcpt_next(s);
-		break;
-	case MS_DATA:
-		if (rep->code != 354) {
-			ms_result_all(s, rep, 0);
-			ms_quit(s);
-			break;
-		}
-		s->state = MS_BODY;
-		s->off = 0;
-		mta_data_init(&s->enc, MTA_LINE_MAX);
-		event_add(&s->ev_wr, NULL);
-		break;
+	case MS_TX:
+		return ms_tx_reply(s, rep);
 	case MS_DOT:
 		ms_result_all(s, rep, 1);
-		ms_quit(s);
-		break;
+		s->ntx++;
+		ms_task_end(s, 1);
+		return -1;
 	case MS_QUIT:
 		ms_finish(s);
 		return -1;
@@ -713,13 +1001,31 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 	return 0;
 }
 
+/* How many replies the commands sent so far still have due. */
+static size_t
+ms_due(const struct mta_session *s)
+{
+	switch (s->state) {
+	case MS_CONNECT:
+	case MS_HANDSHAKE:
+	case MS_BODY:
+	case MS_IDLE:
+		return 0;
+	case MS_TX:
+		return s->npend - s->head;
+	default:
+		return 1;
+	}
+}
+
 static void
 ms_read(int fd, short ev, void *arg)
 {
 	struct mta_session		*s = arg;
 	enum mta_reply_status		 st;
 	char				 buf[MS_READ_MAX];
-	size_t				 used;
+	const char			*p;
+	size_t				 used, left, due;
 	ssize_t				 n;
 
 	if (s->state == MS_HANDSHAKE) {
@@ -746,8 +1052,9 @@ ms_read(int fd, short ev, void *arg)
 		    strerror(errno));
 		return;
 	}
-	if (n == 0) {
-		if (s->state == MS_QUIT)
+	if (n == 0 || s->state == MS_IDLE) {
+		/* A server may say 421 and close an idle connection. */
+		if (s->state == MS_QUIT || s->state == MS_IDLE)
 			ms_finish(s);
 		else
 			ms_next_host(s, "%s: the connection was closed "
@@ -755,27 +1062,34 @@ ms_read(int fd, short ev, void *arg)
 		return;
 	}
 	/*
-	 * Commands go one at a time, so one reply is all a read may hold:
-	 * anything after it is out of turn and would be taken for the
-	 * answer to the next command (the CVE-2020-8794 class).
+	 * Only commands sent before these bytes were read can have replies
+	 * in them, one each, in order: anything more is out of turn and
+	 * would be taken for the answer to a later command (the
+	 * CVE-2020-8794 class).
 	 */
-	st = mta_reply_feed(&s->rp, buf, n, &used);
-	if (st == MTA_REPLY_ERROR) {
-		ms_next_host(s, "%s: bad reply: %s (#4.4.2)", s->addr,
-		    s->rp.error);
-		return;
-	}
-	if (st == MTA_REPLY_MORE) {
-		ms_timer(s);
-		return;
-	}
-	if (used < (size_t)n || s->state == MS_BODY ||
-	    evbuffer_get_length(s->out) > 0) {
+	due = ms_due(s);
+	if (due == 0) {
 		ms_next_host(s, "%s: a reply out of turn (#4.4.2)", s->addr);
 		return;
 	}
-	if (ms_reply(s, &s->rp.reply) == 0)
-		ms_timer(s);
+	for (p = buf, left = n; left > 0; p += used, left -= used) {
+		st = mta_reply_feed(&s->rp, p, left, &used);
+		if (st == MTA_REPLY_ERROR) {
+			ms_next_host(s, "%s: bad reply: %s (#4.4.2)", s->addr,
+			    s->rp.error);
+			return;
+		}
+		if (st == MTA_REPLY_MORE)
+			break;
+		if (--due == 0 && used < left) {
+			ms_next_host(s, "%s: a reply out of turn (#4.4.2)",
+			    s->addr);
+			return;
+		}
+		if (ms_reply(s, &s->rp.reply) == -1)
+			return;
+	}
+	ms_timer(s);
 }
 
 /* Refill the output with the encoded message; 0, or -1 when it failed. */
@@ -878,17 +1192,11 @@ ms_write(int fd, short ev, void *arg)
 			    strerror(err));
 			return;
 		}
-		if (!s->t->scanned) {
-			if (mta_message_scan(s->t->fd, &s->t->info) == -1) {
-				ms_next_host(s, "cannot read the message: %s "
-				    "(#4.3.0)", strerror(errno));
-				return;
-			}
-			s->t->scanned = 1;
-		}
+		if (ms_scan(s) == -1)
+			return;
 		s->state = MS_GREETING;
 		event_add(&s->ev_rd, NULL);
-		if (s->t->smtps) {
+		if (s->smtps) {
 			s->implicit = 1;
 			(void)ms_starttls(s);
 			return;

@@ -19,7 +19,7 @@
 
 #define QUEUE_INCOMING_MAX	4096	/* messages being received at once */
 #define QUEUE_RCPT_MAX		100000	/* recipients in one envelope */
-#define QUEUE_MTA_CONCURRENCY	100	/* remote deliveries at once */
+#define QUEUE_MTA_CONCURRENCY	200	/* remote deliveries at once */
 #define QUEUE_MDA_CONCURRENCY	10	/* local, when the conf says 0 */
 #ifndef QUEUE_FSYNC_WORKERS
 #define QUEUE_FSYNC_WORKERS	8	/* threads of the fsync pool */

@@ -164,8 +164,10 @@ RB_GENERATE_STATIC(qresolve_tree, qresolve, entry, qresolve_cmp);
 static unsigned int
 sched_cap(int t)
 {
+	/* Twice mta's connections: a finished one finds the next waiting. */
 	if (t == SCHED_REMOTE)
-		return QUEUE_MTA_CONCURRENCY;
+		return conf != NULL && conf->mta_concurrency > 0 ?
+		    2 * conf->mta_concurrency : QUEUE_MTA_CONCURRENCY;
 	if (conf != NULL && conf->mda_concurrency > 0)
 		return conf->mda_concurrency;
 	return QUEUE_MDA_CONCURRENCY;

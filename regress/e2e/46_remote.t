@@ -9,7 +9,9 @@ in QSBMF, a 4xx RCPT stays queued), a host that cannot be reached makes
 way for the next address, STARTTLS whenever offered (opportunistic) and
 plaintext again when the handshake fails, the tls policies of a domain
 (verify against a CA, fingerprint, required, none), SMTPS routes and
-AUTH to a relay (never without TLS, no secret logged), the bounce route
+AUTH to a relay (never without TLS, no secret logged), CRAM-MD5 when
+it is all a relay offers or when the route is insecure (no TLS), the
+bounce route
 for null-sender mail, a domain's own queue lifetime, delivery by MX to
 port 25 with the first preference unreachable, an MX pointing back at us,
 a refused greeting is a
@@ -98,10 +100,11 @@ def show_hosts_reports_each_address(t, d, mx, dns):
     rc, out, err = d.ctl("show", "hosts")
     t.is_(rc, 0, "show hosts exits 0", err)
     t.like(out, r"(?m)^host=127\.0\.0\.1 port=%d name=\[127\.0\.0\.1\] "
-           r"sessions=0 connections=[1-9]\d* delivered=[1-9]\d* last=\d+ "
+           r"sessions=[01] connections=[1-9]\d* delivered=[1-9]\d* last=\d+ "
            r"tls=none error=-$" % mx.port,
-           "one line for the peer: connections, deliveries, TLS, and no host "
-           "error (a recipient's 451 is the recipient's, in show queue)")
+           "one line for the peer: connections (one may be idle, kept for "
+           "reuse), deliveries, TLS, and no host error (a recipient's 451 is "
+           "the recipient's, in show queue)")
 
 
 def expect_at_peer(t, d, peer, rcpt, name):
@@ -186,7 +189,7 @@ def a_failed_handshake_falls_back_to_plaintext(t, dns, mx):
 
 def policy_case(t, dns, peer_opts, tls_line, delivered, tls, log_pattern,
                 name, route_opts="", smtps=False, domain="example.net",
-                auth_user=None):
+                auth_user=None, sasl_method=None):
     """
     A domain with this tls line (and these options on its route line), to
     a peer configured so: delivered or not, over TLS or not, logged so.
@@ -220,6 +223,9 @@ def policy_case(t, dns, peer_opts, tls_line, delivered, tls, log_pattern,
                 if auth_user is not None:
                     t.is_(got[0].auth_user, auth_user, "%s: AUTH as %s" % (
                         name, auth_user))
+                if sasl_method is not None:
+                    t.is_(got[0].sasl_method, sasl_method, "%s: AUTH %s" % (
+                        name, sasl_method))
             t.ok("sekrit" not in open(d.log_path).read(),
                  "%s: no secret in the log" % name)
         finally:
@@ -234,13 +240,25 @@ def smtps_and_auth_on_routes(t, dns, mx):
     policy_case(t, dns, dict(tls="starttls", auth=auth), "", True, True,
                 r"success: 127\.0\.0\.1_TLS_transmitted", "AUTH after "
                 "STARTTLS", route_opts=' auth "relayuser" "sekrit"',
-                domain="far.test", auth_user="relayuser")
+                domain="far.test", auth_user="relayuser", sasl_method="PLAIN")
     policy_case(t, dns, dict(tls="starttls", auth=auth, main_extra=
                              "smtpd_sasl_mechanism_filter = login\n"),
                 "", True, True, r"success: 127\.0\.0\.1_TLS_transmitted",
                 "AUTH LOGIN when PLAIN is not offered",
                 route_opts=' auth "relayuser" "sekrit"', domain="far.test",
-                auth_user="relayuser")
+                auth_user="relayuser", sasl_method="LOGIN")
+    policy_case(t, dns, dict(tls="starttls", auth=auth, main_extra=
+                             "smtpd_sasl_mechanism_filter = cram-md5\n"),
+                "", True, True, r"success: 127\.0\.0\.1_TLS_transmitted",
+                "AUTH CRAM-MD5 when it is all the relay offers",
+                route_opts=' auth "relayuser" "sekrit"', domain="far.test",
+                auth_user="relayuser", sasl_method="CRAM-MD5")
+    policy_case(t, dns, dict(auth=auth), "", True, False,
+                r"success: 127\.0\.0\.1_accepted_message", "AUTH without "
+                "TLS on an insecure route: CRAM-MD5 first",
+                route_opts=' auth "relayuser" "sekrit" insecure',
+                domain="far.test", auth_user="relayuser",
+                sasl_method="CRAM-MD5")
     policy_case(t, dns, dict(tls="smtps", auth=auth), "", True, True,
                 r"success: 127\.0\.0\.1_TLS_transmitted", "AUTH over smtps",
                 route_opts=' smtps auth "relayuser" "sekrit"', smtps=True,

@@ -157,6 +157,8 @@ field(struct sqconf *c, const char *key)
 	N("retry_max", c->retry_max);
 	N("bounce_max_size", c->bounce_max_size);
 	N("mda_concurrency", c->mda_concurrency);
+	N("mta_concurrency", c->mta_concurrency);
+	N("mta_host_concurrency", c->mta_host_concurrency);
 	N("agent_idle", c->agent_idle);
 #undef S
 #undef N
@@ -210,6 +212,8 @@ field(struct sqconf *c, const char *key)
 				    d->route_smtps ? " smtps" : "",
 				    d->auth_user[0] ? " auth=" : "", d->auth_user);
 				strlcat(buf, one, sizeof(buf));
+				if (d->auth_insecure)
+					strlcat(buf, " insecure", sizeof(buf));
 			}
 		}
 	} else if (strcmp(key, "domain_lifetime") == 0) {
@@ -262,6 +266,9 @@ static const struct good goods[] = {
 	{ "default_retry_max", "", "retry_max", "14400" },
 	{ "default_bounce_max_size", "", "bounce_max_size", "65536" },
 	{ "default_delivery_concurrency", "", "mda_concurrency", "20" },
+	{ "default_remote_concurrency", "", "mta_concurrency", "100" },
+	{ "default_remote_host_concurrency", "", "mta_host_concurrency",
+	    "20" },
 	{ "default_agent_idle", "", "agent_idle", "5" },
 	{ "default_no_listeners", "", "listeners", "" },
 	{ "default_no_domains", "", "domains", "" },
@@ -388,6 +395,14 @@ static const struct good goods[] = {
 	    "0" },
 	{ "delivery_concurrency", "delivery concurrency 5\n",
 	    "mda_concurrency", "5" },
+	{ "remote_concurrency", "remote concurrency 7\n",
+	    "mta_concurrency", "7" },
+	{ "remote_host_concurrency", "remote host-concurrency 3\n",
+	    "mta_host_concurrency", "3" },
+	{ "route_auth_insecure", "domain x.org { route \"[192.0.2.1]:587\" "
+	    "auth \"u\" \"s\" insecure }\n", "domains",
+	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
+	    "route=[192.0.2.1]:587 auth=u insecure" },
 	{ "agent_idle", "agent idle 30s\n", "agent_idle", "30" },
 	{ "agent_idle_zero", "agent idle 0\n", "agent_idle", "0" },
 
@@ -645,6 +660,13 @@ static const struct bad bads[] = {
 	    "test.conf:1: limit sessions 0 is out of range", 1 },
 	{ "errors_too_many", "limit errors 1001\n",
 	    "test.conf:1: limit errors 1001 is out of range", 1 },
+	{ "remote_concurrency_zero", "remote concurrency 0\n",
+	    "test.conf:1: remote concurrency 0 is out of range (1 to 10000)",
+	    1 },
+	{ "remote_host_concurrency_big", "remote host-concurrency 10001\n",
+	    "test.conf:1: remote host-concurrency 10001 is out of range", 1 },
+	{ "insecure_without_auth", "domain x.org {\n\troute \"r.x.net\" "
+	    "insecure\n}\n", "test.conf:2: syntax error", 1 },
 	{ "concurrency_zero", "delivery concurrency 0\n",
 	    "test.conf:1: delivery concurrency 0 is out of range", 1 },
 	{ "agent_idle_too_long", "agent idle 2h\n",
