@@ -12,7 +12,8 @@ plaintext again when the handshake fails, the tls policies of a domain
 AUTH to a relay (never without TLS, no secret logged), CRAM-MD5 when
 it is all a relay offers or when the route is insecure (no TLS), the
 bounce route
-for null-sender mail, a domain's own queue lifetime, delivery by MX to
+for null-sender mail (to Postfix, and to a second sqmaild that gets
+nothing else), a domain's own queue lifetime, delivery by MX to
 port 25 with the first preference unreachable, an MX pointing back at us,
 a refused greeting is a
 deferral, 8-bit content
@@ -325,6 +326,49 @@ def bounces_take_the_bounce_route(t, dns, mx):
             d.stop()
 
 
+def the_bounce_route_to_a_second_instance(t, dns, mx):
+    # Bounces go to a second sqmaild (s/qmail's "!@" to a bounce host);
+    # mail from a real sender to the same domain goes by the domain's
+    # own route.
+    with mtapeer.MtaPeer(domains=["far.test", "sender.test"], reject={
+            "bad@far.test": "550 5.1.1 no such user"}) as peer:
+        d2 = sqtest.Daemon(t, domain="sender.test", name="bounces").start()
+        d1 = sqtest.Daemon(t, extra='bounce route "[127.0.0.1]:%d"\n'
+                           'domain "far.test" {\n\troute "[127.0.0.1]:%d"\n'
+                           '}\ndomain "sender.test" {\n\troute '
+                           '"[127.0.0.1]:%d"\n}\n' % (d2.port, peer.port,
+                                                     peer.port))
+        d1.start()
+        try:
+            code, text = d1.send(make_message("to be bounced"),
+                                 sender="sender@sender.test",
+                                 rcpts=("bad@far.test",))
+            t.is_(code, 250, "second instance: accepted", text)
+            got = d2.wait_for_maildir(1)
+            t.is_(len(got), 1, "second instance: the bounce reached the "
+                  "bounce instance")
+            if got:
+                t.is_(got[0].return_path, "",
+                      "second instance: with the null sender", got[0].error)
+                t.like(got[0].data.decode("utf-8", "replace"),
+                       r"Remote host said: 550 5\.1\.1 <bad@far\.test>",
+                       "second instance: the QSBMF bounce with the remote "
+                       "text")
+            msg = make_message("not a bounce")
+            code, text = d1.send(msg, rcpts=("sender@sender.test",))
+            t.is_(code, 250, "second instance: mail from a real sender "
+                  "accepted", text)
+            normal = peer.wait_messages(1)
+            t.ok(len(normal) == 1 and normal[0].body.endswith(msg) and
+                 normal[0].sender == "sender@example.test",
+                 "second instance: it took the domain's route", normal)
+            t.is_(len(d2.messages()), 1, "second instance: nothing but the "
+                  "bounce reached the bounce instance")
+        finally:
+            d1.stop()
+            d2.stop()
+
+
 def a_domain_lifetime_expires_its_mail(t, dns, mx):
     with mtapeer.MtaPeer(defer={"slow@example.net": "451 4.3.0 not yet"}) \
             as peer:
@@ -457,6 +501,7 @@ def main():
             tls_policies_per_domain,
             smtps_and_auth_on_routes,
             bounces_take_the_bounce_route,
+            the_bounce_route_to_a_second_instance,
             a_domain_lifetime_expires_its_mail,
             delivery_by_mx_tries_the_next_preference,
             a_refused_greeting_is_a_deferral,
