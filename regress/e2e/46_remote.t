@@ -13,7 +13,7 @@ AUTH to a relay (never without TLS, no secret logged), CRAM-MD5 when
 it is all a relay offers or when the route is insecure (no TLS), the
 bounce route
 for null-sender mail (to Postfix, and to a second sqmaild that gets
-nothing else), a domain's own queue lifetime, delivery by MX to
+nothing else), a 1 MB message's bounce within bounce max-size, a domain's own queue lifetime, delivery by MX to
 port 25 with the first preference unreachable, an MX pointing back at us,
 a refused greeting is a
 deferral, 8-bit content
@@ -369,6 +369,28 @@ def the_bounce_route_to_a_second_instance(t, dns, mx):
             d2.stop()
 
 
+def a_big_bounce_quotes_at_most_bounce_max_size(t, dns, mx):
+    with mtapeer.MtaPeer(reject={"bad@example.net": "550 5.1.1 no such "
+                                 "user"}) as peer:
+        d = sqtest.Daemon(t, extra="bounce max-size 10K\n" +
+                          route_conf(peer.port)).start()
+        try:
+            big = make_message("one megabyte", ("y" * 99 + "\n") * 10486)
+            code, text = d.send(big, rcpts=("bad@example.net",))
+            t.is_(code, 250, "a 1 MB message accepted", text)
+            got = bounces(d, r"bad@example\.net")
+            t.is_(len(got), 1, "the remote 550 bounced it")
+            if got:
+                data = got[0].data
+                t.ok(len(data) <= 10 * 1024 + 4096, "the bounce holds at "
+                     "most 10K of it (bounce max-size) plus its own text: "
+                     "%d octets" % len(data))
+                t.ok(b"Subject: one megabyte" in data and b"y" * 99 in data,
+                     "it quotes the start of the original")
+        finally:
+            d.stop()
+
+
 def a_domain_lifetime_expires_its_mail(t, dns, mx):
     with mtapeer.MtaPeer(defer={"slow@example.net": "451 4.3.0 not yet"}) \
             as peer:
@@ -502,6 +524,7 @@ def main():
             smtps_and_auth_on_routes,
             bounces_take_the_bounce_route,
             the_bounce_route_to_a_second_instance,
+            a_big_bounce_quotes_at_most_bounce_max_size,
             a_domain_lifetime_expires_its_mail,
             delivery_by_mx_tries_the_next_preference,
             a_refused_greeting_is_a_deferral,
