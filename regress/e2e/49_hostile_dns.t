@@ -259,8 +259,20 @@ def main():
         t.ok(queue is not None and all(e["id"] for e in queue),
              "show queue: every line is one well-formed entry", queue)
         queue = queue or []
-        bounce_text = "".join(m.data.decode("utf-8", "replace")
-                              for m in d.messages())
+        # A failure's bounce comes back to the sender: wait for them all.
+        failed = ["<x@%s>:" % name(c) for c, (what, _) in deliveries.items()
+                  if what == "failure"]
+
+        def bounced():
+            text = "".join(m.data.decode("utf-8", "replace")
+                           for m in d.messages())
+            return (text,) if all(f in text for f in failed) else None
+        try:
+            bounce_text, = sqtest.wait_for("bounces for %s" % failed,
+                                           bounced)
+        except sqtest.WaitTimeout:
+            bounce_text = "".join(m.data.decode("utf-8", "replace")
+                                  for m in d.messages())
 
         for case, route, delivery, todo in CASES:
             t.note("--- %s" % case)
