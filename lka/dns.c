@@ -34,9 +34,7 @@
 #include "log.h"
 
 #define DNS_CLASS_IN	1
-#define DNS_TYPE_A	1
 #define DNS_TYPE_MX	15
-#define DNS_TYPE_AAAA	28
 
 /* A socket c-ares asked us to watch. */
 struct dns_sock {

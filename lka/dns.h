@@ -34,6 +34,8 @@
 #define DNS_SELF_NAMES_MAX	32	/* names given to dns_set_self() */
 #define DNS_SELF_ADDRS_MAX	256	/* addresses given to dns_set_self() */
 #define DNS_REASON_MAX		256	/* a result's text, NUL included */
+#define DNS_TYPE_A		1	/* RFC 1035 */
+#define DNS_TYPE_AAAA		28	/* RFC 3596 */
 
 /*
  * Per query: the first try waits DNS_TIMEOUT_MS, and c-ares doubles the
@@ -143,7 +145,9 @@ int		 dns_status_permanent(enum dns_status);
  * dns_addr_answer: the addresses (family AF_INET: A records, AF_INET6:
  * AAAA) of the answer (abuf, alen), CNAME chain followed, unusable ones
  * (0.0.0.0/8, 224.0.0.0/3, ::, ff00::/8) and duplicates dropped; at
- * most max into out.  The count, or -1 for a malformed answer.
+ * most max into out.  The count, or -1 for a malformed answer: one
+ * c-ares rejects, or, when it finds no address, a record of the asked
+ * type with the wrong length or a CNAME chain that loops.
  *
  * dns_addr_equal: the same IP address (a v4-mapped IPv6 address equals
  * its IPv4 address; ports and scopes are not compared).

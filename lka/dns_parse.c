@@ -23,6 +23,9 @@
 
 #define DNS_MSG_MAX	65535	/* a DNS message, over TCP */
 #define DNS_PARSE_MAX	64	/* addresses read from one answer */
+#define DNS_TYPE_CNAME	5
+#define DNS_HEADER_LEN	12
+#define DNS_RR_FIXED	10	/* type, class, ttl, rdlength */
 
 /* An MX record while the answer is ordered. */
 struct dns_mxent {
@@ -282,6 +285,93 @@ dns_addr_equal(const struct sockaddr *a, const struct sockaddr *b)
 	    sizeof(struct in6_addr)) == 0;
 }
 
+static unsigned int
+dns_u16(const unsigned char *p)
+{
+	return (unsigned int)p[0] << 8 | p[1];
+}
+
+/*
+ * c-ares found no address: whether the answer is broken rather than
+ * empty.  c-ares skips a record of the asked type whose length is wrong
+ * and gives up on a CNAME chain that loops (RFC 1034 3.6.2 calls both
+ * errors); either is a bad answer, tried again later, not a host without
+ * an address.  Bounded by the message and DNS_PARSE_MAX CNAMEs.
+ */
+static int
+dns_addr_broken(const unsigned char *abuf, size_t alen, int family)
+{
+	char			*qname = NULL, *owner, *target;
+	char			*from[DNS_PARSE_MAX], *to[DNS_PARSE_MAX];
+	const unsigned char	*p = abuf + DNS_HEADER_LEN, *end = abuf + alen;
+	const char		*name;
+	unsigned int		 an, i, type, rdlen;
+	unsigned int		 want = family == AF_INET ? DNS_TYPE_A :
+				    DNS_TYPE_AAAA;
+	unsigned int		 wantlen = family == AF_INET ? 4 : 16;
+	size_t			 ncn = 0, k, steps;
+	long			 enclen;
+	int			 broken = 0;
+
+	if (alen < DNS_HEADER_LEN || dns_u16(abuf + 4) != 1)
+		return 1;
+	an = dns_u16(abuf + 6);
+	if (ares_expand_name(p, abuf, (int)alen, &qname, &enclen) !=
+	    ARES_SUCCESS)
+		return 1;
+	p += enclen;
+	if (end - p < 4)
+		broken = 1;
+	else
+		p += 4;		/* qtype, qclass */
+	for (i = 0; i < an && !broken; i++) {
+		if (ares_expand_name(p, abuf, (int)alen, &owner, &enclen) !=
+		    ARES_SUCCESS) {
+			broken = 1;
+			break;
+		}
+		p += enclen;
+		if (end - p < DNS_RR_FIXED || (size_t)(end - p) -
+		    DNS_RR_FIXED < dns_u16(p + 8)) {
+			ares_free_string(owner);
+			broken = 1;
+			break;
+		}
+		type = dns_u16(p);
+		rdlen = dns_u16(p + 8);
+		p += DNS_RR_FIXED;
+		if (type == want && rdlen != wantlen)
+			broken = 1;
+		else if (type == DNS_TYPE_CNAME && ncn < DNS_PARSE_MAX &&
+		    ares_expand_name(p, abuf, (int)alen, &target, &enclen) ==
+		    ARES_SUCCESS) {
+			from[ncn] = owner;
+			to[ncn++] = target;
+			owner = NULL;
+		}
+		if (owner != NULL)
+			ares_free_string(owner);
+		p += rdlen;
+	}
+	/* From the question's name: more links than CNAMEs is a loop. */
+	for (name = qname, steps = 0; !broken; steps++) {
+		for (k = 0; k < ncn; k++)
+			if (strcasecmp(from[k], name) == 0)
+				break;
+		if (k == ncn)
+			break;
+		if (steps >= ncn)
+			broken = 1;
+		name = to[k];
+	}
+	for (k = 0; k < ncn; k++) {
+		ares_free_string(from[k]);
+		ares_free_string(to[k]);
+	}
+	ares_free_string(qname);
+	return broken;
+}
+
 int
 dns_addr_answer(const unsigned char *abuf, size_t alen, int family,
     struct sockaddr_storage *out, size_t max)
@@ -302,8 +392,8 @@ dns_addr_answer(const unsigned char *abuf, size_t alen, int family,
 		r = ares_parse_aaaa_reply(abuf, (int)alen, NULL, a6, &got);
 	else
 		return -1;
-	if (r == ARES_ENODATA)
-		return 0;
+	if (r == ARES_ENODATA || (r == ARES_SUCCESS && got == 0))
+		return dns_addr_broken(abuf, alen, family) ? -1 : 0;
 	if (r != ARES_SUCCESS || got < 0 || got > DNS_PARSE_MAX)
 		return -1;
 	for (k = 0; k < got && n < max; k++) {

@@ -25,7 +25,6 @@ be free; 127.0.0.6 and 127.0.0.7 must refuse connections on port 25.
 import os
 import re
 import socket
-import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,42 +79,6 @@ domain "dualroute.test" {{
 
 DOMAINS = ["v6route.test", "dualroute.test", "v6mx.test", "cname.test",
            "fallback.test", "unreach.test", "equal.test"]
-
-
-class Peer6(mtapeer.MtaPeer):
-    """
-    An MtaPeer that also listens on [::1]:25 (mtapeer's listener is IPv4
-    only): one more smtpd line in master.cf, IPv6 enabled in main.cf.
-    Its IPv4 listener (127.0.0.1, a free port) is only for its own
-    readiness probe.
-    """
-
-    def __init__(self, **kw):
-        kw["main_extra"] = kw.get("main_extra", "") + "inet_protocols = all\n"
-        super().__init__(**kw)
-
-    def write_config(self):
-        super().write_config()
-        path = os.path.join(self.etc, "master.cf")
-        with open(path, "a") as f:
-            f.write("[::1]:25 inet n - n - - smtpd\n")
-        mtapeer._age(path)
-
-    def start(self, *args, **kw):
-        super().start(*args, **kw)
-        end = sqtest.deadline(10)
-        why = None
-        while time.monotonic() < end:
-            try:
-                line = mtapeer._greeting("::1", 25)
-                if line.startswith("220"):
-                    return self
-                why = "greeting %r" % line
-            except OSError as e:
-                why = str(e)
-            time.sleep(0.05)
-        raise mtapeer.MtaPeerError("no greeting on [::1]:25 (%s); log:\n%s"
-                                   % (why, self.log()))
 
 
 def port_free(host, port=25):
@@ -342,7 +305,8 @@ def main():
                              name="p8") as p8, \
                 mtapeer.MtaPeer(domains=DOMAINS, host="127.0.0.9", port=25,
                                 name="p9") as p9, \
-                Peer6(domains=DOMAINS, name="p6") as p6:
+                mtapeer.MtaPeer(domains=DOMAINS, host="::1", port=25,
+                                name="p6") as p6:
             peers = (p8, p9, p6)
             for p in peers:
                 t.failure_hooks.append(p.diag_lines)

@@ -96,10 +96,12 @@ Options (every one is exercised by regress/e2e/05_peers.t):
   hostname="peer.test" myhostname: the greeting and Received name it
   port=None            the port to listen on (default: a free one; 25 for
                        MX delivery, which needs it free on that address)
-  host="127.0.0.1"     the IPv4 loopback address to listen on (any of
-                       127.0.0.0/8: the listeners bind it; inet_interfaces
-                       stays 127.0.0.1, as Postfix wants an interface
-                       address there)
+  host="127.0.0.1"     the loopback address to listen on: any of
+                       127.0.0.0/8, or ::1 (IPv6: inet_protocols = all;
+                       the peer sees clients as "IPv6:::1").  The
+                       listeners bind it; inet_interfaces stays
+                       127.0.0.1, as Postfix wants an interface address
+                       there
   main_extra="..."     more main.cf lines (win over the generated ones)
   scratch=None         directory to use (default: a new one, removed by
                        stop()); name: a label for logs
@@ -163,7 +165,8 @@ def daemon_directory():
 
 
 def free_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                      socket.SOCK_STREAM)
     try:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -312,7 +315,7 @@ mydomain = {hostname}
 myorigin = {hostname}
 mydestination =
 inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+inet_protocols = {protocols}
 mynetworks = {mynetworks}
 relay_domains = {domains}
 relay_recipient_maps =
@@ -463,8 +466,8 @@ class MtaPeer(peerutil.Peer):
             raise ValueError("tls must be None, 'starttls' or 'smtps'")
         if greeting_code not in (None, 421, 554):
             raise ValueError("greeting_code must be None, 421 or 554")
-        if not host.startswith("127."):
-            raise ValueError("host must be an IPv4 loopback address")
+        if not host.startswith("127.") and host != "::1":
+            raise ValueError("host must be a loopback address")
         if isinstance(domains, str):
             domains = [domains]
         self.domains = list(domains)
@@ -590,6 +593,7 @@ class MtaPeer(peerutil.Peer):
             dir=self.dir, name=self.name, mail_owner=MAIL_OWNER,
             setgid_group=SETGID_GROUP, hostname=self.hostname,
             host=self.host, domains=", ".join(self.domains),
+            protocols="all" if ":" in self.host else "ipv4",
             mynetworks="127.0.0.0/8" if self.relay else "",
             size_limit=self.size_limit if self.size_limit is not None
             else 10240000,
@@ -600,13 +604,19 @@ class MtaPeer(peerutil.Peer):
             extra=self.main_extra)
         smtps = ""
         if self.tls == "smtps":
-            smtps = SMTPS_CF.format(host=self.host, port=self.smtps_port,
+            smtps = SMTPS_CF.format(host=self.listen_host(),
+                                    port=self.smtps_port,
                                     name=self.name)
         master = MASTER_CF.format(
-            host=self.host, port=self.port, smtps=smtps, dir=self.dir,
+            host=self.listen_host(), port=self.port, smtps=smtps,
+            dir=self.dir,
             pipe_user=PIPE_USER, pipe_args=PIPE_ARGS)
         self._write(os.path.join(self.etc, "main.cf"), main)
         self._write(os.path.join(self.etc, "master.cf"), master)
+
+    def listen_host(self):
+        """The host as master.cf wants it: an IPv6 address in brackets."""
+        return "[%s]" % self.host if ":" in self.host else self.host
 
     def _write_sasldb(self):
         sasl = os.path.join(self.etc, "sasl")

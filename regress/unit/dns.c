@@ -480,7 +480,29 @@ test_addr_answers(void)
 	w_u8(&w, 0);
 	w_end_rr(&w, at);
 	n = dns_addr_answer(w.b, w.n, AF_INET, out, DNS_MX_ADDRS_MAX);
-	ok(n <= 0, "a_answer_with_short_rdata_gives_nothing");
+	is_int(n, -1, "a_answer_with_short_rdata_is_malformed_not_empty");
+
+	/* A CNAME loop is an error (RFC 1034 3.6.2), not "no address". */
+	w_start(&w, "a.test", 1, 2);
+	at = w_rr(&w, 5);
+	w_name(&w, "b.test");
+	w_end_rr(&w, at);
+	at = w_rr_owner(&w, "b.test", 5);
+	w_name(&w, "A.test");
+	w_end_rr(&w, at);
+	n = dns_addr_answer(w.b, w.n, AF_INET, out, DNS_MX_ADDRS_MAX);
+	is_int(n, -1, "a_answer_cname_loop_is_malformed");
+
+	/* A chain that ends at a name without an address: none. */
+	w_start(&w, "a.test", 1, 2);
+	at = w_rr(&w, 5);
+	w_name(&w, "b.test");
+	w_end_rr(&w, at);
+	at = w_rr_owner(&w, "b.test", 5);
+	w_name(&w, "c.test");
+	w_end_rr(&w, at);
+	n = dns_addr_answer(w.b, w.n, AF_INET, out, DNS_MX_ADDRS_MAX);
+	is_int(n, 0, "a_answer_cname_chain_to_nothing_is_empty");
 
 	n = dns_addr_answer(w.b, 5, AF_INET, out, DNS_MX_ADDRS_MAX);
 	is_int(n, -1, "a_answer_truncated_header_is_malformed");
