@@ -3,12 +3,13 @@
 
 Subcommands (each prints one JSON object on stdout unless said otherwise):
 
-  freeport                      a free TCP port on 127.0.0.1 (plain number)
+  freeport [AVOID...]           a free TCP port on 127.0.0.1 (plain number)
   waitsmtp PORT TIMEOUT         wait for a 220 greeting; exit 0 or 1
   tree PID                      PID and all its descendants, one per line
   mem PID                       private/PSS memory of the process tree
   throughput ...                one smtp-source run, timed to the last file
-                                in Maildir/new
+                                in Maildir/new or (--sink) to the last
+                                message at an smtp-sink it starts
   latency ...                   end-of-DATA to 250 and to file-in-Maildir
   idle ...                      memory per idle SMTP session
   profile ...                   sample process states of a tree during a
@@ -239,6 +240,151 @@ def count_files(path):
     except OSError:
         return -1
 
+# ---------------------------------------------------------------- arrivals
+#
+# What a throughput run waits for, behind one interface: wait(timeout)
+# returns how many messages arrived since the last call, final() the count
+# to report, close() a dict of extra figures for the result.
+
+
+class MaildirCount:
+    """Local delivery: new files in MAILDIR/new."""
+
+    def __init__(self, maildir):
+        self.dir = os.path.join(maildir, "new")
+        self.watch = DirWatch(self.dir)
+        self.base = len(self.watch.seen)
+
+    def wait(self, timeout):
+        return len(self.watch.wait(timeout))
+
+    def final(self):
+        return count_files(self.dir) - self.base
+
+    def close(self):
+        self.watch.close()
+        return {}
+
+
+TCP_STATES = {"01": "established", "03": "syn_recv", "08": "close_wait",
+              "0A": "listen"}
+
+
+def tcp_states(port):
+    """Sockets of 127.0.0.1 whose local port is PORT, counted by state."""
+    out = {}
+    try:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                w = line.split()
+                if len(w) > 3 and w[1].endswith(":%04X" % port):
+                    st = TCP_STATES.get(w[3], "other")
+                    out[st] = out.get(st, 0) + 1
+    except OSError:
+        pass
+    return out
+
+
+class SinkCount:
+    """Relay: a Postfix smtp-sink on 127.0.0.1:PORT, started here for one
+    run, that throws the messages away and, with -c, writes its running
+    counters "sess=S quit=Q mesg=M\r" to us whenever a final dot arrives, a
+    client QUITs or a session ends: one short write per event, so the sink
+    stays far faster than any MTA feeding it."""
+
+    def __init__(self, port, sink, log, start_timeout=10):
+        self.port = port
+        self.mesg = self.seen = self.sess = 0
+        self.buf = b""
+        if tcp_states(port).get("listen"):
+            raise RuntimeError("something already listens on 127.0.0.1:%d" % port)
+        self.err = open(os.devnull if log == os.devnull else log + ".sink", "wb")
+        # -u: it drops root; -m: sessions served at once (the MTAs open at
+        # most 100); the backlog is generous, the sink is not measured
+        self.proc = subprocess.Popen(
+            [sink, "-c", "-u", "nobody", "-m", "1000",
+             "127.0.0.1:%d" % port, "1024"],
+            stdout=subprocess.PIPE, stderr=self.err)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        end = now() + start_timeout
+        while not tcp_states(port).get("listen") or self.proc.poll() is not None:
+            if self.proc.poll() is not None or now() >= end:
+                self.close()
+                raise RuntimeError("smtp-sink is not listening on 127.0.0.1:%d "
+                                   "(see %s.sink)" % (port, log))
+            time.sleep(0.01)
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.proc.stdout], [], [], max(0.0, timeout))
+        if not r:
+            return
+        data, eof = b"", False
+        while len(data) < (1 << 20):
+            try:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                eof = True
+                break
+            data += chunk
+        if eof and not data:
+            # the sink is gone: nothing more can arrive
+            time.sleep(max(0.0, timeout))
+            return
+        recs = (self.buf + data).split(b"\r")
+        self.buf = recs.pop()[-200:]
+        for rec in reversed(recs):
+            f = dict(kv.split(b"=", 1) for kv in rec.split() if b"=" in kv)
+            try:
+                self.mesg, self.sess = int(f[b"mesg"]), int(f[b"sess"])
+                break
+            except (KeyError, ValueError):
+                pass
+
+    def wait(self, timeout):
+        self._read(timeout)
+        n, self.seen = self.mesg - self.seen, self.mesg
+        return n
+
+    def final(self):
+        self._read(0)
+        return self.mesg
+
+    def close(self):
+        """Connections the MTA opened: the sessions that ended plus those
+        still open (an MTA may keep its connections for reuse)."""
+        for _ in range(20):
+            # a session that ends meanwhile must not count twice
+            self._read(0)
+            sess = self.sess
+            st = tcp_states(self.port)
+            self._read(0.05)
+            if self.sess == sess:
+                break
+        opened = self.sess + sum(st.get(k, 0) for k in
+                                 ("established", "syn_recv", "close_wait"))
+        ticks = read_stat(self.proc.pid)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.err.close()
+        return {"sink_connections": opened, "sink_sessions_ended": self.sess,
+                "sink_cpu_s": round(ticks[3] / HZ, 2) if ticks else None}
+
+
+def arrivals(a):
+    """The counter a.maildir or a.sink asks for; None, said on stderr, if
+    the sink does not start."""
+    if not a.sink:
+        return MaildirCount(a.maildir)
+    try:
+        return SinkCount(a.sink, a.sink_bin, a.log)
+    except (OSError, RuntimeError) as e:
+        print("%s: %s" % (a.cmd_name, e), file=sys.stderr)
+        return None
+
 # ---------------------------------------------------------------- smtp bits
 
 
@@ -255,11 +401,18 @@ def read_reply(f):
     return int(lines[-1][:3]), "\n".join(lines)
 
 
-def cmd_freeport(_a):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-    s.close()
+def cmd_freeport(a):
+    """A port nothing listens on now, and none of a.avoid: ports handed
+    out before and not yet bound (an MTA's and its sink's)."""
+    for _ in range(100):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in a.avoid:
+            print(port)
+            return 0
+    return 1
 
 
 def cmd_waitsmtp(a):
@@ -310,10 +463,11 @@ def cmd_mem(a):
 
 
 def cmd_throughput(a):
-    """Start smtp-source, wait for COUNT new files in MAILDIR/new."""
-    newdir = os.path.join(a.maildir, "new")
-    watch = DirWatch(newdir)
-    base = len(watch.seen)
+    """Start smtp-source, wait for COUNT new files in MAILDIR/new or COUNT
+    messages at the sink."""
+    arr = arrivals(a)
+    if arr is None:
+        return 1
     cpu0, mach0, tcp0 = cpu_by_role(a.root), machine_cpu(), tcp_counters()
     ru0 = _ru()
     errlog = open(a.log + ".smtp-source", "wb")
@@ -325,7 +479,7 @@ def cmd_throughput(a):
     top_done = False
     deadline = t0 + a.deadline
     while now() < deadline:
-        got += len(watch.wait(0.05))
+        got += arr.wait(0.05)
         if t_src is None and src.poll() is not None:
             t_src = now()
         if not top_done and got >= a.count // 2:
@@ -349,14 +503,15 @@ def cmd_throughput(a):
         src.kill()
         src.wait()
         killed = True
-    watch.close()
+    final = arr.final()
+    extra = arr.close()
     errlog.close()
     cpu1, mach1, tcp1 = cpu_by_role(a.root), machine_cpu(), tcp_counters()
     ru1 = _ru()
-    final = count_files(newdir) - base
     wall = (t_done or now()) - t0
     res = {
-        "kind": "throughput", "mta": a.mta, "conc": a.conc, "n": a.count,
+        "kind": "throughput", "mode": "relay" if a.sink else "local",
+        "mta": a.mta, "conc": a.conc, "n": a.count,
         "size": a.size, "delivered": final,
         "complete": t_done is not None and final >= a.count,
         "seconds": round(wall, 3),
@@ -370,6 +525,7 @@ def cmd_throughput(a):
         "tcp": diff(tcp1, tcp0),
         "cmd": " ".join(a.cmd),
     }
+    res.update(extra)
     try:
         with open(a.log + ".smtp-source", "rb") as f:
             tail = f.read()[-2000:].decode("utf-8", "replace").strip()
@@ -676,9 +832,11 @@ def cmd_idle(a):
 
 def cmd_profile(a):
     """Run smtp-source; sample state, wchan and syscall of every process of
-    the tree at about a.hz until COUNT files are in Maildir/new."""
-    newdir = os.path.join(a.maildir, "new")
-    watch = DirWatch(newdir)
+    the tree at about a.hz until COUNT files are in Maildir/new or COUNT
+    messages at the sink."""
+    arr = arrivals(a)
+    if arr is None:
+        return 1
     samples = {}         # role -> {key: count}
     nsamp = {}
     t0 = now()
@@ -689,7 +847,7 @@ def cmd_profile(a):
     pids, pids_at = [], 0.0
     cpu0 = cpu_by_role(a.root)
     while now() < end and got < a.count:
-        got += len(watch.wait(0))
+        got += arr.wait(0)
         if now() - pids_at > 0.5:
             stats = all_stats()
             pids = [(p, label(p, stats[p][0])) for p in tree(a.root, stats)]
@@ -723,7 +881,7 @@ def cmd_profile(a):
         except subprocess.TimeoutExpired:
             src.kill()
             src.wait()
-    watch.close()
+    arr.close()
     cpu1 = cpu_by_role(a.root)
     out = {}
     for lab, d in samples.items():
@@ -731,8 +889,10 @@ def cmd_profile(a):
         top = sorted(d.items(), key=lambda kv: -kv[1])[:6]
         out[lab] = {"samples": tot,
                     "top": [[k, round(100.0 * v / tot, 1)] for k, v in top]}
-    print(json.dumps({"kind": "profile", "mta": a.mta, "conc": a.conc,
-                      "delivered": got, "seconds": round(now() - t0, 2),
+    print(json.dumps({"kind": "profile", "mode": "relay" if a.sink else "local",
+                      "mta": a.mta, "conc": a.conc,
+                      "delivered": got, "complete": got >= a.count,
+                      "seconds": round(now() - t0, 2),
                       "roles": out, "cmd": " ".join(a.cmd),
                       "cpu_s": {k: round(v / HZ, 2) for k, v in diff(cpu1, cpu0).items() if v}}))
 
@@ -794,6 +954,201 @@ def ratio(a, b):
     return "%.2f" % (a / b)
 
 
+THROUGHPUT_TEXT = {
+    "local": ("End-to-end local delivery throughput (msgs/s)",
+              "From the start of `smtp-source` until all N files are in "
+              "Maildir/new."),
+    "relay": ("Relay throughput (msgs/s)",
+              "From the start of `smtp-source`, sending to x@relay.test, "
+              "until the `smtp-sink` each MTA relays that domain to has "
+              "received all N messages."),
+}
+
+
+def throughput_section(w, head, rows, mtas, mode):
+    """The table of one kind of throughput run (local or relay), the
+    details per run and the runs that went wrong."""
+    rows = [r for r in rows if r["kind"] == "throughput"
+            and r.get("mode", "local") == mode]
+    if not rows:
+        return
+    title, text = THROUGHPUT_TEXT[mode]
+    head(title)
+    w(text + " A run that missed its deadline shows the rate of what "
+      "arrived, marked `*`.")
+    w("")
+    tp = {(r["mta"], r["conc"]): r for r in rows}
+    concs = sorted({r["conc"] for r in rows})
+    hdr = "| conc | " + " | ".join(NAMES[m] for m in mtas)
+    if "sqmail" in mtas:
+        for m in mtas:
+            if m != "sqmail":
+                hdr += " | sqmail/%s" % NAMES[m]
+    w(hdr + " |")
+    w("|" + "---|" * (hdr.count("|")))
+    for c in concs:
+        cells = []
+        for m in mtas:
+            r = tp.get((m, c))
+            if not r:
+                cells.append("-")
+            else:
+                cells.append("%.1f%s" % (r["msgs_per_s"], "" if r["complete"] else "*"))
+        if "sqmail" in mtas:
+            s = tp.get(("sqmail", c))
+            for m in mtas:
+                if m != "sqmail":
+                    o = tp.get((m, c))
+                    cells.append(ratio(s and s["msgs_per_s"], o and o["msgs_per_s"]))
+        w("| %s | %s |" % (c, " | ".join(cells)))
+    w("")
+    # relay runs also say how many connections reached the sink: one per
+    # message, or fewer when the MTA reuses them
+    sink = mode == "relay"
+    w("Details per run: acceptance (N / smtp-source wall time), messages "
+      "%s, CPU used by the MTA's processes, cores used meanwhile by "
+      "other processes of the machine (not the MTA, not the bench), machine "
+      "CPU, kernel TCP counters (whole machine)%s:" % (
+          "relayed" if sink else "delivered",
+          "; delayed ACKs (whole machine: a sender that waits for the "
+          "ACK of a small segment, Nagle's algorithm against delayed ACK, "
+          "shows here), connections the MTA opened to the sink (those "
+          "that ended plus those still open when the run ended) and the "
+          "sink's own CPU" if sink else ""))
+    w("")
+    cols = ["MTA", "conc", "relayed" if sink else "delivered", "e2e s",
+            "accept s", "accept msgs/s", "MTA CPU s", "MTA CPU ms/msg",
+            "others' cores", "machine user/sys/iowait/idle %",
+            "listen overflows", "retrans"]
+    if sink:
+        cols += ["delayed ACKs", "connections", "msgs/connection", "sink CPU s"]
+    w("| " + " | ".join(cols) + " |")
+    w("|" + "---|" * len(cols))
+    for m in mtas:
+        for c in concs:
+            r = tp.get((m, c))
+            if not r:
+                continue
+            src = r.get("source_seconds")
+            mc = r.get("machine_cpu_pct", {})
+            mcpu = sum(r.get("cpu_s", {}).values())
+            cells = [NAMES[m], c, "%s/%s" % (r["delivered"], r["n"]), r["seconds"],
+                     src if src is not None else "killed",
+                     "%.1f" % (r["n"] / src) if src else "-",
+                     "%.2f" % mcpu, "%.2f" % (1000.0 * mcpu / max(1, r["delivered"])),
+                     r.get("others_cores", "?"),
+                     "%s/%s/%s/%s" % (mc.get("user"), mc.get("system"),
+                                      mc.get("iowait"), mc.get("idle")),
+                     r.get("tcp", {}).get("ListenOverflows", "?"),
+                     r.get("tcp", {}).get("RetransSegs", "?")]
+            if sink:
+                conns = r.get("sink_connections")
+                cells += [r.get("tcp", {}).get("DelayedACKs", "?"), conns,
+                          "%.1f" % (r["delivered"] / conns) if conns else "-",
+                          r.get("sink_cpu_s")]
+            w("| " + " | ".join(str(x) for x in cells) + " |")
+    w("")
+    w("CPU seconds per process role during each run:")
+    w("")
+    for m in mtas:
+        for c in concs:
+            r = tp.get((m, c))
+            if r and r.get("cpu_s"):
+                parts = sorted(((k, v) for k, v in r["cpu_s"].items() if v > 0),
+                               key=lambda kv: -kv[1])[:8]
+                w("- %s conc %s: %s" % (NAMES[m], c, ", ".join(
+                    "%s %.2f" % kv for kv in parts)))
+    probs = [r for r in rows
+             if not r["complete"] or r.get("source_rc") or r.get("source_output")]
+    if probs:
+        w("")
+        w("Runs with errors or missed deadlines:")
+        w("")
+        for r in probs:
+            w("- %s conc %s: %s %s of %s in %ss; smtp-source rc %s%s%s" % (
+                NAMES[r["mta"]], r["conc"], "relayed" if sink else "delivered",
+                r["delivered"], r["n"], r["seconds"],
+                r.get("source_rc"), " (killed at deadline)" if r.get("source_killed") else "",
+                ("; output: " + " / ".join("`%s`" % x for x in r["source_output"]))
+                if r.get("source_output") else ""))
+
+
+def latency_section(w, head, mtas, lat, ph):
+    head("Latency, one message at a time (ms)")
+    w("`ack`: final dot sent -> 250 received. `delivery`: final dot sent -> "
+      "file in Maildir/new (inotify). 50 messages per connection.")
+    w("")
+    w("| MTA | messages | ack p50 | ack p99 | delivery p50 | delivery p99 | delivery max |")
+    w("|---|---|---|---|---|---|---|")
+    for m in mtas:
+        r = lat.get(m)
+        if r:
+            w("| %s | %s/%s | %s | %s | %s | %s | %s |" % (
+                NAMES[m], r["n"], r["wanted"], r["ack_p50_ms"], r["ack_p99_ms"],
+                r["dlv_p50_ms"], r["dlv_p99_ms"], r["dlv_max_ms"]))
+    if "sqmail" in lat:
+        for m in mtas:
+            if m != "sqmail" and m in lat:
+                w("")
+                w("sqmail/%s delivery latency ratio: p50 %s, p99 %s (below 1 is faster)." % (
+                    NAMES[m], ratio(lat["sqmail"]["dlv_p50_ms"], lat[m]["dlv_p50_ms"]),
+                    ratio(lat["sqmail"]["dlv_p99_ms"], lat[m]["dlv_p99_ms"])))
+    for m in mtas:
+        r = lat.get(m)
+        if r and r.get("errors"):
+            w("")
+            w("%s latency errors: %s" % (NAMES[m], "; ".join("`%s`" % e for e in r["errors"])))
+    if ph:
+        steps = ("connect", "greeting", "helo", "mail", "rcpt", "data", "dot", "quit")
+        w("")
+        w("Session steps, one new connection per message as smtp-source "
+          "makes them, one session at a time, p50 (p99) in ms, from the "
+          "client: connect, greeting, HELO, MAIL, RCPT, DATA (354), final "
+          "dot (250), QUIT (221 and close):")
+        w("")
+        w("| MTA | sessions | " + " | ".join(steps) + " | session p50 |")
+        w("|---|---|" + "---|" * len(steps) + "---|")
+        for m in mtas:
+            r = ph.get(m)
+            if r:
+                w("| %s | %s/%s | %s | %s |" % (NAMES[m], r["n"], r["wanted"], " | ".join(
+                    "%.2f (%.2f)" % (r[k + "_p50_ms"], r[k + "_p99_ms"]) for k in steps),
+                    r["session_p50_ms"]))
+        for m in mtas:
+            r = ph.get(m)
+            if r and r.get("errors"):
+                w("")
+                w("%s session errors: %s" % (NAMES[m], "; ".join("`%s`" % e for e in r["errors"])))
+
+
+def idle_section(w, head, mtas, idl):
+    head("Memory per idle SMTP session")
+    w("Private (Private_Clean+Private_Dirty) and PSS of all the MTA's "
+      "processes, before and after opening the idle sessions (greeting read), "
+      "divided by the sessions established.")
+    w("")
+    w("| MTA | established | processes before/after | private KiB before/after | KiB/session private | KiB/session PSS |")
+    w("|---|---|---|---|---|---|")
+    for m in mtas:
+        r = idl.get(m)
+        if r:
+            w("| %s | %s/%s | %s/%s | %s/%s | %s | %s |" % (
+                NAMES[m], r["established"], r["wanted"], r["before"]["procs"],
+                r["after"]["procs"], r["before"]["private_kib"],
+                r["after"]["private_kib"], r["kib_per_session_private"],
+                r["kib_per_session_pss"]))
+    for m in mtas:
+        r = idl.get(m)
+        if r and (r["failed"] or r["unfinished"] or r["established"] < r["wanted"]
+                  or r["alive_at_measure"] < r["established"]):
+            w("")
+            w("%s: %s established, %s failed, %s unfinished after %ss, %s still "
+              "open at measurement; reasons: %s" % (
+                  NAMES[m], r["established"], r["failed"], r["unfinished"],
+                  r["open_seconds"], r["alive_at_measure"],
+                  json.dumps(r["fail_reasons"])))
+
+
 def cmd_report(a):
     rows = []
     with open(a.results) as f:
@@ -826,173 +1181,40 @@ def cmd_report(a):
       "messages, %s idle sessions%s."
       % (meta.get("N"), meta.get("SIZE"), meta.get("CONC"), meta.get("LAT_N"),
          meta.get("IDLE_N"), ", QUICK mode" if meta.get("QUICK") else ""))
-    w("")
-    w("## 1. End-to-end local delivery throughput (msgs/s)")
-    w("")
-    w("From the start of `smtp-source` until all N files are in Maildir/new. "
-      "A run that missed its deadline shows the rate of what was delivered, "
-      "marked `*`.")
-    w("")
-    tp = {(r["mta"], r["conc"]): r for r in rows if r["kind"] == "throughput"}
-    concs = sorted({r["conc"] for r in rows if r["kind"] == "throughput"})
-    hdr = "| conc | " + " | ".join(NAMES[m] for m in mtas)
-    if "sqmail" in mtas:
-        for m in mtas:
-            if m != "sqmail":
-                hdr += " | sqmail/%s" % NAMES[m]
-    w(hdr + " |")
-    w("|" + "---|" * (hdr.count("|")))
-    for c in concs:
-        cells = []
-        for m in mtas:
-            r = tp.get((m, c))
-            if not r:
-                cells.append("-")
-            else:
-                cells.append("%.1f%s" % (r["msgs_per_s"], "" if r["complete"] else "*"))
-        if "sqmail" in mtas:
-            s = tp.get(("sqmail", c))
-            for m in mtas:
-                if m != "sqmail":
-                    o = tp.get((m, c))
-                    cells.append(ratio(s and s["msgs_per_s"], o and o["msgs_per_s"]))
-        w("| %s | %s |" % (c, " | ".join(cells)))
-    w("")
-    w("Details per run: acceptance (N / smtp-source wall time), files "
-      "delivered, CPU used by the MTA's processes, cores used meanwhile by "
-      "other processes of the machine (not the MTA, not the bench), machine "
-      "CPU, kernel TCP counters (whole machine):")
-    w("")
-    w("| MTA | conc | delivered | e2e s | accept s | accept msgs/s | MTA CPU s | MTA CPU ms/msg | others' cores | machine user/sys/iowait/idle % | listen overflows | retrans |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for m in mtas:
-        for c in concs:
-            r = tp.get((m, c))
-            if not r:
-                continue
-            src = r.get("source_seconds")
-            mc = r.get("machine_cpu_pct", {})
-            mcpu = sum(r.get("cpu_s", {}).values())
-            w("| %s | %s | %s/%s | %s | %s | %s | %.2f | %.2f | %s | %s/%s/%s/%s | %s | %s |" % (
-                NAMES[m], c, r["delivered"], r["n"], r["seconds"],
-                src if src is not None else "killed",
-                "%.1f" % (r["n"] / src) if src else "-",
-                mcpu, 1000.0 * mcpu / max(1, r["delivered"]), r.get("others_cores", "?"),
-                mc.get("user"), mc.get("system"), mc.get("iowait"), mc.get("idle"),
-                r.get("tcp", {}).get("ListenOverflows", "?"),
-                r.get("tcp", {}).get("RetransSegs", "?")))
-    w("")
-    w("CPU seconds per process role during each run:")
-    w("")
-    for m in mtas:
-        for c in concs:
-            r = tp.get((m, c))
-            if r and r.get("cpu_s"):
-                parts = sorted(((k, v) for k, v in r["cpu_s"].items() if v > 0),
-                               key=lambda kv: -kv[1])[:8]
-                w("- %s conc %s: %s" % (NAMES[m], c, ", ".join(
-                    "%s %.2f" % kv for kv in parts)))
-    probs = [r for r in rows if r["kind"] == "throughput"
-             and (not r["complete"] or r.get("source_rc") or r.get("source_output"))]
-    if probs:
+    if meta.get("MODE"):
+        w("Modes: %s; relay runs stopped after %s s at most."
+          % (meta["MODE"], meta.get("RELAY_DEADLINE", "?")))
+    nsec = [0]
+
+    def head(title):
+        nsec[0] += 1
         w("")
-        w("Runs with errors or missed deadlines:")
+        w("## %d. %s" % (nsec[0], title))
         w("")
-        for r in probs:
-            w("- %s conc %s: delivered %s of %s in %ss; smtp-source rc %s%s%s" % (
-                NAMES[r["mta"]], r["conc"], r["delivered"], r["n"], r["seconds"],
-                r.get("source_rc"), " (killed at deadline)" if r.get("source_killed") else "",
-                ("; output: " + " / ".join("`%s`" % x for x in r["source_output"]))
-                if r.get("source_output") else ""))
-    w("")
-    w("## 2. Latency, one message at a time (ms)")
-    w("")
-    w("`ack`: final dot sent -> 250 received. `delivery`: final dot sent -> "
-      "file in Maildir/new (inotify). 50 messages per connection.")
-    w("")
-    w("| MTA | messages | ack p50 | ack p99 | delivery p50 | delivery p99 | delivery max |")
-    w("|---|---|---|---|---|---|---|")
+
+    for mode in ("local", "relay"):
+        throughput_section(w, head, rows, mtas, mode)
     lat = {r["mta"]: r for r in rows if r["kind"] == "latency"}
-    for m in mtas:
-        r = lat.get(m)
-        if r:
-            w("| %s | %s/%s | %s | %s | %s | %s | %s |" % (
-                NAMES[m], r["n"], r["wanted"], r["ack_p50_ms"], r["ack_p99_ms"],
-                r["dlv_p50_ms"], r["dlv_p99_ms"], r["dlv_max_ms"]))
-    if "sqmail" in lat:
-        for m in mtas:
-            if m != "sqmail" and m in lat:
-                w("")
-                w("sqmail/%s delivery latency ratio: p50 %s, p99 %s (below 1 is faster)." % (
-                    NAMES[m], ratio(lat["sqmail"]["dlv_p50_ms"], lat[m]["dlv_p50_ms"]),
-                    ratio(lat["sqmail"]["dlv_p99_ms"], lat[m]["dlv_p99_ms"])))
-    for m in mtas:
-        r = lat.get(m)
-        if r and r.get("errors"):
-            w("")
-            w("%s latency errors: %s" % (NAMES[m], "; ".join("`%s`" % e for e in r["errors"])))
     ph = {r["mta"]: r for r in rows if r["kind"] == "phases"}
-    if ph:
-        steps = ("connect", "greeting", "helo", "mail", "rcpt", "data", "dot", "quit")
-        w("")
-        w("Session steps, one new connection per message as smtp-source "
-          "makes them, one session at a time, p50 (p99) in ms, from the "
-          "client: connect, greeting, HELO, MAIL, RCPT, DATA (354), final "
-          "dot (250), QUIT (221 and close):")
-        w("")
-        w("| MTA | sessions | " + " | ".join(steps) + " | session p50 |")
-        w("|---|---|" + "---|" * len(steps) + "---|")
-        for m in mtas:
-            r = ph.get(m)
-            if r:
-                w("| %s | %s/%s | %s | %s |" % (NAMES[m], r["n"], r["wanted"], " | ".join(
-                    "%.2f (%.2f)" % (r[k + "_p50_ms"], r[k + "_p99_ms"]) for k in steps),
-                    r["session_p50_ms"]))
-        for m in mtas:
-            r = ph.get(m)
-            if r and r.get("errors"):
-                w("")
-                w("%s session errors: %s" % (NAMES[m], "; ".join("`%s`" % e for e in r["errors"])))
-    w("")
-    w("## 3. Memory per idle SMTP session")
-    w("")
-    w("Private (Private_Clean+Private_Dirty) and PSS of all the MTA's "
-      "processes, before and after opening the idle sessions (greeting read), "
-      "divided by the sessions established.")
-    w("")
-    w("| MTA | established | processes before/after | private KiB before/after | KiB/session private | KiB/session PSS |")
-    w("|---|---|---|---|---|---|")
+    if lat or ph:
+        latency_section(w, head, mtas, lat, ph)
     idl = {r["mta"]: r for r in rows if r["kind"] == "idle"}
-    for m in mtas:
-        r = idl.get(m)
-        if r:
-            w("| %s | %s/%s | %s/%s | %s/%s | %s | %s |" % (
-                NAMES[m], r["established"], r["wanted"], r["before"]["procs"],
-                r["after"]["procs"], r["before"]["private_kib"],
-                r["after"]["private_kib"], r["kib_per_session_private"],
-                r["kib_per_session_pss"]))
-    for m in mtas:
-        r = idl.get(m)
-        if r and (r["failed"] or r["unfinished"] or r["established"] < r["wanted"]
-                  or r["alive_at_measure"] < r["established"]):
-            w("")
-            w("%s: %s established, %s failed, %s unfinished after %ss, %s still "
-              "open at measurement; reasons: %s" % (
-                  NAMES[m], r["established"], r["failed"], r["unfinished"],
-                  r["open_seconds"], r["alive_at_measure"],
-                  json.dumps(r["fail_reasons"])))
+    if idl:
+        idle_section(w, head, mtas, idl)
     prof = [r for r in rows if r["kind"] == "profile"]
     if prof:
         w("")
         w("## Where sqmaild spends its time (diagnostic run, not in the tables)")
         w("")
         for r in prof:
-            w("%s, conc %s, %s messages in %ss (%.1f msgs/s); CPU s by role: %s. "
+            w("%s, %s, conc %s, %s messages in %ss (%.1f msgs/s); CPU s by role: %s. "
               "Per role, share of samples by state (R running or waiting "
               "for a CPU; S sleeping, D disk wait, with the kernel wait "
-              "channel and the syscall number: 7 poll, 74 fsync, 75 "
-              "fdatasync, 82 rename, 202 futex, 232 epoll_wait):" % (
-                  NAMES[r["mta"]], r["conc"], r["delivered"], r["seconds"],
+              "channel and the syscall number: 0 read, 1 write, 7 poll, "
+              "42 connect, 74 fsync, 75 fdatasync, 82 rename, 202 futex, "
+              "232 epoll_wait, 257 openat):" % (
+                  NAMES[r["mta"]], "relay" if r.get("mode") == "relay"
+                  else "local delivery", r["conc"], r["delivered"], r["seconds"],
                   r["delivered"] / max(0.001, r["seconds"]),
                   ", ".join("%s %.2f" % kv for kv in sorted(
                       r.get("cpu_s", {}).items(), key=lambda kv: -kv[1]))))
@@ -1049,6 +1271,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd_name", required=True)
     s = sub.add_parser("freeport")
+    s.add_argument("avoid", type=int, nargs="*")
     s.set_defaults(fn=cmd_freeport)
     s = sub.add_parser("waitsmtp")
     s.add_argument("port", type=int)
@@ -1065,7 +1288,12 @@ def main():
         s = sub.add_parser(name)
         s.add_argument("--mta", required=True)
         s.add_argument("--root", type=int, required=True)
-        s.add_argument("--maildir", required=True)
+        where = s.add_mutually_exclusive_group(required=True)
+        where.add_argument("--maildir", help="count files in MAILDIR/new")
+        where.add_argument("--sink", type=int, metavar="PORT",
+                           help="start smtp-sink on 127.0.0.1:PORT, count "
+                           "what it receives")
+        s.add_argument("--sink-bin", default="/usr/sbin/smtp-sink")
         s.add_argument("--count", type=int, required=True)
         s.add_argument("--conc", type=int, required=True)
         s.add_argument("--size", type=int, default=0)
