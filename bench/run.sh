@@ -4,9 +4,11 @@
 #
 #   sudo bench/run.sh                 # default: N=5000 SIZE=4096 CONC="1 10 50"
 #   sudo QUICK=1 bench/run.sh         # smoke run: N=500, fewer latency/idle
+#   sudo MODE=relay bench/run.sh      # only the relay runs (MODE="local relay")
 #
 # Every MTA runs from a scratch directory under /tmp on its own loopback
-# port; only one of them gets mail at a time.  All are stopped and their
+# port, and relays mail for relay.test to an smtp-sink on a port of its
+# own; only one of them gets mail at a time.  All are stopped and their
 # scratch state removed on exit (also on error or ^C).  Every wait is
 # bounded, and the whole run by BUDGET.
 
@@ -18,14 +20,27 @@ TOP=$(dirname "$HERE")
 PY=${PYTHON:-/usr/bin/python3}
 HELPER="$PY $HERE/sqbench.py"
 
+MODE=${MODE:-"local relay"}     # local: into a Maildir; relay: to smtp-sink
+has_mode() { case " $MODE " in *" $1 "*) return 0 ;; esac; return 1; }
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	N=${N:-500}; LAT_N=${LAT_N:-50}; IDLE_N=${IDLE_N:-200}
 	PHASES_N=${PHASES_N:-50}; PROFILE_N=${PROFILE_N:-300}
-	RUN_DEADLINE=${RUN_DEADLINE:-60}; BUDGET=${BUDGET:-600}
+	RUN_DEADLINE=${RUN_DEADLINE:-60}
+	budget_local=600; budget_relay=300
 else
 	N=${N:-5000}; LAT_N=${LAT_N:-300}; IDLE_N=${IDLE_N:-1000}
-	RUN_DEADLINE=${RUN_DEADLINE:-150}; BUDGET=${BUDGET:-960}
+	RUN_DEADLINE=${RUN_DEADLINE:-150}
+	budget_local=960; budget_relay=420
+fi
+# a relay run that misses its deadline still gives the rate of what
+# arrived: OpenSMTPD 6.8 relays about 14 messages/s, so 5000 would take
+# six minutes at every concurrency
+RELAY_DEADLINE=${RELAY_DEADLINE:-60}
+if [ -z "${BUDGET:-}" ]; then
+	BUDGET=0
+	has_mode local && BUDGET=$((BUDGET + budget_local))
+	has_mode relay && BUDGET=$((BUDGET + budget_relay))
 fi
 SIZE=${SIZE:-4096}
 CONC=${CONC:-"1 10 50"}
@@ -39,6 +54,7 @@ PROFILE_N=${PROFILE_N:-2000}    # messages per diagnostic run of sqmaild
 IDLE_DEADLINE=${IDLE_DEADLINE:-90}
 SQMAILD=${SQMAILD:-$TOP/sqmaild}
 SMTP_SOURCE=${SMTP_SOURCE:-/usr/sbin/smtp-source}
+SMTP_SINK=${SMTP_SINK:-/usr/sbin/smtp-sink}
 POSTFIX_MASTER=${POSTFIX_MASTER:-/usr/lib/postfix/sbin/master}
 OSMTPD_CACHE=${OSMTPD_CACHE:-/tmp/sqbench-cache}   # unpacked opensmtpd .deb, kept
 RESULTS=${RESULTS:-$HERE/results}
@@ -46,6 +62,7 @@ KEEP=${KEEP:-0}                # 1: keep the scratch directory for inspection
 
 FROM=sender@bench.test
 RCPT=sqbench@bench.test
+RELAY_RCPT=x@relay.test
 BENCH_USER=sqbench
 
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
@@ -53,6 +70,14 @@ die() { log "FATAL: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (the MTAs run privilege-separated, as a real site runs them)"
 [ -x "$SMTP_SOURCE" ] || die "$SMTP_SOURCE missing (apt-get install postfix)"
+for w in $MODE; do
+	case $w in
+	local) ;;
+	relay) [ -x "$SMTP_SINK" ] || die "$SMTP_SINK missing (apt-get install postfix)" ;;
+	*) die "unknown MODE word $w (local, relay)" ;;
+	esac
+done
+[ -n "$MODE" ] || die "MODE is empty (local, relay or both)"
 [ -x "$PY" ] || die "$PY missing"
 for t in unshare mount useradd top; do
 	command -v $t >/dev/null || die "$t missing"
@@ -223,16 +248,26 @@ prepare_opensmtpd() {
 }
 
 # ------------------------------------------------------------ the MTAs
-# Each start_* sets ROOT (the pid of the MTA's parent process) and PORT.
+# Each start_* sets ROOT (the pid of the MTA's parent process) and PORT,
+# and routes relay.test to 127.0.0.1:SINKPORT (chosen by start_mta), where
+# sqbench.py starts an smtp-sink for each relay run.
 
 ROOT=""
 PORT=""
+SINKPORT=""
+declare -A ROOT_OF PORT_OF SINK_OF
+
+# free_port: one that is free and not already handed out, bound or not
+free_port() {
+	$HELPER freeport $SINKPORT ${PORT_OF[*]:-} ${SINK_OF[*]:-} ||
+		die "no free port"
+}
 
 start_sqmail() {   # $1: normal|idle (the same configuration for both)
 	local d=$WORK/sqmail
 	rm -rf "$d"
 	mkdir -p "$d/empty"
-	PORT=$($HELPER freeport)
+	PORT=$(free_port)
 	cat > "$d/sqmail.conf" <<-EOF
 	# sqmaild as a site runs it: started as root, privilege-separated
 	hostname "mx.bench.test"
@@ -247,6 +282,10 @@ start_sqmail() {   # $1: normal|idle (the same configuration for both)
 	limit sessions-per-ip 2000
 	domain "bench.test" {
 		deliver maildir "~/Maildir/"
+	}
+	# relayed for any client, as a route makes it
+	domain "relay.test" {
+		route "[127.0.0.1]:$SINKPORT"
 	}
 	EOF
 	"$SQMAILD" -n -f "$d/sqmail.conf" >&2 || die "sqmaild -n failed"
@@ -263,7 +302,7 @@ start_postfix() {  # $1: normal|idle
 	rm -rf "$d"
 	mkdir -p "$d/etc" "$d/data" "$d/spool"
 	chown postfix "$d/data"
-	PORT=$($HELPER freeport)
+	PORT=$(free_port)
 	cat > "$d/etc/main.cf" <<-EOF
 	compatibility_level = 3.6
 	queue_directory = $d/spool
@@ -281,6 +320,8 @@ start_postfix() {  # $1: normal|idle
 	alias_database =
 	home_mailbox = Maildir/
 	biff = no
+	relay_domains = relay.test
+	transport_maps = inline:{ relay.test=smtp:[127.0.0.1]:$SINKPORT }
 	# one client address opens up to 1000 sessions here
 	smtpd_client_connection_count_limit = 0
 	default_process_limit = $procs
@@ -293,6 +334,8 @@ start_postfix() {  # $1: normal|idle
 		echo "cleanup unix n - n - 0 cleanup"
 		echo "qmgr unix n - n 300 1 qmgr"
 		echo "rewrite unix - - n - - trivial-rewrite"
+		echo "smtp unix - - n - - smtp"
+		echo "relay unix - - n - - smtp"
 		echo "bounce unix - - n - 0 bounce"
 		echo "defer unix - - n - 0 bounce"
 		echo "trace unix - - n - 0 bounce"
@@ -329,12 +372,14 @@ start_opensmtpd() {  # $1: normal|idle (the same configuration for both)
 	rm -rf "$d"
 	mkdir -p "$d/spool" "$d/ovl/lu" "$d/ovl/lw" "$d/ovl/vu" "$d/ovl/vw"
 	chmod 711 "$d/spool"
-	PORT=$($HELPER freeport)
+	PORT=$(free_port)
 	printf 'lookup file bind\n' > "$d/resolv.conf"
 	cat > "$d/smtpd.conf" <<-EOF
 	listen on 127.0.0.1 port $PORT
 	action "local" maildir "~/Maildir"
+	action "relay" relay host smtp://127.0.0.1:$SINKPORT
 	match from any for domain "bench.test" action "local"
+	match from any for domain "relay.test" action "relay"
 	EOF
 	"$OSMTPD_ROOT/usr/sbin/smtpd" -n -f "$d/smtpd.conf" >&2 || die "smtpd -n failed"
 	# Its paths are compiled in: /usr/libexec/opensmtpd, /var/spool/smtpd,
@@ -373,6 +418,7 @@ stop_mta() {
 }
 
 start_mta() {  # $1 mta, $2 variant
+	SINKPORT=$(free_port)
 	start_"$1" "$2"
 	if ! helper waitsmtp "$PORT" 20; then
 		note "- $1: no SMTP greeting on port $PORT within 20 s; skipped (see logs/)"
@@ -390,9 +436,48 @@ start_mta() {  # $1 mta, $2 variant
 
 # ------------------------------------------------------------ the runs
 
-declare -A ROOT_OF PORT_OF
+use() { ROOT=${ROOT_OF[$1]:-}; PORT=${PORT_OF[$1]:-}; SINKPORT=${SINK_OF[$1]:-}; }
 
-use() { ROOT=${ROOT_OF[$1]:-}; PORT=${PORT_OF[$1]:-}; }
+# bring_up MTA: start it for the throughput and latency runs
+bring_up() {
+	ROOT_OF[$1]=""
+	if start_mta "$1" normal; then
+		ROOT_OF[$1]=$ROOT
+		PORT_OF[$1]=$PORT
+		SINK_OF[$1]=$SINKPORT
+	fi
+}
+
+# after_run MTA: a run that missed its deadline leaves a backlog in the
+# MTA's queue that would go on arriving during the next run; start the MTA
+# afresh, with an empty queue, instead.
+after_run() {
+	tail -n 1 "$JSONL" | grep -q '"complete": true' && return 0
+	note "- $1: restarted with an empty queue after an incomplete run"
+	use "$1"
+	stop_mta
+	bring_up "$1"
+}
+
+# helper_failed WHAT: sqbench.py said why on stderr; the row it did not
+# write counts as incomplete
+helper_failed() {
+	note "- $1: sqbench.py failed (its message is in the terminal output)"
+	echo '{"kind": "failed"}' >> "$JSONL"
+}
+
+# target MODE: where the messages of a run go, in TO (the recipient), and
+# how sqbench.py counts them, in WHERE (its options)
+target() {
+	if [ "$1" = relay ]; then
+		TO=$RELAY_RCPT
+		WHERE="--sink $SINKPORT --sink-bin $SMTP_SINK"
+	else
+		reset_maildir
+		TO=$RCPT
+		WHERE="--maildir $MAILDIR"
+	fi
+}
 
 # MTAS rotated left by $1 places: each concurrency level starts with
 # another MTA, so that a slow drift in the machine's background load does
@@ -406,24 +491,27 @@ rotated() {
 	echo $out
 }
 
-throughput_run() {  # mta conc
-	local m=$1 c=$2 left dl
+throughput_run() {  # mode mta conc
+	local mode=$1 m=$2 c=$3 left dl=$RUN_DEADLINE tag=$2-c$3
 	use "$m"
 	[ -n "$ROOT" ] || return 0
 	left=$(budget_left)
 	if [ "$left" -lt 20 ]; then
-		note "- $m conc $c: skipped, the time budget (BUDGET=$BUDGET s) is spent"
+		note "- $m $mode conc $c: skipped, the time budget (BUDGET=$BUDGET s) is spent"
 		return 0
 	fi
-	dl=$RUN_DEADLINE; [ "$left" -lt "$dl" ] && dl=$left
-	reset_maildir
-	local src="$SMTP_SOURCE -s $c -m $N -l $SIZE -f $FROM -t $RCPT 127.0.0.1:$PORT"
+	[ "$mode" = relay ] && dl=$RELAY_DEADLINE tag=$m-relay-c$c
+	[ "$left" -lt "$dl" ] && dl=$left
+	target "$mode"
+	local src="$SMTP_SOURCE -s $c -m $N -l $SIZE -f $FROM -t $TO 127.0.0.1:$PORT"
 	cmd "$src"
-	log "$m: $N messages, $c sessions (deadline ${dl}s)"
-	helper throughput --mta "$m" --root "$ROOT" --maildir "$MAILDIR" \
+	log "$m: $mode, $N messages, $c sessions (deadline ${dl}s)"
+	helper throughput --mta "$m" --root "$ROOT" $WHERE \
 		--count "$N" --conc "$c" --size "$SIZE" --deadline "$dl" \
-		--log "$WORK/logs/$m-c$c" -- $src >> "$JSONL"
+		--log "$WORK/logs/$tag" -- $src >> "$JSONL" ||
+		helper_failed "$m $mode conc $c"
 	tail -n 1 "$JSONL" | cut -c1-240 >&2
+	after_run "$m"
 	sleep 2
 }
 
@@ -448,21 +536,24 @@ latency_run() {
 	sleep 1
 }
 
-profile_run() {
-	use sqmail
-	[ -n "$ROOT" ] && [ "$PROFILE" = 1 ] || return 0
+profile_run() {  # mode
 	local c
 	for c in 1 10; do
+		use sqmail
+		[ -n "$ROOT" ] && [ "$PROFILE" = 1 ] || return 0
 		if [ "$(budget_left)" -lt 40 ]; then
-			note "- sqmaild diagnostic run: skipped, the time budget is spent"
+			note "- sqmaild $1 diagnostic run: skipped, the time budget is spent"
 			return 0
 		fi
-		reset_maildir
-		local src="$SMTP_SOURCE -s $c -m $PROFILE_N -l $SIZE -f $FROM -t $RCPT 127.0.0.1:$PORT"
-		cmd "$HELPER profile --mta sqmail --root $ROOT --maildir $MAILDIR --count $PROFILE_N --conc $c --hz 200 -- $src    # diagnostic"
-		log "sqmail: diagnostic run, conc $c, with process-state sampling"
-		helper profile --mta sqmail --root "$ROOT" --maildir "$MAILDIR" \
-			--count "$PROFILE_N" --conc $c --deadline 40 --hz 200 -- $src >> "$JSONL"
+		target "$1"
+		local src="$SMTP_SOURCE -s $c -m $PROFILE_N -l $SIZE -f $FROM -t $TO 127.0.0.1:$PORT"
+		cmd "$HELPER profile --mta sqmail --root $ROOT $WHERE --count $PROFILE_N --conc $c --hz 200 -- $src    # diagnostic"
+		log "sqmail: $1 diagnostic run, conc $c, with process-state sampling"
+		helper profile --mta sqmail --root "$ROOT" $WHERE \
+			--count "$PROFILE_N" --conc $c --deadline 40 --hz 200 \
+			--log "$WORK/logs/sqmail-profile-$1-c$c" -- $src >> "$JSONL" ||
+			helper_failed "sqmail $1 diagnostic run, conc $c"
+		after_run sqmail
 	done
 }
 
@@ -516,37 +607,46 @@ cat > "$WORK/meta.json" <<END_META
  "fs": "$(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}')",
  "versions": [$(for v in "${versions[@]}"; do printf '"%s",' "$v"; done | sed 's/,$//')],
  "N": $N, "SIZE": $SIZE, "CONC": "$CONC", "LAT_N": $LAT_N, "IDLE_N": $IDLE_N,
+ "MODE": "$MODE", "RELAY_DEADLINE": $RELAY_DEADLINE,
  "background": $BG,
  "QUICK": $([ "$QUICK" = 1 ] && echo true || echo false)}
 END_META
 
 {
 	echo "# ulimit -n $NOFILE; scratch directory $WORK"
-	echo "# $0 with N=$N SIZE=$SIZE CONC=\"$CONC\" LAT_N=$LAT_N IDLE_N=$IDLE_N QUICK=$QUICK"
+	echo "# $0 with MODE=\"$MODE\" N=$N SIZE=$SIZE CONC=\"$CONC\" LAT_N=$LAT_N IDLE_N=$IDLE_N QUICK=$QUICK"
 	echo "# all MTAs run at once for the throughput and latency runs; only the one measured gets mail"
+	echo "# relay runs: sqbench.py starts '$SMTP_SINK -c -u nobody -m 1000 127.0.0.1:SINKPORT 1024' for each run, on the port the MTA routes relay.test to"
 } >> "$CMDS"
 
-# 1 and 2: throughput and latency, all MTAs up, one measured at a time
+# 1 to 3: throughput (local, relay) and latency, all MTAs up, one
+# measured at a time
 for m in $MTAS; do
-	if start_mta "$m" normal; then
-		ROOT_OF[$m]=$ROOT
-		PORT_OF[$m]=$PORT
-	fi
+	bring_up "$m"
 done
 i=0
-for c in $CONC; do
-	for m in $(rotated $i); do
-		throughput_run "$m" "$c"
+for mode in local relay; do
+	has_mode $mode || continue
+	for c in $CONC; do
+		for m in $(rotated $i); do
+			throughput_run $mode "$m" "$c"
+		done
+		i=$((i + 1))
 	done
-	i=$((i + 1))
 done
-for m in $(rotated $i); do
-	latency_run "$m"
+if has_mode local; then
+	for m in $(rotated $i); do
+		latency_run "$m"
+	done
+fi
+for mode in local relay; do
+	has_mode $mode && profile_run $mode
 done
-profile_run
-for m in $MTAS; do
-	syscalls_run "$m"
-done
+if has_mode local; then
+	for m in $MTAS; do
+		syscalls_run "$m"
+	done
+fi
 for m in $MTAS; do
 	use "$m"
 	stop_mta
@@ -559,10 +659,12 @@ if [ "$left_over" != 0 ]; then
 	note "- sqmaild: $left_over files left in its spool after every message was delivered and it stopped: $(spool_files | head -n 5 | tr '\n' ' ')"
 fi
 
-# 3: idle sessions, one MTA at a time, each freshly started
-for m in $MTAS; do
-	idle_run "$m"
-done
+# 4: idle sessions, one MTA at a time, each freshly started
+if has_mode local; then
+	for m in $MTAS; do
+		idle_run "$m"
+	done
+fi
 
 # errors in sqmaild's log, for the report
 if [ -f "$WORK/logs/sqmaild.log" ]; then
