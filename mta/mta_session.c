@@ -883,6 +883,12 @@ ms_tx_reply(struct mta_session *s, const struct mta_reply *rep)
 		ms_push(s, MSC_DATA, NULL, "DATA\r\n");
 		return 0;
 	case MSC_DATA:
+		if (c != 3 && c != 4 && c != 5) {
+			/* Not an answer to DATA: nothing was sent yet. */
+			ms_next_host(s, "%s: DATA answered with %d, not 354 "
+			    "(#4.4.2)", s->addr, rep->code);
+			return -1;
+		}
 		if (rep->code != 354) {
 			if (s->accepted > 0)
 				ms_result_all(s, rep, 0);
@@ -1027,6 +1033,7 @@ ms_read(int fd, short ev, void *arg)
 	const char			*p;
 	size_t				 used, left, due;
 	ssize_t				 n;
+	int				 replied = 0;
 
 	if (s->state == MS_HANDSHAKE) {
 		(void)ms_handshake(s);
@@ -1088,8 +1095,11 @@ ms_read(int fd, short ev, void *arg)
 		}
 		if (ms_reply(s, &s->rp.reply) == -1)
 			return;
+		replied = 1;
 	}
-	ms_timer(s);
+	/* A reply's deadline runs from its command, not from each byte. */
+	if (replied)
+		ms_timer(s);
 }
 
 /* Refill the output with the encoded message; 0, or -1 when it failed. */
