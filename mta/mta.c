@@ -203,6 +203,27 @@ mta_task_get(uint64_t msgid, const char *sender, const char *domain)
 	return t;
 }
 
+/*
+ * t (if any) may ask for its route; when this was the message's last
+ * delivery every task of the message may: "more" is per message, not per
+ * domain, so the tasks of its other domains wait for nothing either.
+ */
+static void
+mta_task_ready(struct mta_task *t, uint64_t msgid, int last)
+{
+	struct timeval	 now = { 0, 0 };
+	struct mta_task	*o;
+
+	if (t != NULL)
+		t->ready = 1;
+	if (last)
+		TAILQ_FOREACH(o, &mta_tasks, entry)
+			if (o->msgid == msgid)
+				o->ready = 1;
+	if (!mta_paused && !evtimer_pending(&mta_ev_start, NULL))
+		evtimer_add(&mta_ev_start, &now);
+}
+
 static void
 mta_deliver(struct mproc *p, uint64_t id, uint64_t msgid, const char *sender,
     const struct dest *dest, int more, int fd)
@@ -210,7 +231,6 @@ mta_deliver(struct mproc *p, uint64_t id, uint64_t msgid, const char *sender,
 	struct mta_task	*t;
 	struct mta_rcpt	*r;
 	const char	*at;
-	struct timeval	 now = { 0, 0 };
 
 	at = strrchr(dest->addr, '@');
 	if (at == NULL || at[1] == '\0' || fd == -1 ||
@@ -224,6 +244,8 @@ mta_deliver(struct mproc *p, uint64_t id, uint64_t msgid, const char *sender,
 		m_add_string(p, fd == -1 ? "no message descriptor (#4.3.0)" :
 		    "out of memory in mta (#4.3.0)");
 		m_close(p);
+		if (!more)
+			mta_task_ready(NULL, msgid, 1);
 		return;
 	}
 	r->id = id;
@@ -237,9 +259,7 @@ mta_deliver(struct mproc *p, uint64_t id, uint64_t msgid, const char *sender,
 		close(fd);
 	if (more && t->nrcpt < MTA_TASK_RCPTS_MAX)
 		return;
-	t->ready = 1;
-	if (!mta_paused && !evtimer_pending(&mta_ev_start, NULL))
-		evtimer_add(&mta_ev_start, &now);
+	mta_task_ready(t, msgid, !more);
 }
 
 /* New tasks ask lka for their route, unless mta is paused. */

@@ -5,8 +5,9 @@ messages to one host share a connection (fewer connections than messages,
 several messages from one client port), across domains routed to the same
 host too; `remote host-concurrency` and `remote concurrency` bound the
 connections open at once (counted from Postfix's own log of connects and
-disconnects, so no timing is assumed); a host without PIPELINING gets one
-command at a time (Postfix logs no improper pipelining); a connection the
+disconnects, so no timing is assumed); a host with PIPELINING gets MAIL,
+the RCPTs and DATA at once (hostilepeer.py, a server that answers
+nothing more), one without it one command at a time (Postfix logs no improper pipelining); a connection the
 server closed while idle costs no deferral.
 """
 import os
@@ -16,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
 import mtapeer
+import hostilepeer as hp
 from sqtest import make_message
 
 N = 12
@@ -157,6 +159,36 @@ def the_global_limit_closes_idle_connections_for_others(t):
             d.stop()
 
 
+def pipelining_sends_the_envelope_at_once(t):
+    # A server that offers PIPELINING and then answers nothing: what the
+    # client sent before any reply is MAIL, both RCPTs and DATA.
+    peer = hp.HostilePeer([hp.Send(b"220 pipe.test ESMTP\r\n"),
+                           hp.Expect(b"EHLO", b"250-pipe.test\r\n"
+                                     b"250 PIPELINING\r\n"),
+                           hp.Drain(3)], name="pipelining").start()
+    try:
+        d = sqtest.Daemon(t, extra=route_conf(peer.port)).start()
+        try:
+            code, text = d.send(make_message("pipelined"),
+                                rcpts=("a@example.net", "b@example.net"))
+            t.is_(code, 250, "PIPELINING: accepted", text)
+            conns = peer.wait_connections(1)
+            sent = conns[0].received if conns else b""
+            after = sent.split(b"\r\n", 1)[-1]
+            t.ok(re.match(br"MAIL FROM:<sender@example\.test>[^\r]*\r\n"
+                          br"RCPT TO:<a@example\.net>\r\n"
+                          br"RCPT TO:<b@example\.net>\r\nDATA\r\n$", after),
+                 "PIPELINING: MAIL, both RCPTs and DATA before any reply",
+                 sent)
+            d.wait_for_log(r"delivery \d+: deferral: ", count=2)
+            t.ok(True, "PIPELINING: a server that falls silent is a "
+                 "deferral for both")
+        finally:
+            d.stop()
+    finally:
+        peer.stop()
+
+
 def no_pipelining_one_command_at_a_time(t):
     with mtapeer.MtaPeer(no_pipelining=True) as mx:
         d = sqtest.Daemon(t, extra=route_conf(mx.port)).start()
@@ -204,6 +236,7 @@ def main():
         domains_on_one_host_share_connections,
         concurrency_limits,
         the_global_limit_closes_idle_connections_for_others,
+        pipelining_sends_the_envelope_at_once,
         no_pipelining_one_command_at_a_time,
         an_idle_connection_the_server_closed,
     ])
