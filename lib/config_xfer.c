@@ -7,10 +7,16 @@
  *	IMSG_CONF_FILE	string name, data chunk (<= CONF_CHUNK octets);
  *			chunks of one name append; the main file first
  *	IMSG_CONF_END	(none): parse, and install when it parses
+ *
+ * The pki files (certificates and private keys, read by the parent) go
+ * only where the caller says: to smtp, which serves TLS.  The others parse
+ * the pki blocks without contents.  A child wipes every buffer that held
+ * file text, since some of it may be a private key.
  */
 #include <sys/types.h>
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +34,8 @@ static struct {
 } xfer;
 
 void
-config_send(struct mproc *p, struct conf_filelist *files, const char *basedir)
+config_send(struct mproc *p, struct conf_filelist *files, const char *basedir,
+    int secrets)
 {
 	struct conf_file	*f;
 	size_t			 off, n;
@@ -37,6 +44,8 @@ config_send(struct mproc *p, struct conf_filelist *files, const char *basedir)
 	m_add_string(p, basedir != NULL ? basedir : "");
 	m_close(p);
 	TAILQ_FOREACH(f, files, entry) {
+		if (f->secret && !secrets)
+			continue;
 		off = 0;
 		do {
 			n = f->len - off;
@@ -71,6 +80,7 @@ config_xfer_file(const char *name, const void *data, size_t len)
 {
 	struct conf_file	*f;
 	char			*ndata;
+	size_t			 nsize;
 
 	if (!xfer.active)
 		fatalx("%s: configuration file outside START/END", __func__);
@@ -86,16 +96,26 @@ config_xfer_file(const char *name, const void *data, size_t len)
 		if (xfer.nfiles >= CONF_MAX_FILES)
 			fatalx("%s: more than %d files", __func__,
 			    CONF_MAX_FILES);
-		if (conf_file_add(&xfer.files, name, data, len) == NULL)
+		if ((f = conf_file_add(&xfer.files, name, data, len)) == NULL)
 			fatal("%s", __func__);
+		f->secret = 1;		/* wiped when freed: it may be a key */
 		xfer.nfiles++;
 	} else if (len > 0) {
-		if ((ndata = realloc(f->data, f->len + len + 1)) == NULL)
-			fatal("%s", __func__);
-		memcpy(ndata + f->len, data, len);
+		if (f->len + len + 1 > f->size) {
+			/* Doubling keeps the copies linear; the old one is wiped. */
+			nsize = f->size > SIZE_MAX / 2 ? SIZE_MAX : f->size * 2;
+			if (nsize < f->len + len + 1)
+				nsize = f->len + len + 1;
+			if ((ndata = malloc(nsize)) == NULL)
+				fatal("%s", __func__);
+			memcpy(ndata, f->data, f->len);
+			freezero(f->data, f->size);
+			f->data = ndata;
+			f->size = nsize;
+		}
+		memcpy(f->data + f->len, data, len);
 		f->len += len;
-		ndata[f->len] = '\0';
-		f->data = ndata;
+		f->data[f->len] = '\0';
 	}
 	xfer.total += len;
 }
