@@ -17,7 +17,7 @@
 #include "sqmail.h"
 
 #define LISTEN_PKI_MAX	8		/* pki names on one listen line */
-#define PKI_FILE_MAX	(256 * 1024)	/* octets of a certificate or key file */
+#define PKI_FILE_MAX	(256 * 1024)	/* octets of a pki file */
 
 enum listen_proto {
 	LPROTO_SMTP = 1,	/* port 25 style */
@@ -160,7 +160,7 @@ struct sqconf {
 	/* TLS of the listeners */
 	struct pkilist		 pkis;
 	uint32_t		 tls_protocols;	/* libtls TLS_PROTOCOL_* bits */
-	char			 tls_ciphers[256];	/* libtls cipher string */
+	char			 tls_ciphers[256];	/* libtls ciphers */
 };
 
 extern struct sqconf	*conf;		/* the configuration in force */
@@ -175,7 +175,7 @@ struct conf_file {
 	char			*data;
 	size_t			 len;
 	size_t			 size;		/* allocated for data */
-	int			 secret;	/* pki file: to smtp only, wiped */
+	int			 secret;	/* pki file: smtp only, wiped */
 };
 TAILQ_HEAD(conf_filelist, conf_file);
 

@@ -145,7 +145,7 @@ config_xfer_file(const char *name, const void *data, size_t len)
 		xfer.nfiles++;
 	} else if (len > 0) {
 		if (f->len + len + 1 > f->size) {
-			/* Doubling keeps the copies linear; the old one is wiped. */
+			/* Doubling keeps copying linear; the old is wiped. */
 			nsize = f->size > SIZE_MAX / 2 ? SIZE_MAX : f->size * 2;
 			if (nsize < f->len + len + 1)
 				nsize = f->len + len + 1;

@@ -1816,8 +1816,8 @@ conf_pem_has(const struct conf_file *f, const char *kind)
 	(void)snprintf(begin, sizeof(begin), "-----BEGIN %s", kind);
 	if (strcmp(kind, "PRIVATE KEY") == 0)
 		/* "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY" */
-		return memmem(f->data, f->len, "PRIVATE KEY-----", 16) != NULL &&
-		    memmem(f->data, f->len, "-----BEGIN ", 11) != NULL;
+		return memmem(f->data, f->len, "PRIVATE KEY-----", 16) !=
+		    NULL && memmem(f->data, f->len, "-----BEGIN ", 11) != NULL;
 	return memmem(f->data, f->len, begin, strlen(begin)) != NULL;
 }
 
@@ -1884,8 +1884,8 @@ conf_listen_pki(const char *name)
 	int	 i;
 
 	if (config_pki(ps.conf, name) == NULL) {
-		conf_error("pki \"%s\" is not defined (define pki blocks before "
-		    "the listeners that use them)", name);
+		conf_error("pki \"%s\" is not defined (define pki blocks "
+		    "before the listeners that use them)", name);
 		return;
 	}
 	for (i = 0; i < ps.lnpki; i++)

@@ -95,7 +95,7 @@ smtp_listen_init(void)
 		sl->tls = l->tls;
 		sl->npki = l->npki;
 		memcpy(sl->pki, l->pki, sizeof(sl->pki));
-		/* Without a context smtps refuses and STARTTLS is not offered. */
+		/* No context: smtps refuses, STARTTLS is not offered. */
 		(void)smtp_tls_listener(sl);
 		event_set(&sl->ev, sl->fd, EV_READ | EV_PERSIST, smtp_accept,
 		    sl);
@@ -108,7 +108,7 @@ smtp_listen_init(void)
 	config_pki_clear(conf);
 }
 
-/* A reload: new sessions get the renewed certificates, open ones keep theirs. */
+/* Reload: new sessions get renewed certificates, open ones keep theirs. */
 static void
 smtp_tls_reload(void)
 {

@@ -141,7 +141,7 @@ int	smtp_data_refused(const struct smtp_data *);
  */
 struct smtp_tlsctx {
 	struct tls		*srv;
-	uint32_t		 refs;		/* the listener's, each session's */
+	uint32_t		 refs;		/* listener's + sessions' */
 };
 
 struct smtp_listener {

@@ -53,8 +53,8 @@ RB_PROTOTYPE(smtp_iptree, smtp_ipcount, entry, smtp_ip_cmp);
 static void	smtp_ip_key(const struct sockaddr_storage *,
 		    struct smtp_ipcount *);
 static uint64_t	smtp_newid(void);
-static void	smtp_refuse(int, const char *, ...)
-		    __attribute__((__format__ (printf, 2, 3)));
+static void	smtp_refuse(struct smtp_listener *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
 static void	smtp_close(struct smtp_session *, const char *);
 static void	smtp_read(int, short, void *);
 static void	smtp_write(int, short, void *);
@@ -120,14 +120,21 @@ smtp_newid(void)
 	return id;
 }
 
-/* A last line to a client we do not take: best effort, then close. */
+/*
+ * A last line to a client we do not take: best effort, then close.  An
+ * smtps client expects a handshake, not plaintext: it gets only the close.
+ */
 static void
-smtp_refuse(int fd, const char *fmt, ...)
+smtp_refuse(struct smtp_listener *l, int fd, const char *fmt, ...)
 {
 	char	 buf[SQ_REPLY_MAX];
 	va_list	 ap;
 	int	 n;
 
+	if (l->proto == LPROTO_SMTPS) {
+		close(fd);
+		return;
+	}
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);
@@ -173,8 +180,8 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 		smtp_stats.refused++;
 		log_info("smtp %016llx: Reject::CONNECT::Too_Many_Sessions: "
 		    "S:%s L:%s", (unsigned long long)id, ip, l->name);
-		smtp_refuse(fd, "421 4.3.2 %s Too many connections, try again "
-		    "later", conf->hostname);
+		smtp_refuse(l, fd, "421 4.3.2 %s Too many connections, try "
+		    "again later", conf->hostname);
 		return;
 	}
 	smtp_ip_key(ss, &key);
@@ -184,8 +191,8 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 		smtp_stats.refused++;
 		log_info("smtp %016llx: Reject::CONNECT::Too_Many_From_IP: "
 		    "S:%s L:%s", (unsigned long long)id, ip, l->name);
-		smtp_refuse(fd, "421 4.7.0 %s Too many connections from your "
-		    "address, try again later", conf->hostname);
+		smtp_refuse(l, fd, "421 4.7.0 %s Too many connections from "
+		    "your address, try again later", conf->hostname);
 		return;
 	}
 
@@ -201,7 +208,7 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 				evbuffer_free(s->out);
 			free(s);
 		}
-		smtp_refuse(fd, "421 4.3.2 %s Out of resources, try again "
+		smtp_refuse(l, fd, "421 4.3.2 %s Out of resources, try again "
 		    "later", conf->hostname);
 		return;
 	}
@@ -228,7 +235,7 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 
 	smtp_log(s, "Accept::CONNECT::Session: S:%s L:%s", s->ip, l->name);
 	if (l->proto == LPROTO_SMTPS) {
-		/* Implicit TLS (RFC 8314): the greeting follows the handshake. */
+		/* Implicit TLS (RFC 8314): greeting after the handshake. */
 		(void)smtp_tls_begin(s);
 		return;
 	}
@@ -267,8 +274,8 @@ smtp_destroy(struct smtp_session *s, const char *why)
 			s->datafd = -1;
 		}
 	}
-	smtp_log(s, "Close::CONNECT::%s: S:%s H:%s messages %u errors %u%s%s%s%s",
-	    why, s->ip, s->helo, s->nmsg, s->errors,
+	smtp_log(s, "Close::CONNECT::%s: S:%s H:%s messages %u errors "
+	    "%u%s%s%s%s", why, s->ip, s->helo, s->nmsg, s->errors,
 	    s->tls_version[0] != '\0' ? " tls " : "", s->tls_version,
 	    s->tls_version[0] != '\0' ? " " : "", s->tls_cipher);
 	event_del(&s->ev_rd);

@@ -50,7 +50,7 @@ enum smtp_wait {
 #define SF_DEAD		0x10	/* I/O failed or no memory: drop now */
 #define SF_OVERFLOW	0x20	/* this RCPT expanded too far */
 #define SF_NOMEM	0x40	/* this RCPT lost a destination */
-#define SF_STARTTLS	0x80	/* 220 to STARTTLS queued: handshake once sent */
+#define SF_STARTTLS	0x80	/* 220 to STARTTLS queued: handshake next */
 #define SF_HANDSHAKE	0x100	/* TLS handshake under way */
 #define SF_TLS_RDWR	0x200	/* a TLS read waits for the socket writable */
 #define SF_TLS_WRRD	0x400	/* a TLS write waits for the socket readable */
@@ -91,9 +91,9 @@ struct smtp_session {
 
 	/* TLS, once STARTTLS or smtps began it (smtp_tls.c). */
 	struct tls		*tls;
-	struct smtp_tlsctx	*tlsctx;	/* the server context it came from */
+	struct smtp_tlsctx	*tlsctx;	/* the context it came from */
 	struct timespec		 tls_deadline;	/* of the handshake */
-	char			 tls_version[16];	/* "" until it is done */
+	char			 tls_version[16];	/* "" until done */
 	char			 tls_cipher[64];
 	int			 tls_bits;
 

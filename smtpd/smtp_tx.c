@@ -431,14 +431,14 @@ smtp_received(struct smtp_session *s)
 	}
 	if (s->nrcpt == 1 && s->first[0] != '\0')
 		n = snprintf(s->dbuf, SMTP_DBUF_SIZE,
-		    "Received: from %s (%s)\n%s\tby %s (sqmail) with %s id %llu\n"
-		    "\tfor <%s>; %s\n", s->helo, from, tls, conf->hostname,
+		    "Received: from %s (%s)\n%s\tby %s (sqmail) with %s id "
+		    "%llu\n\tfor <%s>; %s\n", s->helo, from, tls, conf->hostname,
 		    smtp_proto_word(s), (unsigned long long)s->msgid, s->first,
 		    date);
 	else
 		n = snprintf(s->dbuf, SMTP_DBUF_SIZE,
-		    "Received: from %s (%s)\n%s\tby %s (sqmail) with %s id %llu;"
-		    "\n\t%s\n", s->helo, from, tls, conf->hostname,
+		    "Received: from %s (%s)\n%s\tby %s (sqmail) with %s id "
+		    "%llu;\n\t%s\n", s->helo, from, tls, conf->hostname,
 		    smtp_proto_word(s), (unsigned long long)s->msgid, date);
 	if (n < 0 || n >= SMTP_DBUF_SIZE)
 		return -1;

@@ -864,7 +864,7 @@ main(int argc, char *argv[])
 	close_listeners();
 	close(sq_control_fd);
 	sq_control_fd = -1;
-	/* smtp has the private keys now; the parent reads them again on reload. */
+	/* smtp has the keys now; the parent reads them again on reload. */
 	conf_files_clear_secret(&conf_loaded);
 	config_pki_clear(conf);
 

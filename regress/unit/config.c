@@ -1235,7 +1235,8 @@ test_pki_list(void)
 		config_pki_clear(c);
 		ok(pk->cert == NULL && pk->key == NULL && pk->key_len == 0,
 		    "config_pki_clear_drops_contents");
-		is_str(pk->key_path, "/base/k.pem", "config_pki_clear_keeps_paths");
+		is_str(pk->key_path, "/base/k.pem",
+		    "config_pki_clear_keeps_paths");
 	}
 	config_free(c);
 
@@ -1669,7 +1670,8 @@ test_imsg(void)
 	/* pki files travel only when asked for (to smtp). */
 	conf_files_free(&files);
 	conf_file_add(&files, "a.conf", pkiconf, strlen(pkiconf));
-	conf_file_add(&files, "/p/c.pem", PEM_CERT, strlen(PEM_CERT))->secret = 1;
+	conf_file_add(&files, "/p/c.pem", PEM_CERT,
+	    strlen(PEM_CERT))->secret = 1;
 	conf_file_add(&files, "/p/k.pem", PEM_KEY, strlen(PEM_KEY))->secret = 1;
 	config_send(&p, &files, "/srv", 0);
 	m_flush(&p);
