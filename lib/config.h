@@ -39,6 +39,7 @@ struct listener {
 	int			 tls;
 	int			 npki;		/* 0: every pki block */
 	char			 pki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
+	char			 where[128];	/* "file:line" of the listen line */
 };
 TAILQ_HEAD(listenerlist, listener);
 

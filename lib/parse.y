@@ -1276,6 +1276,8 @@ conf_listen_one(int af, const void *addr, uint64_t port, int proto)
 	l->tls = ps.ltls;
 	l->npki = ps.lnpki;
 	memcpy(l->pki, ps.lpki, sizeof(l->pki));
+	(void)snprintf(l->where, sizeof(l->where), "%s:%d",
+	    ps.src[ps.depth].name, ps.src[ps.depth].lineno);
 	if (af == AF_INET) {
 		sin = (struct sockaddr_in *)&l->ss;
 		sin->sin_family = AF_INET;

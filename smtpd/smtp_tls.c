@@ -166,7 +166,8 @@ smtp_tls_check(struct sqconf *c)
 			continue;
 		if ((srv = smtp_tls_server(c, l->npki, l->pki, err,
 		    sizeof(err))) == NULL) {
-			log_warnx("listen on %s: TLS: %s", l->name, err);
+			log_warnx("%s: listen on %s: TLS: %s", l->where,
+			    l->name, err);
 			ret = -1;
 			continue;
 		}

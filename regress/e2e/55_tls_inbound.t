@@ -199,7 +199,7 @@ def config_check_refuses_tls_that_cannot_work(t, d, x):
         ("a key that is not the certificate's",
          'pki "odd" { certificate "%s/mx.crt" key "%s/other.key" }\n'
          'listen on 127.0.0.1 port 1 smtps pki "odd"\n' % (d.dir, d.dir),
-         True, r"listen on 127\.0\.0\.1:1: TLS: "),
+         True, r"tlsbad1\.conf:\d+: listen on 127\.0\.0\.1:1: TLS: "),
         ("a key file that is missing",
          'pki "gone" { certificate "%s/mx.crt" key "%s/none.key" }\n'
          % (d.dir, d.dir), True, r"none\.key: No such file"),
