@@ -101,6 +101,7 @@ config_free(struct sqconf *c)
 	struct listener	*l;
 	struct table	*t;
 	struct domain	*d;
+	struct pki	*pk;
 
 	if (c == NULL)
 		return;
@@ -116,6 +117,11 @@ config_free(struct sqconf *c)
 	while ((d = TAILQ_FIRST(&c->domains)) != NULL) {
 		TAILQ_REMOVE(&c->domains, d, entry);
 		free(d);
+	}
+	config_pki_clear(c);
+	while ((pk = TAILQ_FIRST(&c->pkis)) != NULL) {
+		TAILQ_REMOVE(&c->pkis, pk, entry);
+		free(pk);
 	}
 	free(c->relay_from);
 	free(c);
@@ -138,8 +144,19 @@ conf_file_add(struct conf_filelist *list, const char *name, const void *data,
 		memcpy(f->data, data, len);
 	f->data[len] = '\0';
 	f->len = len;
+	f->size = len + 1;
 	TAILQ_INSERT_TAIL(list, f, entry);
 	return f;
+}
+
+static void
+conf_file_free(struct conf_file *f)
+{
+	if (f->secret)
+		freezero(f->data, f->size);
+	else
+		free(f->data);
+	free(f);
 }
 
 void
@@ -151,8 +168,51 @@ conf_files_free(struct conf_filelist *list)
 		return;
 	while ((f = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, f, entry);
-		free(f->data);
-		free(f);
+		conf_file_free(f);
+	}
+}
+
+void
+conf_files_clear_secret(struct conf_filelist *list)
+{
+	struct conf_file	*f, *next;
+
+	if (list == NULL)
+		return;
+	for (f = TAILQ_FIRST(list); f != NULL; f = next) {
+		next = TAILQ_NEXT(f, entry);
+		if (f->secret) {
+			TAILQ_REMOVE(list, f, entry);
+			conf_file_free(f);
+		}
+	}
+}
+
+struct pki *
+config_pki(struct sqconf *c, const char *name)
+{
+	struct pki	*pk;
+
+	TAILQ_FOREACH(pk, &c->pkis, entry)
+		if (strcasecmp(pk->name, name) == 0)
+			return pk;
+	return NULL;
+}
+
+void
+config_pki_clear(struct sqconf *c)
+{
+	struct pki	*pk;
+
+	if (c == NULL)
+		return;
+	TAILQ_FOREACH(pk, &c->pkis, entry) {
+		if (pk->cert != NULL)
+			freezero(pk->cert, pk->cert_len + 1);
+		if (pk->key != NULL)
+			freezero(pk->key, pk->key_len + 1);
+		pk->cert = pk->key = NULL;
+		pk->cert_len = pk->key_len = 0;
 	}
 }
 

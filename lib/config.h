@@ -16,10 +16,13 @@
 
 #include "sqmail.h"
 
+#define LISTEN_PKI_MAX	8		/* pki names on one listen line */
+#define PKI_FILE_MAX	(256 * 1024)	/* octets of a pki file */
+
 enum listen_proto {
 	LPROTO_SMTP = 1,	/* port 25 style */
 	LPROTO_SUBMISSION,	/* port 587 style (AUTH required, a later issue) */
-	LPROTO_SMTPS,		/* implicit TLS (a later issue) */
+	LPROTO_SMTPS,		/* implicit TLS (RFC 8314), port 465 style */
 	LPROTO_QMTP,
 	LPROTO_QMQP,
 	LPROTO_POP3
@@ -32,8 +35,32 @@ struct listener {
 	enum listen_proto	 proto;
 	char			 name[64];	/* "127.0.0.1:2525", for logs */
 	int			 fd;		/* listening socket, -1 until opened */
+	/* TLS: STARTTLS offered (smtps is TLS from the start anyway) */
+	int			 tls;
+	int			 npki;		/* 0: every pki block */
+	char			 pki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
+	char			 where[128];	/* "file:line" of the listen line */
 };
 TAILQ_HEAD(listenerlist, listener);
+
+/*
+ * A pki block: a certificate (its chain appended) and its private key,
+ * which libtls serves to clients whose SNI the certificate's names
+ * match.  The parent reads the files; the contents are kept only by the
+ * parent and the smtp process (config_pki_clear() wipes them elsewhere).
+ */
+struct pki {
+	TAILQ_ENTRY(pki)	 entry;
+	char			 name[SQ_DOMAIN_MAX + 1];
+	char			 cert_path[PATH_MAX];
+	char			 key_path[PATH_MAX];
+	char			 chain_path[PATH_MAX];	/* "" none */
+	char			*cert;		/* PEM; NULL: not read here */
+	size_t			 cert_len;
+	char			*key;		/* PEM; NULL: not read here */
+	size_t			 key_len;
+};
+TAILQ_HEAD(pkilist, pki);
 
 enum table_type {
 	TABLE_FILE = 1,		/* text, "key value" per line, '#' comments */
@@ -133,6 +160,11 @@ struct sqconf {
 	struct tablelist	 tables;
 	struct domainlist	 domains;
 	struct domain		*bounce_route;	/* null sender's route, or NULL */
+
+	/* TLS of the listeners */
+	struct pkilist		 pkis;
+	uint32_t		 tls_protocols;	/* libtls TLS_PROTOCOL_* bits */
+	char			 tls_ciphers[256];	/* libtls ciphers */
 };
 
 extern struct sqconf	*conf;		/* the configuration in force */
@@ -146,6 +178,8 @@ struct conf_file {
 	char			 name[PATH_MAX];
 	char			*data;
 	size_t			 len;
+	size_t			 size;		/* allocated for data */
+	int			 secret;	/* pki file: smtp only, wiped */
 };
 TAILQ_HEAD(conf_filelist, conf_file);
 
@@ -184,7 +218,7 @@ struct sqconf	*config_default_files(const char *basedir,
 const char	*config_default_text(void);
 /* Does not touch table handles: whoever loaded them releases them first. */
 void		 config_free(struct sqconf *);
-/* Frees every file of the list and leaves it empty. */
+/* Frees every file of the list (pki files wiped) and leaves it empty. */
 void		 conf_files_free(struct conf_filelist *);
 /* Append a copy of (name, data, len); NULL on allocation failure or a long name. */
 struct conf_file *conf_file_add(struct conf_filelist *, const char *name,
@@ -204,6 +238,11 @@ const char	*config_tls_name(enum tls_policy);
 struct table	*config_table(struct sqconf *, const char *name);
 /* 1 if a "relay from" network holds the address, else 0. */
 int		 config_relay_allowed(struct sqconf *, const struct sockaddr *);
+struct pki	*config_pki(struct sqconf *, const char *name);
+/* Wipe and free every pki's certificate and key contents (paths stay). */
+void		 config_pki_clear(struct sqconf *);
+/* Wipe and drop the pki files of a list (the configuration files stay). */
+void		 conf_files_clear_secret(struct conf_filelist *);
 /*
  * Parse "1.2.3.0/24", "::1", "2001:db8::/32" (no prefix: a host); host bits
  * are cleared.  0 ok, -1 bad.  An IPv4-mapped IPv6 client matches IPv4
@@ -220,8 +259,12 @@ int		 netaddr_match(const struct netaddr *, const struct sockaddr *);
  */
 struct mproc;
 struct imsg;
+/*
+ * secrets: send the pki files too (to smtp only); a child without them
+ * parses pki blocks without their contents.
+ */
 void		 config_send(struct mproc *, struct conf_filelist *,
-		    const char *basedir);
+		    const char *basedir, int secrets);
 /*
  * In a child: 1 when END installed a new global conf (the old one is
  * freed: table handles and listener descriptors are not carried over),

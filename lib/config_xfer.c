@@ -7,12 +7,25 @@
  *	IMSG_CONF_FILE	string name, data chunk (<= CONF_CHUNK octets);
  *			chunks of one name append; the main file first
  *	IMSG_CONF_END	(none): parse, and install when it parses
+ *
+ * The pki files (certificates and private keys, read by the parent) go
+ * only where the caller says: to smtp, which serves TLS.  The others parse
+ * the pki blocks without contents.  A pki file travels as a descriptor of
+ * an anonymous memory file holding its text (the message itself carries
+ * the name and no data), so that no imsg buffer, which is freed without
+ * being wiped, ever holds a private key.  A child wipes every buffer that
+ * held file text, since some of it may be a private key.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
+#include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -27,16 +40,55 @@ static struct {
 	int			 nfiles;
 } xfer;
 
+/* A memory file holding a pki file's text, or -1. */
+static int
+config_secret_fd(const struct conf_file *f)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = memfd_create("sqmail-pki", MFD_CLOEXEC)) == -1)
+		return -1;
+	while (off < f->len) {
+		if ((n = write(fd, f->data + off, f->len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return -1;
+		}
+		off += n;
+	}
+	if (lseek(fd, 0, SEEK_SET) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 void
-config_send(struct mproc *p, struct conf_filelist *files, const char *basedir)
+config_send(struct mproc *p, struct conf_filelist *files, const char *basedir,
+    int secrets)
 {
 	struct conf_file	*f;
 	size_t			 off, n;
+	int			 fd;
 
 	m_create(p, IMSG_CONF_START, 0, -1);
 	m_add_string(p, basedir != NULL ? basedir : "");
 	m_close(p);
 	TAILQ_FOREACH(f, files, entry) {
+		if (f->secret && !secrets)
+			continue;
+		if (f->secret) {
+			if ((fd = config_secret_fd(f)) == -1)
+				fatal("%s: %s", __func__, f->name);
+			m_create(p, IMSG_CONF_FILE, 0, fd);
+			m_add_string(p, f->name);
+			m_add_data(p, "", 0);
+			m_close(p);
+			continue;
+		}
 		off = 0;
 		do {
 			n = f->len - off;
@@ -71,6 +123,7 @@ config_xfer_file(const char *name, const void *data, size_t len)
 {
 	struct conf_file	*f;
 	char			*ndata;
+	size_t			 nsize;
 
 	if (!xfer.active)
 		fatalx("%s: configuration file outside START/END", __func__);
@@ -86,16 +139,26 @@ config_xfer_file(const char *name, const void *data, size_t len)
 		if (xfer.nfiles >= CONF_MAX_FILES)
 			fatalx("%s: more than %d files", __func__,
 			    CONF_MAX_FILES);
-		if (conf_file_add(&xfer.files, name, data, len) == NULL)
+		if ((f = conf_file_add(&xfer.files, name, data, len)) == NULL)
 			fatal("%s", __func__);
+		f->secret = 1;		/* wiped when freed: it may be a key */
 		xfer.nfiles++;
 	} else if (len > 0) {
-		if ((ndata = realloc(f->data, f->len + len + 1)) == NULL)
-			fatal("%s", __func__);
-		memcpy(ndata + f->len, data, len);
+		if (f->len + len + 1 > f->size) {
+			/* Doubling keeps copying linear; the old is wiped. */
+			nsize = f->size > SIZE_MAX / 2 ? SIZE_MAX : f->size * 2;
+			if (nsize < f->len + len + 1)
+				nsize = f->len + len + 1;
+			if ((ndata = malloc(nsize)) == NULL)
+				fatal("%s", __func__);
+			memcpy(ndata, f->data, f->len);
+			freezero(f->data, f->size);
+			f->data = ndata;
+			f->size = nsize;
+		}
+		memcpy(f->data + f->len, data, len);
 		f->len += len;
-		ndata[f->len] = '\0';
-		f->data = ndata;
+		f->data[f->len] = '\0';
 	}
 	xfer.total += len;
 }
@@ -115,6 +178,34 @@ config_xfer_end(void)
 	memset(&xfer, 0, sizeof(xfer));
 	TAILQ_INIT(&xfer.files);
 	return c;
+}
+
+/* The text of a pki file from its descriptor (closed here). */
+static void
+config_xfer_fd(const char *name, int fd)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 len = 0, size;
+	ssize_t		 n;
+
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    st.st_size > PKI_FILE_MAX)
+		fatalx("%s: %s: not a pki file", __func__, name);
+	size = st.st_size;
+	if ((buf = malloc(size + 1)) == NULL)
+		fatal("%s", __func__);
+	while (len < size) {
+		if ((n = pread(fd, buf + len, size - len, len)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			fatalx("%s: %s: short read", __func__, name);
+		len += n;
+	}
+	close(fd);
+	config_xfer_file(name, buf, len);
+	freezero(buf, size + 1);
 }
 
 int
@@ -138,7 +229,12 @@ config_imsg(struct imsg *imsg)
 		m_get_string(&m, &s);
 		m_get_data(&m, &data, &len);
 		m_end(&m);
-		config_xfer_file(s, data, len);
+		if (imsg->fd != -1) {
+			if (len != 0)
+				fatalx("config: a pki file with data too");
+			config_xfer_fd(s, imsg->fd);
+		} else
+			config_xfer_file(s, data, len);
 		return 0;
 	case IMSG_CONF_END:
 		m_msg(&m, imsg);

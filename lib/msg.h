@@ -12,7 +12,9 @@ enum imsg_type {
 
 	/* parent -> every child: a new configuration */
 	IMSG_CONF_START,	/* parent->child: (none) */
-	IMSG_CONF_FILE,		/* parent->child: string name, data text */
+	IMSG_CONF_FILE,		/* parent->child: string name, data text; a pki
+				 *   file (to smtp only): empty data and fd, an
+				 *   anonymous memory file holding its text */
 	IMSG_CONF_END,		/* parent->child: (none): parse and apply */
 
 	/* control -> any process (parent included) */

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tls.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -89,6 +90,13 @@ static struct {
 	int			 dom_deliver;
 	int			 retry_set;
 	struct conf_loc		 retry_loc;
+	/* a pki block being read, and the files its lines named */
+	struct pki		*pki;
+	struct conf_file	*pkif[3];	/* certificate, key, chain */
+	/* options of the listen line being read */
+	int			 ltls;
+	int			 lnpki;
+	char			 lpki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
 } ps;
 
 typedef struct {
@@ -131,6 +139,12 @@ static void	conf_route_auth(const char *, const char *);
 static void	conf_bounce_route(const char *);
 static void	conf_dns_servers(const char *);
 static void	conf_retry_loc(void);
+static void	conf_pki_begin(const char *);
+static void	conf_pki_file(const char *, int);
+static void	conf_pki_end(void);
+static void	conf_listen_pki(const char *);
+static void	conf_tls_protocols(const char *);
+static void	conf_tls_ciphers(const char *);
 
 #define NUM_PLAIN	0
 #define NUM_SIZE	1
@@ -146,6 +160,7 @@ static void	conf_retry_loc(void);
 %token <v.kw>	NONE OPPORTUNISTIC REQUIRED STDERR SUBMISSION SYSLOG TABLE
 %token <v.kw>	TLS USER USERS VERIFY
 %token <v.kw>	HOSTCONCURRENCY INSECURE REMOTE
+%token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -161,6 +176,8 @@ grammar		: /* empty */
 		| grammar macro '\n'
 		| grammar main '\n'
 		| grammar domain '\n'
+		| grammar pki '\n'
+		| grammar tlsopt '\n'
 		| grammar error '\n'		{ yyerrok; }
 		;
 
@@ -198,10 +215,12 @@ tname		: STRING
 		;
 
 keyword		: ACCEPT | AGENT | ALIASES | AUTH | BARELF | BOUNCE | CA | CHROOT
+		| CERTIFICATE | CHAIN | CIPHERS | KEY | PKI | PROTOCOLS
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
 		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
-		| HOSTCONCURRENCY | HOSTNAME | IDLE | INSECURE | INCLUDE | LIFETIME | LIMIT | LISTEN | LOG
+		| HOSTCONCURRENCY | HOSTNAME | IDLE | INSECURE | INCLUDE
+		| LIFETIME | LIMIT | LISTEN | LOG
 		| MAILDIR | MAXSIZE | MBOX | MESSAGESIZE | ON | POP3 | PORT
 		| POSTMASTER | QMQP | QMTP | QUEUE | RECIPIENTS | REJECT
 		| RELAY | REMOTE | RETRYMAX | RETRYMIN | ROUTE | SERVERS | SESSIONS
@@ -235,6 +254,8 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			    "tls ca");
 		}
 		| LISTEN ON STRING optport optproto {
+			ps.ltls = ps.lnpki = 0;
+		} listenopts {
 			conf_listen($3, $4, $5);
 		}
 		| TABLE tname STRING		{ conf_table_add($2, $3); }
@@ -343,6 +364,31 @@ proto		: SMTP				{ $$ = LPROTO_SMTP; }
 		| POP3				{ $$ = LPROTO_POP3; }
 		;
 
+listenopts	: /* empty */
+		| listenopts TLS		{ ps.ltls = 1; }
+		| listenopts PKI STRING		{ conf_listen_pki($3); }
+		;
+
+/* pki "name" { certificate "file" key "file" [chain "file"] } */
+pki		: PKI STRING			{ conf_pki_begin($2); }
+		    optnl '{' optnl pkiopts '}'	{ conf_pki_end(); }
+		;
+
+pkiopts		: /* empty */
+		| pkiopts pkiopt optnl
+		| pkiopts error '\n'		{ yyerrok; }
+		;
+
+pkiopt		: CERTIFICATE STRING		{ conf_pki_file($2, 0); }
+		| KEY STRING			{ conf_pki_file($2, 1); }
+		| CHAIN STRING			{ conf_pki_file($2, 2); }
+		;
+
+/* TLS settings of the listeners ("tls ca" is the mta's, above). */
+tlsopt		: TLS PROTOCOLS STRING		{ conf_tls_protocols($3); }
+		| TLS CIPHERS STRING		{ conf_tls_ciphers($3); }
+		;
+
 netlist		: net optnl
 		| netlist ',' optnl net optnl
 		;
@@ -419,7 +465,10 @@ static const struct conf_keyword {
 	{ "bare-lf",		BARELF },
 	{ "bounce",		BOUNCE },
 	{ "ca",			CA },
+	{ "certificate",	CERTIFICATE },
+	{ "chain",		CHAIN },
 	{ "chroot",		CHROOT },
+	{ "ciphers",		CIPHERS },
 	{ "command-timeout",	COMMANDTIMEOUT },
 	{ "concurrency",	CONCURRENCY },
 	{ "control",		CONTROL },
@@ -437,6 +486,7 @@ static const struct conf_keyword {
 	{ "idle",		IDLE },
 	{ "include",		INCLUDE },
 	{ "insecure",		INSECURE },
+	{ "key",		KEY },
 	{ "lifetime",		LIFETIME },
 	{ "limit",		LIMIT },
 	{ "listen",		LISTEN },
@@ -448,9 +498,11 @@ static const struct conf_keyword {
 	{ "none",		NONE },
 	{ "on",			ON },
 	{ "opportunistic",	OPPORTUNISTIC },
+	{ "pki",		PKI },
 	{ "pop3",		POP3 },
 	{ "port",		PORT },
 	{ "postmaster",		POSTMASTER },
+	{ "protocols",		PROTOCOLS },
 	{ "qmqp",		QMQP },
 	{ "qmtp",		QMTP },
 	{ "queue",		QUEUE },
@@ -1241,6 +1293,11 @@ conf_listen_one(int af, const void *addr, uint64_t port, int proto)
 		fatal("%s", __func__);
 	l->fd = -1;
 	l->proto = proto;
+	l->tls = ps.ltls;
+	l->npki = ps.lnpki;
+	memcpy(l->pki, ps.lpki, sizeof(l->pki));
+	(void)snprintf(l->where, sizeof(l->where), "%s:%d",
+	    ps.src[ps.depth].name, ps.src[ps.depth].lineno);
 	if (af == AF_INET) {
 		sin = (struct sockaddr_in *)&l->ss;
 		sin->sin_family = AF_INET;
@@ -1270,6 +1327,37 @@ conf_listen_one(int af, const void *addr, uint64_t port, int proto)
 	TAILQ_INSERT_TAIL(&ps.conf->listeners, l, entry);
 }
 
+/* The TLS options of a listen line: -1 (reported) when they do not fit. */
+static int
+conf_listen_tls(const char *addr, int proto)
+{
+	if ((ps.ltls || ps.lnpki > 0) && proto != LPROTO_SMTP &&
+	    proto != LPROTO_SUBMISSION && proto != LPROTO_SMTPS) {
+		conf_error("listen on %s: tls and pki are for smtp, submission "
+		    "and smtps listeners", addr);
+		return -1;
+	}
+	if (ps.ltls && proto == LPROTO_SMTPS) {
+		conf_error("listen on %s: smtps is TLS from the first octet; "
+		    "tls (STARTTLS) does not apply", addr);
+		return -1;
+	}
+	if (!ps.ltls && proto != LPROTO_SMTPS) {
+		if (ps.lnpki > 0) {
+			conf_error("listen on %s: pki without tls or smtps",
+			    addr);
+			return -1;
+		}
+		return 0;
+	}
+	if (TAILQ_EMPTY(&ps.conf->pkis)) {
+		conf_error("listen on %s: TLS needs a pki block (define pki "
+		    "blocks before the listeners that use them)", addr);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 conf_listen(const char *addr, uint64_t port, int proto)
 {
@@ -1283,6 +1371,8 @@ conf_listen(const char *addr, uint64_t port, int proto)
 
 	if (port == 0)
 		port = ports[proto];
+	if (conf_listen_tls(addr, proto) == -1)
+		return;
 	if (strcmp(addr, "localhost") == 0) {
 		in.s_addr = htonl(INADDR_LOOPBACK);
 		conf_listen_one(AF_INET, &in, port, proto);
@@ -1627,12 +1717,248 @@ conf_retry_loc(void)
 	ps.retry_loc.lineno = ps.src[ps.depth].lineno;
 }
 
+/*
+ * A pki or configuration file named by a pki block.  Read from disk by
+ * the parent (bounded, the buffer wiped), looked up in the files sent by
+ * the parent otherwise, where it may be missing: only smtp gets them.
+ */
+static struct conf_file *
+conf_pki_read(const char *path, const char *what)
+{
+	struct conf_filelist	*list;
+	struct conf_file	*f;
+	struct stat		 st;
+	char			*buf;
+	size_t			 len = 0;
+	ssize_t			 r;
+	int			 fd;
+
+	if (ps.files != NULL)
+		return conf_file_find(ps.files, path);
+	list = ps.loaded != NULL ? ps.loaded : &ps.own;
+	if ((f = conf_file_find(list, path)) != NULL) {
+		if (!f->secret) {
+			conf_error("pki \"%s\": %s %s is a configuration file",
+			    ps.pki->name, what, path);
+			return NULL;
+		}
+		return f;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		conf_error("pki \"%s\": %s %s: %s", ps.pki->name, what, path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		conf_error("pki \"%s\": %s %s: not a regular file",
+		    ps.pki->name, what, path);
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc(PKI_FILE_MAX + 1)) == NULL) {
+		conf_error("pki \"%s\": %s", ps.pki->name, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	/* One octet more than allowed tells a file that is too large. */
+	while (len <= PKI_FILE_MAX) {
+		r = read(fd, buf + len, PKI_FILE_MAX + 1 - len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += r;
+	}
+	close(fd);
+	if (r == -1)
+		conf_error("pki \"%s\": %s %s: %s", ps.pki->name, what, path,
+		    strerror(errno));
+	else if (len > PKI_FILE_MAX)
+		conf_error("pki \"%s\": %s %s is larger than %d octets",
+		    ps.pki->name, what, path, PKI_FILE_MAX);
+	else if (len > CONF_MAX_TOTAL - ps.total || ps.nfiles >= CONF_MAX_FILES)
+		conf_error("pki \"%s\": %s %s: the configuration is too "
+		    "large", ps.pki->name, what, path);
+	else if ((f = conf_file_add(list, path, buf, len)) == NULL)
+		conf_error("pki \"%s\": %s", ps.pki->name, strerror(errno));
+	else {
+		f->secret = 1;
+		ps.total += len;
+		ps.nfiles++;
+	}
+	freezero(buf, PKI_FILE_MAX + 1);
+	return f;
+}
+
+static void
+conf_pki_begin(const char *name)
+{
+	struct pki	*pk;
+
+	ps.pki = NULL;
+	memset(ps.pkif, 0, sizeof(ps.pkif));
+	if (!conf_tname_valid(name) || strlen(name) > SQ_DOMAIN_MAX) {
+		conf_error("pki \"%s\": bad name (a host name is usual)", name);
+		return;
+	}
+	if (config_pki(ps.conf, name) != NULL) {
+		conf_error("pki \"%s\" is already defined", name);
+		return;
+	}
+	if ((pk = calloc(1, sizeof(*pk))) == NULL)
+		fatal("%s", __func__);
+	(void)strlcpy(pk->name, name, sizeof(pk->name));
+	TAILQ_INSERT_TAIL(&ps.conf->pkis, pk, entry);
+	ps.pki = pk;
+}
+
+/* which: 0 certificate, 1 key, 2 chain. */
+static void
+conf_pki_file(const char *path, int which)
+{
+	static const char *const what[] = { "certificate", "key", "chain" };
+	char	*dst;
+
+	if (ps.pki == NULL)
+		return;
+	dst = which == 0 ? ps.pki->cert_path : which == 1 ?
+	    ps.pki->key_path : ps.pki->chain_path;
+	dst[0] = '\0';
+	conf_path(dst, PATH_MAX, path, what[which]);
+	if (dst[0] != '\0')
+		ps.pkif[which] = conf_pki_read(dst, what[which]);
+}
+
+/* Does a file hold PEM of this kind ("CERTIFICATE", "PRIVATE KEY")? */
+static int
+conf_pem_has(const struct conf_file *f, const char *kind)
+{
+	char	 begin[64];
+
+	(void)snprintf(begin, sizeof(begin), "-----BEGIN %s", kind);
+	if (strcmp(kind, "PRIVATE KEY") == 0)
+		/* "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY" */
+		return memmem(f->data, f->len, "PRIVATE KEY-----", 16) !=
+		    NULL && memmem(f->data, f->len, "-----BEGIN ", 11) != NULL;
+	return memmem(f->data, f->len, begin, strlen(begin)) != NULL;
+}
+
+/*
+ * The end of a pki block: both files named, their contents sane, and
+ * the certificate and its chain joined as libtls takes them.
+ */
+static void
+conf_pki_end(void)
+{
+	struct pki		*pk = ps.pki;
+	struct conf_file	*cert = ps.pkif[0], *key = ps.pkif[1];
+	struct conf_file	*chain = ps.pkif[2];
+	size_t			 len;
+	int			 nl;
+
+	ps.pki = NULL;
+	if (pk == NULL)
+		return;
+	if (pk->cert_path[0] == '\0' || pk->key_path[0] == '\0') {
+		conf_error("pki \"%s\": needs a certificate and a key",
+		    pk->name);
+		return;
+	}
+	if (cert == NULL || key == NULL ||
+	    (pk->chain_path[0] != '\0' && chain == NULL))
+		return;		/* not read here, or reported already */
+	if (!conf_pem_has(cert, "CERTIFICATE")) {
+		conf_error("pki \"%s\": certificate %s holds no PEM "
+		    "certificate", pk->name, pk->cert_path);
+		return;
+	}
+	if (!conf_pem_has(key, "PRIVATE KEY")) {
+		conf_error("pki \"%s\": key %s holds no PEM private key",
+		    pk->name, pk->key_path);
+		return;
+	}
+	if (chain != NULL && !conf_pem_has(chain, "CERTIFICATE")) {
+		conf_error("pki \"%s\": chain %s holds no PEM certificate",
+		    pk->name, pk->chain_path);
+		return;
+	}
+	nl = cert->len > 0 && cert->data[cert->len - 1] != '\n';
+	len = cert->len + nl + (chain != NULL ? chain->len : 0);
+	if ((pk->cert = malloc(len + 1)) == NULL ||
+	    (pk->key = malloc(key->len + 1)) == NULL)
+		fatal("%s", __func__);
+	memcpy(pk->cert, cert->data, cert->len);
+	if (nl)
+		pk->cert[cert->len] = '\n';
+	if (chain != NULL)
+		memcpy(pk->cert + cert->len + nl, chain->data, chain->len);
+	pk->cert[len] = '\0';
+	pk->cert_len = len;
+	memcpy(pk->key, key->data, key->len);
+	pk->key[key->len] = '\0';
+	pk->key_len = key->len;
+}
+
+/* listen on ... pki NAME: the block must come first, like a table. */
+static void
+conf_listen_pki(const char *name)
+{
+	int	 i;
+
+	if (config_pki(ps.conf, name) == NULL) {
+		conf_error("pki \"%s\" is not defined (define pki blocks "
+		    "before the listeners that use them)", name);
+		return;
+	}
+	for (i = 0; i < ps.lnpki; i++)
+		if (strcasecmp(ps.lpki[i], name) == 0)
+			return;
+	if (ps.lnpki >= LISTEN_PKI_MAX) {
+		conf_error("listen on: more than %d pki names", LISTEN_PKI_MAX);
+		return;
+	}
+	(void)strlcpy(ps.lpki[ps.lnpki++], name, sizeof(ps.lpki[0]));
+}
+
+/* tls protocols "tlsv1.2,tlsv1.3" as libtls reads them. */
+static void
+conf_tls_protocols(const char *s)
+{
+	uint32_t	 p;
+
+	if (tls_config_parse_protocols(&p, s) == -1 || p == 0) {
+		conf_error("tls protocols \"%s\": not a protocol list such as "
+		    "\"tlsv1.2,tlsv1.3\"", s);
+		return;
+	}
+	ps.conf->tls_protocols = p;
+}
+
+/* tls ciphers: checked by libtls when the parent sets TLS up. */
+static void
+conf_tls_ciphers(const char *s)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (!isgraph((unsigned char)*p)) {
+			conf_error("tls ciphers \"%s\": not a cipher list",
+			    s);
+			return;
+		}
+	conf_string(ps.conf->tls_ciphers, sizeof(ps.conf->tls_ciphers), s,
+	    "tls ciphers");
+}
+
 static void
 conf_defaults(struct sqconf *c)
 {
 	TAILQ_INIT(&c->listeners);
 	TAILQ_INIT(&c->tables);
 	TAILQ_INIT(&c->domains);
+	TAILQ_INIT(&c->pkis);
+	c->tls_protocols = TLS_PROTOCOL_TLSv1_2 | TLS_PROTOCOL_TLSv1_3;
+	(void)strlcpy(c->tls_ciphers, "secure", sizeof(c->tls_ciphers));
 	if (gethostname(c->hostname, sizeof(c->hostname)) == -1 ||
 	    c->hostname[0] == '\0')
 		(void)strlcpy(c->hostname, "localhost", sizeof(c->hostname));

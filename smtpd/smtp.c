@@ -39,6 +39,7 @@ static void	smtp_dispatch_lka(struct mproc *, struct imsg *);
 static void	smtp_dispatch_queue(struct mproc *, struct imsg *);
 static void	smtp_dispatch_control(struct mproc *, struct imsg *);
 static void	smtp_listen_init(void);
+static void	smtp_tls_reload(void);
 static void	smtp_listen_enable(int);
 static void	smtp_accept(int, short, void *);
 static void	smtp_accept_resume(int, short, void *);
@@ -76,7 +77,8 @@ smtp_listen_init(void)
 	TAILQ_FOREACH(l, &conf->listeners, entry) {
 		if (l->fd == -1)
 			continue;
-		if (l->proto != LPROTO_SMTP && l->proto != LPROTO_SUBMISSION) {
+		if (l->proto != LPROTO_SMTP && l->proto != LPROTO_SUBMISSION &&
+		    l->proto != LPROTO_SMTPS) {
 			log_warnx("smtp: listener %s: protocol not supported "
 			    "yet", l->name);
 			close(l->fd);
@@ -90,6 +92,11 @@ smtp_listen_init(void)
 		if (strlcpy(sl->name, l->name, sizeof(sl->name)) >=
 		    sizeof(sl->name))
 			log_debug("smtp: listener name %s truncated", l->name);
+		sl->tls = l->tls;
+		sl->npki = l->npki;
+		memcpy(sl->pki, l->pki, sizeof(sl->pki));
+		/* No context: smtps refuses, STARTTLS is not offered. */
+		(void)smtp_tls_listener(sl);
 		event_set(&sl->ev, sl->fd, EV_READ | EV_PERSIST, smtp_accept,
 		    sl);
 		TAILQ_INSERT_TAIL(&smtp_listeners, sl, entry);
@@ -97,6 +104,21 @@ smtp_listen_init(void)
 	}
 	if (TAILQ_EMPTY(&smtp_listeners))
 		log_warnx("smtp: no SMTP listener configured");
+	/* libtls has the keys now; our copies go. */
+	config_pki_clear(conf);
+}
+
+/* Reload: new sessions get renewed certificates, open ones keep theirs. */
+static void
+smtp_tls_reload(void)
+{
+	struct smtp_listener	*sl;
+
+	TAILQ_FOREACH(sl, &smtp_listeners, entry)
+		if (smtp_tls_listener(sl) == 0 && sl->tlsctx != NULL)
+			log_debug("smtp: listener %s: TLS context renewed",
+			    sl->name);
+	config_pki_clear(conf);
 }
 
 static void
@@ -168,6 +190,7 @@ smtp_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
 	switch (proc_common_imsg(imsg)) {
 	case PROC_IMSG_RELOADED:
+		smtp_tls_reload();
 		log_debug("smtp: new configuration in force");
 		break;
 	case PROC_IMSG_NONE:

@@ -35,7 +35,8 @@ enum smtp_verb {
 	SMTP_CMD_VRFY,
 	SMTP_CMD_EXPN,
 	SMTP_CMD_HELP,
-	SMTP_CMD_NOTIMPL,	/* known, not offered: STARTTLS, AUTH, BDAT, ... */
+	SMTP_CMD_STARTTLS,
+	SMTP_CMD_NOTIMPL,	/* known, not offered: AUTH, BDAT, ... */
 	SMTP_CMD_HTTP		/* GET, POST, CONNECT, ...: a web client */
 };
 
@@ -133,12 +134,27 @@ int	smtp_data_refused(const struct smtp_data *);
  * smtp.c: the process.  smtp_session.c: one connection; smtp_tx.c: its
  * mail transaction.
  */
+/*
+ * A listener's TLS server context (libtls), shared by the sessions begun
+ * with it: a reload installs a new one, and the old one lives on until
+ * its last session ends.
+ */
+struct smtp_tlsctx {
+	struct tls		*srv;
+	uint32_t		 refs;		/* listener's + sessions' */
+};
+
 struct smtp_listener {
 	TAILQ_ENTRY(smtp_listener) entry;
 	enum listen_proto	 proto;
 	char			 name[64];
 	int			 fd;
 	struct event		 ev;
+	/* TLS, fixed at start like the socket; tlsctx NULL: none works */
+	int			 tls;		/* STARTTLS offered */
+	int			 npki;		/* 0: every pki block */
+	char			 pki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
+	struct smtp_tlsctx	*tlsctx;
 };
 
 struct smtp_stats {
@@ -157,5 +173,20 @@ void	smtp_session_lka_dest(uint64_t, const struct dest *);
 void	smtp_session_lka_rcpt(uint64_t, int, const char *);
 void	smtp_session_queue_create(uint64_t, int, uint64_t, int);
 void	smtp_session_queue_commit(uint64_t, int, uint64_t);
+
+/*
+ * smtp_tls.c: the server side of TLS.  smtp_tls_init() runs in the smtp
+ * process before it drops privileges; smtp_tls_listener() makes a
+ * listener's context from the pki contents of conf (in memory: smtp
+ * cannot read the key files), at start and after each reload; the caller
+ * then wipes those contents from conf (config_pki_clear).
+ * smtp_tls_check() is the parent's: every TLS listener of a configuration
+ * gets a working context, else log_warnx() says why and it returns -1.
+ */
+void	smtp_tls_init(void);
+/* (Re)make a listener's context; on failure the one it had stays. */
+int	smtp_tls_listener(struct smtp_listener *);
+void	smtp_tls_ctx_unref(struct smtp_tlsctx *);
+int	smtp_tls_check(struct sqconf *);
 
 #endif

@@ -8,6 +8,9 @@
  * Replies are appended to the output buffer and written once per batch.
  * Replies from lka and queue carry the session id; they are looked up in
  * a tree, so a reply for a session that has gone is dropped safely.
+ *
+ * Over TLS (smtp_tls.c) the same buffers are filled and drained through
+ * libtls; while a handshake is under way the session reads no commands.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -50,15 +53,16 @@ RB_PROTOTYPE(smtp_iptree, smtp_ipcount, entry, smtp_ip_cmp);
 static void	smtp_ip_key(const struct sockaddr_storage *,
 		    struct smtp_ipcount *);
 static uint64_t	smtp_newid(void);
-static void	smtp_refuse(int, const char *, ...)
-		    __attribute__((__format__ (printf, 2, 3)));
+static void	smtp_refuse(struct smtp_listener *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
 static void	smtp_close(struct smtp_session *, const char *);
 static void	smtp_read(int, short, void *);
 static void	smtp_write(int, short, void *);
+static int	smtp_input(struct smtp_session *);
+static int	smtp_flush(struct smtp_session *);
 static int	smtp_process(struct smtp_session *);
 static int	smtp_getline(struct smtp_session *, char *, size_t *);
 static void	smtp_events(struct smtp_session *);
-static void	smtp_destroy(struct smtp_session *, const char *);
 static void	smtp_command(struct smtp_session *, const char *, size_t);
 static void	smtp_cmd_helo(struct smtp_session *, struct smtp_cmd *, int);
 
@@ -116,14 +120,21 @@ smtp_newid(void)
 	return id;
 }
 
-/* A last line to a client we do not take: best effort, then close. */
+/*
+ * A last line to a client we do not take: best effort, then close.  An
+ * smtps client expects a handshake, not plaintext: it gets only the close.
+ */
 static void
-smtp_refuse(int fd, const char *fmt, ...)
+smtp_refuse(struct smtp_listener *l, int fd, const char *fmt, ...)
 {
 	char	 buf[SQ_REPLY_MAX];
 	va_list	 ap;
 	int	 n;
 
+	if (l->proto == LPROTO_SMTPS) {
+		close(fd);
+		return;
+	}
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);
@@ -169,8 +180,8 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 		smtp_stats.refused++;
 		log_info("smtp %016llx: Reject::CONNECT::Too_Many_Sessions: "
 		    "S:%s L:%s", (unsigned long long)id, ip, l->name);
-		smtp_refuse(fd, "421 4.3.2 %s Too many connections, try again "
-		    "later", conf->hostname);
+		smtp_refuse(l, fd, "421 4.3.2 %s Too many connections, try "
+		    "again later", conf->hostname);
 		return;
 	}
 	smtp_ip_key(ss, &key);
@@ -180,8 +191,8 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 		smtp_stats.refused++;
 		log_info("smtp %016llx: Reject::CONNECT::Too_Many_From_IP: "
 		    "S:%s L:%s", (unsigned long long)id, ip, l->name);
-		smtp_refuse(fd, "421 4.7.0 %s Too many connections from your "
-		    "address, try again later", conf->hostname);
+		smtp_refuse(l, fd, "421 4.7.0 %s Too many connections from "
+		    "your address, try again later", conf->hostname);
 		return;
 	}
 
@@ -197,7 +208,7 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 				evbuffer_free(s->out);
 			free(s);
 		}
-		smtp_refuse(fd, "421 4.3.2 %s Out of resources, try again "
+		smtp_refuse(l, fd, "421 4.3.2 %s Out of resources, try again "
 		    "later", conf->hostname);
 		return;
 	}
@@ -223,11 +234,35 @@ smtp_session_accept(int fd, const struct sockaddr_storage *ss,
 	smtp_stats.total++;
 
 	smtp_log(s, "Accept::CONNECT::Session: S:%s L:%s", s->ip, l->name);
-	smtp_reply(s, "220 %s ESMTP sqmail", conf->hostname);
+	if (l->proto == LPROTO_SMTPS) {
+		/* Implicit TLS (RFC 8314): greeting after the handshake. */
+		(void)smtp_tls_begin(s);
+		return;
+	}
+	smtp_greet(s);
 	smtp_run(s);
 }
 
-static void
+void
+smtp_greet(struct smtp_session *s)
+{
+	smtp_reply(s, "220 %s ESMTP sqmail", conf->hostname);
+}
+
+/*
+ * After the TLS handshake nothing learnt before it counts (RFC 3207
+ * 4.2): the client starts again with EHLO, as after the greeting.
+ */
+void
+smtp_reset_to_greeting(struct smtp_session *s)
+{
+	evbuffer_drain(s->in, evbuffer_get_length(s->in));
+	s->helo[0] = '\0';
+	s->flags &= ~(SF_ESMTP | SF_DISCARD);
+	smtp_tx_reset(s);
+}
+
+void
 smtp_destroy(struct smtp_session *s, const char *why)
 {
 	if (s->datafd != -1) {
@@ -239,10 +274,13 @@ smtp_destroy(struct smtp_session *s, const char *why)
 			s->datafd = -1;
 		}
 	}
-	smtp_log(s, "Close::CONNECT::%s: S:%s H:%s messages %u errors %u",
-	    why, s->ip, s->helo, s->nmsg, s->errors);
+	smtp_log(s, "Close::CONNECT::%s: S:%s H:%s messages %u errors "
+	    "%u%s%s%s%s", why, s->ip, s->helo, s->nmsg, s->errors,
+	    s->tls_version[0] != '\0' ? " tls " : "", s->tls_version,
+	    s->tls_version[0] != '\0' ? " " : "", s->tls_cipher);
 	event_del(&s->ev_rd);
 	event_del(&s->ev_wr);
+	smtp_tls_close(s);
 	close(s->fd);
 	evbuffer_free(s->in);
 	evbuffer_free(s->out);
@@ -360,10 +398,18 @@ static void
 smtp_read(int fd, short ev, void *arg)
 {
 	struct smtp_session	*s = arg;
-	size_t			 len, max;
-	int			 n;
 
 	if (ev & EV_TIMEOUT) {
+		if (s->flags & SF_HANDSHAKE) {
+			smtp_log(s, "Reject::TLS::Handshake_Timeout: S:%s L:%s",
+			    s->ip, s->l->name);
+			smtp_destroy(s, "TLS_Timeout");
+			return;
+		}
+		if (s->flags & SF_TLS_WRRD) {
+			smtp_destroy(s, "Write_Timeout");
+			return;
+		}
 		smtp_log(s, "Reject::TIME::Timeout: S:%s H:%s state %s",
 		    s->ip, s->helo, s->state == S_DATA ? "DATA" : "command");
 		if (s->state == S_DATA)
@@ -374,9 +420,28 @@ smtp_read(int fd, short ev, void *arg)
 		smtp_run(s);
 		return;
 	}
+	if (s->flags & SF_HANDSHAKE) {
+		(void)smtp_tls_handshake(s);
+		return;
+	}
+	if (smtp_input(s) == -1)
+		return;
+	smtp_run(s);
+}
+
+/* Read what the client sent, as far as the limits let; -1: gone. */
+static int
+smtp_input(struct smtp_session *s)
+{
+	size_t	 len, max;
+	ssize_t	 n;
+
 	max = s->state == S_DATA ? SMTP_DATA_INBUF_MAX : SMTP_INBUF_MAX;
 	while ((len = evbuffer_get_length(s->in)) < max) {
-		n = evbuffer_read(s->in, fd, (int)(max - len));
+		if (s->tls != NULL)
+			n = smtp_tls_read(s, max - len);
+		else
+			n = evbuffer_read(s->in, s->fd, (int)(max - len));
 		if (n == 0) {
 			s->flags |= SF_EOF;
 			break;
@@ -384,13 +449,27 @@ smtp_read(int fd, short ev, void *arg)
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			smtp_destroy(s, "Reset");
-			return;
+			smtp_destroy(s, s->tls != NULL ? "TLS_Error" : "Reset");
+			return -1;
 		}
 		if (s->state != S_DATA)
 			break;		/* commands: one read at a time */
 	}
-	smtp_run(s);
+	return 0;
+}
+
+/* Send what is queued, as far as the socket takes it; -1: I/O failed. */
+static int
+smtp_flush(struct smtp_session *s)
+{
+	if (evbuffer_get_length(s->out) == 0)
+		return 0;
+	if (s->tls != NULL)
+		return smtp_tls_flush(s);
+	if (evbuffer_write(s->out, s->fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR)
+		return -1;
+	return 0;
 }
 
 static void
@@ -399,9 +478,19 @@ smtp_write(int fd, short ev, void *arg)
 	struct smtp_session	*s = arg;
 
 	if (ev & EV_TIMEOUT) {
-		smtp_destroy(s, "Write_Timeout");
+		if (s->flags & SF_HANDSHAKE)
+			smtp_log(s, "Reject::TLS::Handshake_Timeout: S:%s L:%s",
+			    s->ip, s->l->name);
+		smtp_destroy(s, (s->flags & SF_HANDSHAKE) ? "TLS_Timeout" :
+		    "Write_Timeout");
 		return;
 	}
+	if (s->flags & SF_HANDSHAKE) {
+		(void)smtp_tls_handshake(s);
+		return;
+	}
+	if ((s->flags & SF_TLS_RDWR) && smtp_input(s) == -1)
+		return;
 	smtp_run(s);
 }
 
@@ -420,14 +509,13 @@ smtp_run(struct smtp_session *s)
 			smtp_destroy(s, "Error");
 			return;
 		}
-		if (evbuffer_get_length(s->out) > 0 &&
-		    evbuffer_write(s->out, s->fd) == -1 &&
-		    errno != EAGAIN && errno != EINTR) {
+		if (smtp_flush(s) == -1) {
 			smtp_destroy(s, "Write_Error");
 			return;
 		}
 		/* Stopped only because the client was slow to read? */
-		if (starved || s->wait != W_NONE || (s->flags & SF_CLOSING) ||
+		if (starved || s->wait != W_NONE ||
+		    (s->flags & (SF_CLOSING | SF_STARTTLS)) ||
 		    evbuffer_get_length(s->out) >= SMTP_OUTBUF_MAX)
 			break;
 	}
@@ -435,6 +523,12 @@ smtp_run(struct smtp_session *s)
 		smtp_close(s, "Disconnect");	/* nothing more will come */
 	if ((s->flags & SF_CLOSING) && evbuffer_get_length(s->out) == 0) {
 		smtp_destroy(s, s->why);
+		return;
+	}
+	/* The 220 to STARTTLS is out, in plaintext: now the handshake. */
+	if ((s->flags & SF_STARTTLS) && evbuffer_get_length(s->out) == 0) {
+		s->flags &= ~SF_STARTTLS;
+		(void)smtp_tls_begin(s);
 		return;
 	}
 	smtp_events(s);
@@ -446,20 +540,30 @@ smtp_events(struct smtp_session *s)
 	struct timeval	 tv;
 	time_t		 t;
 	size_t		 max;
+	int		 want;
 
 	max = s->state == S_DATA ? SMTP_DATA_INBUF_MAX : SMTP_INBUF_MAX;
 	t = s->state == S_DATA ? conf->timeout_data : conf->timeout_command;
 	tv.tv_sec = t;
 	tv.tv_usec = 0;
-	if (!(s->flags & (SF_CLOSING | SF_EOF)) &&
+	/* No plaintext is read between STARTTLS and the handshake. */
+	want = !(s->flags & (SF_CLOSING | SF_EOF | SF_STARTTLS)) &&
 	    evbuffer_get_length(s->in) < max &&
-	    evbuffer_get_length(s->out) < SMTP_OUTBUF_MAX)
+	    evbuffer_get_length(s->out) < SMTP_OUTBUF_MAX;
+	if (want) {
 		/* No idle timer while we, not the client, are to answer. */
 		event_add(&s->ev_rd, s->wait == W_NONE && t > 0 ? &tv : NULL);
-	else
+		/* Input libtls holds already makes the socket say nothing. */
+		if (s->flags & SF_TLS_MORE)
+			event_active(&s->ev_rd, EV_READ, 1);
+	} else if (s->flags & SF_TLS_WRRD) {
+		tv.tv_sec = conf->timeout_command;
+		event_add(&s->ev_rd, tv.tv_sec > 0 ? &tv : NULL);
+	} else
 		event_del(&s->ev_rd);
 
-	if (evbuffer_get_length(s->out) > 0) {
+	if ((evbuffer_get_length(s->out) > 0 && !(s->flags & SF_TLS_WRRD)) ||
+	    (s->flags & SF_TLS_RDWR)) {
 		if (!event_pending(&s->ev_wr, EV_WRITE, NULL)) {
 			tv.tv_sec = conf->timeout_command;
 			event_add(&s->ev_wr, tv.tv_sec > 0 ? &tv : NULL);
@@ -476,7 +580,8 @@ smtp_process(struct smtp_session *s)
 	size_t	 len;
 	int	 r;
 
-	while (!(s->flags & (SF_CLOSING | SF_DEAD)) && s->wait == W_NONE) {
+	while (!(s->flags & (SF_CLOSING | SF_DEAD | SF_STARTTLS)) &&
+	    s->wait == W_NONE) {
 		if (evbuffer_get_length(s->out) >= SMTP_OUTBUF_MAX)
 			return 0;	/* the client does not read */
 		if (s->state == S_DATA) {
@@ -544,6 +649,7 @@ static void
 smtp_command(struct smtp_session *s, const char *line, size_t len)
 {
 	struct smtp_cmd	 cmd;
+	size_t		 vlen;
 
 	if (smtp_parse_command(line, len, &cmd) == -1) {
 		if (memchr(line, '\0', len) != NULL) {
@@ -611,11 +717,18 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		break;
 	case SMTP_CMD_HELP:
 		smtp_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-		    "RSET NOOP QUIT VRFY HELP");
+		    "RSET NOOP QUIT VRFY HELP%s", smtp_tls_offer(s) ?
+		    " STARTTLS" : "");
+		break;
+	case SMTP_CMD_STARTTLS:
+		smtp_cmd_starttls(s, &cmd);
 		break;
 	case SMTP_CMD_NOTIMPL:
-		smtp_reply(s, "502 5.5.1 %s is not offered here",
-		    smtp_verb_name(cmd.verb));
+		/* The verb as sent: it is one of the parser's known names. */
+		for (vlen = 0; vlen < len && line[vlen] != ' '; vlen++)
+			;
+		smtp_reply(s, "502 5.5.1 %.*s is not offered here",
+		    (int)vlen, line);
 		smtp_error(s);
 		break;
 	case SMTP_CMD_HTTP:
@@ -660,5 +773,7 @@ smtp_cmd_helo(struct smtp_session *s, struct smtp_cmd *cmd, int esmtp)
 	else
 		smtp_reply(s, "250-SIZE");
 	smtp_reply(s, "250-8BITMIME");
+	if (smtp_tls_offer(s))
+		smtp_reply(s, "250-STARTTLS");
 	smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 }

@@ -13,6 +13,8 @@
 #include <bsd/sys/tree.h>
 #include <event.h>
 #include <stdint.h>
+#include <time.h>
+#include <tls.h>
 
 #include "mailaddr.h"
 #include "smtp.h"
@@ -48,6 +50,11 @@ enum smtp_wait {
 #define SF_DEAD		0x10	/* I/O failed or no memory: drop now */
 #define SF_OVERFLOW	0x20	/* this RCPT expanded too far */
 #define SF_NOMEM	0x40	/* this RCPT lost a destination */
+#define SF_STARTTLS	0x80	/* 220 to STARTTLS queued: handshake next */
+#define SF_HANDSHAKE	0x100	/* TLS handshake under way */
+#define SF_TLS_RDWR	0x200	/* a TLS read waits for the socket writable */
+#define SF_TLS_WRRD	0x400	/* a TLS write waits for the socket readable */
+#define SF_TLS_MORE	0x800	/* libtls may hold input already: read again */
 
 struct smtp_dest {
 	TAILQ_ENTRY(smtp_dest)	 entry;
@@ -82,6 +89,14 @@ struct smtp_session {
 	uint32_t		 nmsg;		/* messages queued */
 	char			 helo[SQ_DOMAIN_MAX + 1];
 
+	/* TLS, once STARTTLS or smtps began it (smtp_tls.c). */
+	struct tls		*tls;
+	struct smtp_tlsctx	*tlsctx;	/* the context it came from */
+	struct timespec		 tls_deadline;	/* of the handshake */
+	char			 tls_version[16];	/* "" until done */
+	char			 tls_cipher[64];
+	int			 tls_bits;
+
 	/* The transaction. */
 	struct mailaddr		 sender;
 	struct mailaddr		 rcpt;		/* the one lka is checking */
@@ -110,6 +125,9 @@ void	smtp_reply(struct smtp_session *, const char *, ...)
 void	smtp_reply_peer(struct smtp_session *, int, const char *);
 void	smtp_error(struct smtp_session *);
 void	smtp_run(struct smtp_session *);
+void	smtp_destroy(struct smtp_session *, const char *);
+void	smtp_greet(struct smtp_session *);
+void	smtp_reset_to_greeting(struct smtp_session *);
 void	smtp_tx_reset(struct smtp_session *);
 void	smtp_dests_free(struct smtp_destq *);
 void	smtp_cmd_mail(struct smtp_session *, struct smtp_cmd *);
@@ -117,5 +135,20 @@ void	smtp_cmd_rcpt(struct smtp_session *, struct smtp_cmd *);
 void	smtp_cmd_data(struct smtp_session *, struct smtp_cmd *);
 int	smtp_data_input(struct smtp_session *);
 void	smtp_data_abort(struct smtp_session *);
+
+/* smtp_tls.c: STARTTLS, smtps, and I/O over TLS. */
+void	smtp_cmd_starttls(struct smtp_session *, struct smtp_cmd *);
+/* The handshake on the session's socket; -1 when the session is gone. */
+int	smtp_tls_begin(struct smtp_session *);
+/* Go on with it (an event came); -1 when the session is gone. */
+int	smtp_tls_handshake(struct smtp_session *);
+/* Read at most room octets into s->in: as read(2), errno EAGAIN to wait. */
+ssize_t	smtp_tls_read(struct smtp_session *, size_t room);
+/* Write s->out as far as it goes: 0, or -1 on a TLS error. */
+int	smtp_tls_flush(struct smtp_session *);
+/* Close and free the session's TLS, if any. */
+void	smtp_tls_close(struct smtp_session *);
+/* Whether the session may be offered STARTTLS now. */
+int	smtp_tls_offer(struct smtp_session *);
 
 #endif

@@ -32,6 +32,20 @@ static void	smtp_data_flush(struct smtp_session *);
 static void	smtp_data_end(struct smtp_session *);
 static int	smtp_received(struct smtp_session *);
 static const char *smtp_condition(const char *, int);
+static const char *smtp_proto_word(struct smtp_session *);
+
+/*
+ * The "with" word of Received and of the envelope: ESMTP, and ESMTPS
+ * over TLS (RFC 3848).  HELO over TLS has no registered word: SMTP, with
+ * the TLS comment of Received saying the rest.
+ */
+static const char *
+smtp_proto_word(struct smtp_session *s)
+{
+	if (!(s->flags & SF_ESMTP))
+		return "SMTP";
+	return s->tls_version[0] != '\0' ? "ESMTPS" : "ESMTP";
+}
 
 /* Reply to a MAIL (mail != 0) or RCPT argument that did not parse. */
 static void
@@ -386,11 +400,15 @@ smtp_session_queue_create(uint64_t reqid, int status, uint64_t msgid,
 	smtp_run(s);
 }
 
-/* Our trace header field (RFC 5321 4.4), LF line ends, first in dbuf. */
+/*
+ * Our trace header field (RFC 5321 4.4), LF line ends, first in dbuf.
+ * Over TLS a comment line after the client says how:
+ *	(TLSv1.3 cipher TLS_AES_256_GCM_SHA384 256 bits)
+ */
 static int
 smtp_received(struct smtp_session *s)
 {
-	char		 date[64], from[80];
+	char		 date[64], from[80], tls[128];
 	struct tm	 tm;
 	time_t		 now = time(NULL);
 	int		 n;
@@ -404,18 +422,24 @@ smtp_received(struct smtp_session *s)
 		n = snprintf(from, sizeof(from), "[%s]", s->ip);
 	if (n < 0 || (size_t)n >= sizeof(from))
 		return -1;
+	tls[0] = '\0';
+	if (s->tls_version[0] != '\0') {
+		n = snprintf(tls, sizeof(tls), "\t(%s cipher %s %d bits)\n",
+		    s->tls_version, s->tls_cipher, s->tls_bits);
+		if (n < 0 || (size_t)n >= sizeof(tls))
+			return -1;
+	}
 	if (s->nrcpt == 1 && s->first[0] != '\0')
 		n = snprintf(s->dbuf, SMTP_DBUF_SIZE,
-		    "Received: from %s (%s)\n\tby %s (sqmail) with %s id %llu\n"
-		    "\tfor <%s>; %s\n", s->helo, from, conf->hostname,
-		    (s->flags & SF_ESMTP) ? "ESMTP" : "SMTP",
-		    (unsigned long long)s->msgid, s->first, date);
+		    "Received: from %s (%s)\n%s\tby %s (sqmail) with %s id "
+		    "%llu\n\tfor <%s>; %s\n", s->helo, from, tls, conf->hostname,
+		    smtp_proto_word(s), (unsigned long long)s->msgid, s->first,
+		    date);
 	else
 		n = snprintf(s->dbuf, SMTP_DBUF_SIZE,
-		    "Received: from %s (%s)\n\tby %s (sqmail) with %s id %llu;"
-		    "\n\t%s\n", s->helo, from, conf->hostname,
-		    (s->flags & SF_ESMTP) ? "ESMTP" : "SMTP",
-		    (unsigned long long)s->msgid, date);
+		    "Received: from %s (%s)\n%s\tby %s (sqmail) with %s id "
+		    "%llu;\n\t%s\n", s->helo, from, tls, conf->hostname,
+		    smtp_proto_word(s), (unsigned long long)s->msgid, date);
 	if (n < 0 || n >= SMTP_DBUF_SIZE)
 		return -1;
 	s->dlen = n;
@@ -559,8 +583,7 @@ smtp_data_end(struct smtp_session *s)
 	m_add_string(peers[PROC_QUEUE], sender);
 	m_add_string(peers[PROC_QUEUE], s->helo);
 	m_add_string(peers[PROC_QUEUE], s->ip);
-	m_add_string(peers[PROC_QUEUE], (s->flags & SF_ESMTP) ? "ESMTP" :
-	    "SMTP");
+	m_add_string(peers[PROC_QUEUE], smtp_proto_word(s));
 	m_add_u64(peers[PROC_QUEUE], s->written);
 	m_close(peers[PROC_QUEUE]);
 	s->wait = W_QUEUE_COMMIT;

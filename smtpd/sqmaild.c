@@ -34,6 +34,7 @@
 #include "mproc.h"
 #include "msg.h"
 #include "proc.h"
+#include "smtp.h"
 #include "sqmail.h"
 
 #define SQMAILD_CONF	"/etc/sqmail/sqmail.conf"
@@ -98,6 +99,11 @@ parent_load(struct conf_filelist *loaded)
 		c = config_default_files(basedir, loaded);
 	else
 		c = config_parse(conffile, basedir, NULL, loaded);
+	/* Every TLS listener must work: certificates, keys, ciphers. */
+	if (c != NULL && smtp_tls_check(c) == -1) {
+		config_free(c);
+		c = NULL;
+	}
 	return c;
 }
 
@@ -257,8 +263,13 @@ spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
 				close(fds[i][j]);
 				fds[i][j] = -1;
 			}
-	if (role != PROC_SMTP)
+	if (role != PROC_SMTP) {
 		close_listeners();
+		/* Only smtp serves TLS: the rest forget the private keys. */
+		config_pki_clear(conf);
+	}
+	/* The file texts are the parent's, for reloads. */
+	conf_files_free(&conf_loaded);
 	if (role != PROC_CONTROL && sq_control_fd != -1) {
 		close(sq_control_fd);
 		sq_control_fd = -1;
@@ -290,6 +301,8 @@ spawn(enum proc_type role, int fds[PROC_COUNT][PROC_COUNT])
 	}
 	if (role == PROC_MTA)
 		mta_session_init();	/* the CA file, before the chroot */
+	if (role == PROC_SMTP)
+		smtp_tls_init();
 	proc_privdrop(role, user, root);
 	c = 1;
 	if (write(ready[1], &c, 1) != 1)
@@ -494,14 +507,19 @@ parent_reload(char *err, size_t errlen)
 	nl = TAILQ_FIRST(&c->listeners);
 	for (; l != NULL && nl != NULL; l = TAILQ_NEXT(l, entry),
 	    nl = TAILQ_NEXT(nl, entry))
-		if (strcmp(l->name, nl->name) != 0 || l->proto != nl->proto)
+		if (strcmp(l->name, nl->name) != 0 || l->proto != nl->proto ||
+		    l->tls != nl->tls || l->npki != nl->npki ||
+		    memcmp(l->pki, nl->pki, sizeof(l->pki)) != 0)
 			same = 0;
 	if (l != NULL || nl != NULL || !same)
 		log_warnx("sqmaild: reload: listener changes take effect "
 		    "at the next restart");
+	/* The pki files (private keys) go to smtp only. */
 	for (i = 1; i < PROC_COUNT; i++)
 		if (peers[i] != NULL)
-			config_send(peers[i], &loaded, basedir);
+			config_send(peers[i], &loaded, basedir, i == PROC_SMTP);
+	conf_files_clear_secret(&loaded);
+	config_pki_clear(c);
 	config_free(conf);
 	conf = c;
 	conf_files_free(&conf_loaded);
@@ -846,6 +864,9 @@ main(int argc, char *argv[])
 	close_listeners();
 	close(sq_control_fd);
 	sq_control_fd = -1;
+	/* smtp has the keys now; the parent reads them again on reload. */
+	conf_files_clear_secret(&conf_loaded);
+	config_pki_clear(conf);
 
 	log_procinit("parent");
 	setproctitle("parent");

@@ -124,7 +124,9 @@ field(struct sqconf *c, const char *key)
 	struct listener	*l;
 	struct table	*t;
 	struct domain	*d;
+	struct pki	*pk;
 	size_t		 i;
+	int		 j;
 
 	buf[0] = '\0';
 #define S(k, v)	if (strcmp(key, k) == 0) {				\
@@ -227,6 +229,34 @@ field(struct sqconf *c, const char *key)
 			    d->route_literal ? "]" : "", (unsigned)d->route_port,
 			    d->route_smtps ? " smtps" : "",
 			    d->auth_user[0] ? " auth=" : "", d->auth_user);
+	} else if (strcmp(key, "listener_tls") == 0) {
+		TAILQ_FOREACH(l, &c->listeners, entry) {
+			snprintf(one, sizeof(one), "%s%s tls=%d pki=",
+			    buf[0] ? "," : "", l->name, l->tls);
+			strlcat(buf, one, sizeof(buf));
+			for (j = 0; j < l->npki; j++) {
+				if (j > 0)
+					strlcat(buf, "|", sizeof(buf));
+				strlcat(buf, l->pki[j], sizeof(buf));
+			}
+		}
+	} else if (strcmp(key, "pkis") == 0) {
+		TAILQ_FOREACH(pk, &c->pkis, entry) {
+			snprintf(one, sizeof(one), "%s%s cert=", buf[0] ?
+			    "," : "", pk->name);
+			strlcat(buf, one, sizeof(buf));
+			strlcat(buf, pk->cert_path, sizeof(buf));
+			strlcat(buf, " key=", sizeof(buf));
+			strlcat(buf, pk->key_path, sizeof(buf));
+			strlcat(buf, " chain=", sizeof(buf));
+			strlcat(buf, pk->chain_path, sizeof(buf));
+			strlcat(buf, pk->cert != NULL ? " read" : " unread",
+			    sizeof(buf));
+		}
+	} else if (strcmp(key, "tls_protocols") == 0) {
+		snprintf(buf, sizeof(buf), "%u", (unsigned)c->tls_protocols);
+	} else if (strcmp(key, "tls_ciphers") == 0) {
+		strlcpy(buf, c->tls_ciphers, sizeof(buf));
 	} else if (strcmp(key, "tls_ca") == 0) {
 		strlcpy(buf, c->tls_ca, sizeof(buf));
 	} else if (strcmp(key, "dns_servers") == 0) {
@@ -313,7 +343,8 @@ static const struct good goods[] = {
 	    "127.0.0.1:25 smtp" },
 	{ "listen_v6_port_submission", "listen on ::1 port 2525 submission\n",
 	    "listeners", "[::1]:2525 submission" },
-	{ "listen_localhost_is_two", "listen on localhost smtps\n",
+	{ "listen_localhost_is_two", "pki mx { certificate \"/c\" key \"/k\" }\n"
+	    "listen on localhost smtps\n",
 	    "listeners", "127.0.0.1:465 smtps,[::1]:465 smtps" },
 	{ "listen_star_qmtp", "listen on * qmtp\n", "listeners",
 	    "0.0.0.0:209 qmtp,[::]:209 qmtp" },
@@ -504,6 +535,38 @@ static const struct good goods[] = {
 	    "\"s\"\n", "bounce_route", "[192.0.2.9]:2626 smtps auth=b" },
 	{ "default_bounce_route", "", "bounce_route", "" },
 	{ "default_tls_ca", "", "tls_ca", "/etc/ssl/certs/ca-certificates.crt" },
+
+	/* TLS of the listeners: pki blocks, listen options */
+	{ "default_no_pki", "", "pkis", "" },
+	{ "default_tls_protocols_1_2_and_1_3", "", "tls_protocols", "24" },
+	{ "default_tls_ciphers_secure", "", "tls_ciphers", "secure" },
+	{ "tls_protocols_1_3_only", "tls protocols \"tlsv1.3\"\n",
+	    "tls_protocols", "16" },
+	{ "tls_protocols_all", "tls protocols all\n", "tls_protocols", "30" },
+	{ "tls_ciphers", "tls ciphers \"HIGH:!aNULL\"\n", "tls_ciphers",
+	    "HIGH:!aNULL" },
+	{ "pki_block", "pki \"mx.example.org\" {\n\tcertificate \"/etc/c.pem\"\n"
+	    "\tkey \"k.pem\"\n\tchain \"/etc/chain.pem\"\n}\n", "pkis",
+	    "mx.example.org cert=/etc/c.pem key=/base/k.pem "
+	    "chain=/etc/chain.pem unread" },
+	{ "pki_one_line_two_blocks", "pki a { certificate \"/a.crt\" key "
+	    "\"/a.key\" }\npki b\n{\n\tkey \"/b.key\" certificate \"/b.crt\"\n}\n",
+	    "pkis", "a cert=/a.crt key=/a.key chain= unread,b cert=/b.crt "
+	    "key=/b.key chain= unread" },
+	{ "listen_tls_every_pki", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 port 25 tls\n", "listener_tls",
+	    "127.0.0.1:25 tls=1 pki=" },
+	{ "listen_smtps_named_pkis", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "pki b { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 smtps pki b pki a pki B\n", "listener_tls",
+	    "127.0.0.1:465 tls=0 pki=b|a" },
+	{ "listen_localhost_tls_both", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "listen on localhost submission tls pki a\n", "listener_tls",
+	    "127.0.0.1:587 tls=1 pki=a,[::1]:587 tls=1 pki=a" },
+	{ "listen_plain_no_tls", "listen on 127.0.0.1\n", "listener_tls",
+	    "127.0.0.1:25 tls=0 pki=" },
+	{ "table_named_like_new_keyword", "table key file:/k\n", "tables",
+	    "key file /k" },
 };
 
 struct bad {
@@ -691,6 +754,63 @@ static const struct bad bads[] = {
 	    "test.conf:1: syntax error", 3 },
 	{ "two_errors_on_one_line_one_message", "hostname \"a\" ; ;\n",
 	    "test.conf:1: unexpected character ';'", 2 },
+	{ "listen_tls_without_pki", "listen on 127.0.0.1 tls\n",
+	    "test.conf:1: listen on 127.0.0.1: TLS needs a pki block", 1 },
+	{ "listen_smtps_without_pki", "\nlisten on ::1 smtps\n",
+	    "test.conf:2: listen on ::1: TLS needs a pki block", 1 },
+	{ "listen_pki_defined_after", "listen on 127.0.0.1 tls pki a\n"
+	    "pki a { certificate \"/c\" key \"/k\" }\n",
+	    "test.conf:1: pki \"a\" is not defined (define pki blocks before", 2 },
+	{ "listen_pki_undefined", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 tls pki b\n",
+	    "test.conf:2: pki \"b\" is not defined", 1 },
+	{ "listen_tls_and_smtps", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 smtps tls\n",
+	    "test.conf:2: listen on 127.0.0.1: smtps is TLS from the first", 1 },
+	{ "listen_tls_on_qmtp", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 qmtp tls\n",
+	    "test.conf:2: listen on 127.0.0.1: tls and pki are for smtp", 1 },
+	{ "listen_pki_without_tls", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 pki a\n",
+	    "test.conf:2: listen on 127.0.0.1: pki without tls or smtps", 1 },
+	{ "listen_tls_before_port", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 tls port 25\n", "test.conf:2: syntax error",
+	    1 },
+	{ "listen_too_many_pkis", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "pki b { certificate \"/c\" key \"/k\" }\n"
+	    "pki c { certificate \"/c\" key \"/k\" }\n"
+	    "pki d { certificate \"/c\" key \"/k\" }\n"
+	    "pki e { certificate \"/c\" key \"/k\" }\n"
+	    "pki f { certificate \"/c\" key \"/k\" }\n"
+	    "pki g { certificate \"/c\" key \"/k\" }\n"
+	    "pki h { certificate \"/c\" key \"/k\" }\n"
+	    "pki i { certificate \"/c\" key \"/k\" }\n"
+	    "listen on 127.0.0.1 tls pki a pki b pki c pki d pki e pki f "
+	    "pki g pki h pki i\n",
+	    "test.conf:10: listen on: more than 8 pki names", 1 },
+	{ "pki_without_key", "pki a {\n\tcertificate \"/c\"\n}\n",
+	    "test.conf:3: pki \"a\": needs a certificate and a key", 1 },
+	{ "pki_empty", "pki a { }\n",
+	    "test.conf:1: pki \"a\": needs a certificate and a key", 1 },
+	{ "pki_duplicate", "pki a { certificate \"/c\" key \"/k\" }\n"
+	    "pki A { certificate \"/c\" key \"/k\" }\n",
+	    "test.conf:2: pki \"A\" is already defined", 1 },
+	{ "pki_bad_name", "pki \"a b\" { certificate \"/c\" key \"/k\" }\n",
+	    "test.conf:1: pki \"a b\": bad name", 1 },
+	{ "pki_unknown_option", "pki a {\n\tcert \"/c\"\n\tkey \"/k\"\n}\n",
+	    "test.conf:2: syntax error", 3 },
+	{ "pki_option_error_recovers", "pki a {\n\tkey \"/k\" bogus\n"
+	    "\tcertificate \"/c\"\n}\n", "test.conf:2: syntax error", 1 },
+	{ "pki_empty_path", "pki a { certificate \"\" key \"/k\" }\n",
+	    "test.conf:1: certificate: empty path", 2 },
+	{ "tls_protocols_sslv3", "tls protocols \"sslv3\"\n",
+	    "test.conf:1: tls protocols \"sslv3\": not a protocol list", 1 },
+	{ "tls_protocols_empty", "tls protocols \"\"\n",
+	    "test.conf:1: tls protocols \"\": not a protocol list", 1 },
+	{ "tls_ciphers_with_space", "tls ciphers \"HIGH MEDIUM\"\n",
+	    "test.conf:1: tls ciphers \"HIGH MEDIUM\": not a cipher list", 1 },
+	{ "tls_unknown_global", "tls everything\n", "test.conf:1: syntax error",
+	    1 },
 	{ "error_cap", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\no\np\nq\nr\n"
 	    "s\nt\nu\nv\nw\nx\ny\nz\n", "test.conf:1: syntax error",
 	    CONF_MAX_ERRORS + 1 },
@@ -1097,6 +1217,155 @@ test_filesystem(void)
 	rm_tree(dir);
 }
 
+#define PEM_CERT	"-----BEGIN CERTIFICATE-----\nMIIBleaf\n-----END CERTIFICATE-----"
+#define PEM_CHAIN	"-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n"
+#define PEM_KEY		"-----BEGIN PRIVATE KEY-----\nMIGkey\n-----END PRIVATE KEY-----\n"
+#define PKI_CONF	"pki mx {\n\tcertificate \"c.pem\"\n\tkey \"k.pem\"\n" \
+			"\tchain \"ch.pem\"\n}\nlisten on 127.0.0.1 smtps\n"
+
+/*
+ * pki contents: joined certificate and chain, the key; absent without
+ * error when a child was not sent them; refused when not PEM.
+ */
+static void
+test_pki_list(void)
+{
+	const char *const good[] = { "test.conf", PKI_CONF,
+	    "/base/c.pem", PEM_CERT, "/base/k.pem", PEM_KEY,
+	    "/base/ch.pem", PEM_CHAIN, NULL };
+	const char *const nokey[] = { "test.conf", PKI_CONF,
+	    "/base/c.pem", PEM_CERT, "/base/ch.pem", PEM_CHAIN, NULL };
+	const char *const notpem[] = { "test.conf", PKI_CONF,
+	    "/base/c.pem", "hello\n", "/base/k.pem", PEM_KEY,
+	    "/base/ch.pem", PEM_CHAIN, NULL };
+	const char *const certaskey[] = { "test.conf", PKI_CONF,
+	    "/base/c.pem", PEM_CERT, "/base/k.pem", PEM_CERT,
+	    "/base/ch.pem", PEM_CHAIN, NULL };
+	struct sqconf	*c;
+	struct pki	*pk;
+
+	c = parse_list(good);
+	if (ok(c != NULL && (pk = TAILQ_FIRST(&c->pkis)) != NULL,
+	    "pki_contents_parse")) {
+		is_str(pk->cert != NULL ? pk->cert : "(null)",
+		    PEM_CERT "\n" PEM_CHAIN,
+		    "pki_certificate_then_chain_newline_between");
+		is_int(pk->cert_len, strlen(PEM_CERT "\n" PEM_CHAIN),
+		    "pki_certificate_length");
+		is_str(pk->key != NULL ? pk->key : "(null)", PEM_KEY,
+		    "pki_key_contents");
+		config_pki_clear(c);
+		ok(pk->cert == NULL && pk->key == NULL && pk->key_len == 0,
+		    "config_pki_clear_drops_contents");
+		is_str(pk->key_path, "/base/k.pem",
+		    "config_pki_clear_keeps_paths");
+	}
+	config_free(c);
+
+	c = parse_list(nokey);
+	ok(c != NULL && TAILQ_FIRST(&c->pkis)->cert == NULL &&
+	    TAILQ_FIRST(&c->pkis)->key == NULL,
+	    "pki_files_not_sent_parse_without_contents");
+	config_free(c);
+
+	c = parse_list(notpem);
+	ok(c == NULL, "pki_certificate_not_pem_refused");
+	is_str(errs, "test.conf:5: pki \"mx\": certificate /base/c.pem holds no "
+	    "PEM certificate\n", "pki_certificate_not_pem_message");
+	config_free(c);
+
+	c = parse_list(certaskey);
+	ok(c == NULL, "pki_key_not_a_key_refused");
+	is_str(errs, "test.conf:5: pki \"mx\": key /base/k.pem holds no PEM "
+	    "private key\n", "pki_key_not_a_key_message");
+	config_free(c);
+}
+
+/* The parent reads pki files from disk, bounded, marked secret. */
+static void
+test_pki_files(void)
+{
+	struct conf_filelist	 loaded;
+	struct conf_file	*f;
+	struct sqconf		*c;
+	char			 dir[] = "/tmp/config_pki.XXXXXX";
+	char			 want[PATH_MAX * 2], path[PATH_MAX];
+	int			 fd, nsecret = 0, nplain = 0;
+
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	write_file(dir, "main.conf", PKI_CONF);
+	write_file(dir, "c.pem", PEM_CERT);
+	write_file(dir, "k.pem", PEM_KEY);
+	write_file(dir, "ch.pem", PEM_CHAIN);
+	TAILQ_INIT(&loaded);
+	errs_reset();
+	c = config_parse("main.conf", dir, NULL, &loaded);
+	if (!ok(c != NULL, "fs_pki_parse"))
+		printf("# %s", errs);
+	else
+		is_str(TAILQ_FIRST(&c->pkis)->key, PEM_KEY, "fs_pki_key_read");
+	TAILQ_FOREACH(f, &loaded, entry) {
+		if (f->secret)
+			nsecret++;
+		else
+			nplain++;
+	}
+	is_int(nsecret, 3, "fs_pki_files_kept_as_secret");
+	snprintf(path, sizeof(path), "%s/k.pem", dir);
+	f = NULL;
+	TAILQ_FOREACH(f, &loaded, entry)
+		if (strcmp(f->name, path) == 0)
+			break;
+	ok(f != NULL && f->secret, "fs_pki_file_named_by_absolute_path");
+	conf_files_clear_secret(&loaded);
+	nsecret = nplain = 0;
+	TAILQ_FOREACH(f, &loaded, entry) {
+		if (f->secret)
+			nsecret++;
+		else
+			nplain++;
+	}
+	ok(nsecret == 0 && nplain == 1, "conf_files_clear_secret_keeps_config");
+	conf_files_free(&loaded);
+	config_free(c);
+
+	/* A key file that is missing, then one too large. */
+	write_file(dir, "nokey.conf", "pki mx {\n\tcertificate \"c.pem\"\n"
+	    "\tkey \"none.pem\"\n}\n");
+	errs_reset();
+	c = config_parse("nokey.conf", dir, NULL, NULL);
+	ok(c == NULL, "fs_pki_missing_key_refused");
+	snprintf(want, sizeof(want), "nokey.conf:3: pki \"mx\": key "
+	    "%s/none.pem: No such file or directory\n", dir);
+	is_str(errs, want, "fs_pki_missing_key_message");
+
+	snprintf(path, sizeof(path), "%s/big.pem", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT, 0600)) != -1) {
+		if (ftruncate(fd, PKI_FILE_MAX + 1) == -1)
+			printf("# ftruncate failed\n");
+		close(fd);
+	}
+	write_file(dir, "big.conf", "pki mx { certificate \"big.pem\" key "
+	    "\"k.pem\" }\n");
+	errs_reset();
+	c = config_parse("big.conf", dir, NULL, NULL);
+	ok(c == NULL, "fs_pki_large_file_refused");
+	snprintf(want, sizeof(want), "big.conf:1: pki \"mx\": certificate "
+	    "%s/big.pem is larger than 262144 octets\n", dir);
+	is_str(errs, want, "fs_pki_large_file_message");
+
+	write_file(dir, "dirkey.conf", "pki mx { certificate \"c.pem\" key "
+	    "\".\" }\n");
+	errs_reset();
+	c = config_parse("dirkey.conf", dir, NULL, NULL);
+	ok(c == NULL && strstr(errs, "not a regular file") != NULL,
+	    "fs_pki_directory_refused");
+	rm_tree(dir);
+}
+
 struct netrow {
 	const char	*net;
 	int		 parses;
@@ -1361,6 +1630,8 @@ test_imsg(void)
 	struct conf_filelist	 files;
 	struct sqconf		*old;
 	struct imsg		 imsg;
+	const char		*pkiconf = "pki mx { certificate \"/p/c.pem\" "
+				    "key \"/p/k.pem\" }\n";
 	char			*big;
 	int			 sv[2], installed = 0, n;
 	size_t			 biglen = 3 * CONF_CHUNK + 123;
@@ -1385,7 +1656,7 @@ test_imsg(void)
 	free(big);
 
 	conf = NULL;
-	config_send(&p, &files, "/srv");
+	config_send(&p, &files, "/srv", 1);
 	m_flush(&p);
 	errs_reset();
 	n = pump(&ib, &installed);
@@ -1398,7 +1669,7 @@ test_imsg(void)
 	conf_files_free(&files);
 	conf_file_add(&files, "a.conf", "bogus\n", 6);
 	old = conf;
-	config_send(&p, &files, "/srv");
+	config_send(&p, &files, "/srv", 1);
 	m_flush(&p);
 	errs_reset();
 	installed = 0;
@@ -1410,13 +1681,38 @@ test_imsg(void)
 	/* An empty file still travels (one empty chunk). */
 	conf_files_free(&files);
 	conf_file_add(&files, "empty.conf", "", 0);
-	config_send(&p, &files, "/srv");
+	config_send(&p, &files, "/srv", 1);
 	m_flush(&p);
 	installed = 0;
 	n = pump(&ib, &installed);
 	is_int(n, 3, "imsg_empty_file_three_messages");
 	ok(installed == 1 && conf != old && conf != NULL,
 	    "imsg_empty_file_installs_defaults");
+
+	/* pki files travel only when asked for (to smtp). */
+	conf_files_free(&files);
+	conf_file_add(&files, "a.conf", pkiconf, strlen(pkiconf));
+	conf_file_add(&files, "/p/c.pem", PEM_CERT,
+	    strlen(PEM_CERT))->secret = 1;
+	conf_file_add(&files, "/p/k.pem", PEM_KEY, strlen(PEM_KEY))->secret = 1;
+	config_send(&p, &files, "/srv", 0);
+	m_flush(&p);
+	installed = 0;
+	errs_reset();
+	n = pump(&ib, &installed);
+	is_int(n, 3, "imsg_without_secrets_sends_config_only");
+	ok(installed == 1 && conf != NULL && TAILQ_FIRST(&conf->pkis) != NULL &&
+	    TAILQ_FIRST(&conf->pkis)->key == NULL,
+	    "imsg_without_secrets_pki_has_no_contents");
+	config_send(&p, &files, "/srv", 1);
+	m_flush(&p);
+	installed = 0;
+	n = pump(&ib, &installed);
+	is_int(n, 5, "imsg_with_secrets_sends_pki_files");
+	ok(installed == 1 && conf != NULL && TAILQ_FIRST(&conf->pkis) != NULL &&
+	    TAILQ_FIRST(&conf->pkis)->key != NULL &&
+	    strcmp(TAILQ_FIRST(&conf->pkis)->key, PEM_KEY) == 0,
+	    "imsg_with_secrets_pki_has_the_key");
 
 	memset(&imsg, 0, sizeof(imsg));
 	imsg.hdr.type = IMSG_CTL_VERBOSE;
@@ -1441,6 +1737,8 @@ main(void)
 	test_long_tokens();
 	test_includes();
 	test_filesystem();
+	test_pki_list();
+	test_pki_files();
 	test_netaddr();
 	test_domains();
 	test_default();
