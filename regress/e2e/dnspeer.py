@@ -60,17 +60,8 @@ class DnsPeerError(Exception):
 
 def find_unbound():
     """The unbound binary: $DNSPEER_UNBOUND, $PATH, then the sbin dirs."""
-    env = os.environ.get("DNSPEER_UNBOUND")
-    if env:
-        return env if os.access(env, os.X_OK) else None
-    found = shutil.which("unbound")
-    if found:
-        return found
-    for d in ("/usr/sbin", "/usr/local/sbin", "/sbin"):
-        p = os.path.join(d, "unbound")
-        if os.access(p, os.X_OK):
-            return p
-    return None
+    return peerutil.find_program("unbound", "DNSPEER_UNBOUND", (
+        "/usr/sbin", "/usr/local/sbin", "/sbin"))
 
 
 def port_pair_free(port, host="127.0.0.1"):

@@ -164,14 +164,7 @@ def daemon_directory():
     return "/usr/lib/postfix/sbin"
 
 
-def free_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                      socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+free_port = peerutil.free_port
 
 
 # ------------------------------------------------------- the delivery

@@ -1,12 +1,15 @@
 """
-peerutil: what the test peers (dnspeer.py, mtapeer.py) share: a registry
-of running peers stopped at interpreter exit and from sqtest's clean-up
-(prove's timeout, ^C: sqtest exits without atexit), and a look at /proc.
-Standard library only.
+peerutil: what the test peers (dnspeer.py, mtapeer.py, sinkpeer.py, ...)
+share: a registry of running peers stopped at interpreter exit and from
+sqtest's clean-up (prove's timeout, ^C: sqtest exits without atexit),
+finding a program, a free port, and a look at /proc.  Standard library
+only.
 """
 
 import atexit
 import os
+import shutil
+import socket
 import sys
 
 _peers = []
@@ -59,6 +62,32 @@ class Peer:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+def find_program(name, env, dirs):
+    """$env if set (None unless executable), $PATH, then dirs; or None."""
+    given = os.environ.get(env)
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in dirs:
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port free on host now (racy, as all such are)."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                      socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
 
 
 def pids():

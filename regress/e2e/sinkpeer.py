@@ -84,27 +84,11 @@ class SinkPeerError(Exception):
 
 def find_smtp_sink():
     """$SINKPEER_SMTP_SINK, $PATH, then the sbin directories; or None."""
-    env = os.environ.get("SINKPEER_SMTP_SINK")
-    if env:
-        return env if os.access(env, os.X_OK) else None
-    found = shutil.which("smtp-sink")
-    if found:
-        return found
-    for d in ("/usr/sbin", "/usr/local/sbin", "/usr/lib/postfix/sbin"):
-        p = os.path.join(d, "smtp-sink")
-        if os.access(p, os.X_OK):
-            return p
-    return None
+    return peerutil.find_program("smtp-sink", "SINKPEER_SMTP_SINK", (
+        "/usr/sbin", "/usr/local/sbin", "/usr/lib/postfix/sbin"))
 
 
-def free_port(host="127.0.0.1"):
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+free_port = peerutil.free_port
 
 
 def _stage_list(stages):
