@@ -84,7 +84,7 @@ qmail_home_ok(const char *s, size_t n)
 			;
 		if (c == i) {
 			if (c == n)
-				break;		/* "/" alone, or a trailing '/' */
+				break;		/* "/", or a trailing '/' */
 			return 0;		/* "//" */
 		}
 		if ((c - i == 1 && s[i] == '.') ||
@@ -531,7 +531,10 @@ qmail_getpw(const struct qmail_getpw_ops *ops, const char *local,
 	n = strnlen(local, QMAIL_FIELD_MAX + 1);
 	if (n == 0 || n > QMAIL_FIELD_MAX)
 		return QMAIL_BAD;
-	/* All of local, then each prefix ending before a break, longest first. */
+	/*
+	 * All of local, then each prefix ending before a break, longest
+	 * first.
+	 */
 	for (i = n + 1; i-- > 0;) {
 		if (i < n && (unsigned char)local[i] != brk)
 			continue;

@@ -136,8 +136,8 @@ struct qmail_getpw_ops {
 	/* 1: found, *pw filled; 0: no such account; -1: temporary. */
 	int		 (*getpw)(void *arg, const char *name,
 			    struct qmail_pw *pw);
-	/* 1: path exists, *uid is its owner; 0: it does not (or cannot
-	 * be seen); -1: temporary. */
+	/* 1: path is a directory, *uid its owner; 0: it is not one or
+	 * cannot be seen; -1: temporary. */
 	int		 (*owner)(void *arg, const char *path, uid_t *uid);
 	void		*arg;
 	int		 brk;		/* break character; 0: '-' */

@@ -145,7 +145,8 @@ test_owner(void)
 	ok(dotqmail_owner_names("-", "", o, sizeof(o), od, sizeof(od)) == 0 &&
 	    strcmp(o, ".qmail--owner") == 0, "owner_name_empty_extension");
 	ok(dotqmail_owner_names("-", "a/b", o, sizeof(o), od, sizeof(od)) ==
-	    -1 && o[0] == '\0' && od[0] == '\0', "owner_name_with_slash_refused");
+	    -1 && o[0] == '\0' && od[0] == '\0',
+	    "owner_name_with_slash_refused");
 
 	ok(dotqmail_newsender("bob@x.org", "list", "h.org", 0, 0, out,
 	    sizeof(out)) == 0, "newsender_no_owner_ok");
@@ -621,7 +622,8 @@ test_env(void)
 	ok(env->envp[DOTQMAIL_ENV_MAX] == NULL, "env_full_still_terminated");
 	dotqmail_env_init(env);
 	memset(big, 'x', sizeof(big));
-	big[DOTQMAIL_ENV_BUF - 3] = '\0';	/* "A=" + value + NUL fills it */
+	/* "A=", the value and a NUL fill it. */
+	big[DOTQMAIL_ENV_BUF - 3] = '\0';
 	ok(dotqmail_env_add(env, "A", big) == 0, "env_fills_buffer_exactly");
 	ok(dotqmail_env_add(env, "B", "") == -1, "env_buffer_full");
 	dotqmail_env_init(env);
