@@ -910,6 +910,26 @@ ms_tx_reply(struct mta_session *s, const struct mta_reply *rep)
 	return 0;
 }
 
+/*
+ * The host refused us before MAIL: say QUIT as RFC 5321 3.1 asks, best
+ * effort and without waiting for the answer, as the connection goes.
+ */
+static void
+ms_quit_now(struct mta_session *s)
+{
+	static const char	 quit[] = "QUIT\r\n";
+	ssize_t			 n;
+
+	if (evbuffer_get_length(s->out) > 0)
+		return;
+	if (s->tls != NULL)
+		n = tls_write(s->tls, quit, sizeof(quit) - 1);
+	else
+		n = write(s->fd, quit, sizeof(quit) - 1);
+	if (n != sizeof(quit) - 1)
+		log_debug("mta: %s: QUIT not sent", s->addr);
+}
+
 /* Act on a reply; -1 when the session is gone. */
 static int
 ms_reply(struct mta_session *s, const struct mta_reply *rep)
@@ -920,6 +940,7 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 	switch (s->state) {
 	case MS_GREETING:
 		if (c != 2) {
+			ms_quit_now(s);
 			ms_said(s, rep, text, sizeof(text));
 			ms_next_host(s, "Connected to %s but the greeting "
 			    "failed.\n%s", s->addr, strchr(text, '\n') + 1);
@@ -984,6 +1005,7 @@ ms_reply(struct mta_session *s, const struct mta_reply *rep)
 		return -1;
 	case MS_HELO:
 		if (c != 2) {
+			ms_quit_now(s);
 			ms_said(s, rep, text, sizeof(text));
 			ms_next_host(s, "Connected to %s but my name was "
 			    "rejected.\n%s", s->addr, strchr(text, '\n') + 1);
