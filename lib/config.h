@@ -39,6 +39,10 @@ struct listener {
 	int			 tls;
 	int			 npki;		/* 0: every pki block */
 	char			 pki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
+	/* AUTH (RFC 4954): offered when auth_table[0] != '\0' */
+	char			 auth_table[64];	/* virtual users */
+	int			 auth_plaintext;	/* offered before TLS too */
+	int			 auth_required;		/* no MAIL before AUTH */
 	char			 where[128];	/* "file:line" of the listen line */
 };
 TAILQ_HEAD(listenerlist, listener);

@@ -27,11 +27,16 @@ enum imsg_type {
 				 * lka->smtp: u64 reqid, int sq_status, string reply
 				 *   (full SMTP reply line when not SQ_OK, else "") */
 	IMSG_LKA_RCPT,		/* smtp->lka: u64 reqid, sockaddr client, int may_relay
-				 *   (1: authenticated, later issues), mailaddr rcpt
+				 *   (1: authenticated), mailaddr rcpt
 				 * lka->smtp: u64 reqid, int sq_status, string reply;
 				 *   preceded, when SQ_OK, by IMSG_LKA_RCPT_DEST, one per
 				 *   final destination (1 .. SQ_EXPAND_MAX) */
 	IMSG_LKA_RCPT_DEST,	/* lka->smtp|queue: u64 reqid, dest */
+	IMSG_LKA_AUTH,		/* smtp->lka: u64 reqid, string table, string user,
+				 *   string password (wiped by both after use)
+				 * lka->smtp: u64 reqid, int sq_status (SQ_OK:
+				 *   authenticated; SQ_PERMFAIL: bad credentials;
+				 *   SQ_TEMPFAIL: the table failed) */
 
 	/* queue <-> lka: where a bounce goes */
 	IMSG_LKA_RESOLVE,	/* queue->lka: u64 reqid, mailaddr rcpt

@@ -97,6 +97,9 @@ static struct {
 	int			 ltls;
 	int			 lnpki;
 	char			 lpki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
+	char			 lauth[64];	/* "auth users" table, "" none */
+	int			 lauthplain;
+	int			 lauthreq;
 } ps;
 
 typedef struct {
@@ -143,6 +146,7 @@ static void	conf_pki_begin(const char *);
 static void	conf_pki_file(const char *, int);
 static void	conf_pki_end(void);
 static void	conf_listen_pki(const char *);
+static void	conf_listen_auth(const char *);
 static void	conf_tls_protocols(const char *);
 static void	conf_tls_ciphers(const char *);
 
@@ -160,7 +164,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	NONE OPPORTUNISTIC REQUIRED STDERR SUBMISSION SYSLOG TABLE
 %token <v.kw>	TLS USER USERS VERIFY
 %token <v.kw>	HOSTCONCURRENCY INSECURE REMOTE
-%token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS
+%token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS PLAINTEXT
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -215,7 +219,7 @@ tname		: STRING
 		;
 
 keyword		: ACCEPT | AGENT | ALIASES | AUTH | BARELF | BOUNCE | CA | CHROOT
-		| CERTIFICATE | CHAIN | CIPHERS | KEY | PKI | PROTOCOLS
+		| CERTIFICATE | CHAIN | CIPHERS | KEY | PKI | PROTOCOLS | PLAINTEXT
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
 		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
@@ -255,6 +259,8 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 		}
 		| LISTEN ON STRING optport optproto {
 			ps.ltls = ps.lnpki = 0;
+			ps.lauth[0] = '\0';
+			ps.lauthplain = ps.lauthreq = 0;
 		} listenopts {
 			conf_listen($3, $4, $5);
 		}
@@ -367,6 +373,9 @@ proto		: SMTP				{ $$ = LPROTO_SMTP; }
 listenopts	: /* empty */
 		| listenopts TLS		{ ps.ltls = 1; }
 		| listenopts PKI STRING		{ conf_listen_pki($3); }
+		| listenopts AUTH USERS tname	{ conf_listen_auth($4); }
+		| listenopts AUTH PLAINTEXT	{ ps.lauthplain = 1; }
+		| listenopts AUTH REQUIRED	{ ps.lauthreq = 1; }
 		;
 
 /* pki "name" { certificate "file" key "file" [chain "file"] } */
@@ -499,6 +508,7 @@ static const struct conf_keyword {
 	{ "on",			ON },
 	{ "opportunistic",	OPPORTUNISTIC },
 	{ "pki",		PKI },
+	{ "plaintext",		PLAINTEXT },
 	{ "pop3",		POP3 },
 	{ "port",		PORT },
 	{ "postmaster",		POSTMASTER },
@@ -1296,6 +1306,9 @@ conf_listen_one(int af, const void *addr, uint64_t port, int proto)
 	l->tls = ps.ltls;
 	l->npki = ps.lnpki;
 	memcpy(l->pki, ps.lpki, sizeof(l->pki));
+	(void)strlcpy(l->auth_table, ps.lauth, sizeof(l->auth_table));
+	l->auth_plaintext = ps.lauthplain;
+	l->auth_required = ps.lauthreq;
 	(void)snprintf(l->where, sizeof(l->where), "%s:%d",
 	    ps.src[ps.depth].name, ps.src[ps.depth].lineno);
 	if (af == AF_INET) {
@@ -1358,6 +1371,33 @@ conf_listen_tls(const char *addr, int proto)
 	return 0;
 }
 
+/* The AUTH options of a listen line: -1 (reported) when they do not fit. */
+static int
+conf_listen_authopts(const char *addr, int proto)
+{
+	if (ps.lauth[0] == '\0') {
+		if (ps.lauthplain || ps.lauthreq) {
+			conf_error("listen on %s: auth plaintext and auth "
+			    "required need \"auth users TABLE\"", addr);
+			return -1;
+		}
+		return 0;
+	}
+	if (proto != LPROTO_SMTP && proto != LPROTO_SUBMISSION &&
+	    proto != LPROTO_SMTPS) {
+		conf_error("listen on %s: auth is for smtp, submission and "
+		    "smtps listeners", addr);
+		return -1;
+	}
+	/* Without TLS, AUTH could never be offered: say so now. */
+	if (!ps.ltls && proto != LPROTO_SMTPS && !ps.lauthplain) {
+		conf_error("listen on %s: auth without tls or smtps is never "
+		    "offered (add tls, or auth plaintext)", addr);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 conf_listen(const char *addr, uint64_t port, int proto)
 {
@@ -1372,6 +1412,8 @@ conf_listen(const char *addr, uint64_t port, int proto)
 	if (port == 0)
 		port = ports[proto];
 	if (conf_listen_tls(addr, proto) == -1)
+		return;
+	if (conf_listen_authopts(addr, proto) == -1)
 		return;
 	if (strcmp(addr, "localhost") == 0) {
 		in.s_addr = htonl(INADDR_LOOPBACK);
@@ -1897,6 +1939,22 @@ conf_pki_end(void)
 	memcpy(pk->key, key->data, key->len);
 	pk->key[key->len] = '\0';
 	pk->key_len = key->len;
+}
+
+/* listen on ... auth users NAME: the table must come first. */
+static void
+conf_listen_auth(const char *name)
+{
+	if (config_table(ps.conf, name) == NULL) {
+		conf_error("table \"%s\" is not defined (define tables before "
+		    "the listeners that use them)", name);
+		return;
+	}
+	if (ps.lauth[0] != '\0') {
+		conf_error("listen on: auth users given twice");
+		return;
+	}
+	(void)strlcpy(ps.lauth, name, sizeof(ps.lauth));
 }
 
 /* listen on ... pki NAME: the block must come first, like a table. */

@@ -125,6 +125,7 @@ lka_dispatch_smtp(struct mproc *p, struct imsg *imsg)
 	struct sockaddr_storage	 ss;
 	struct mailaddr		 addr;
 	char			 reply[SQ_REPLY_MAX];
+	const char		*tname, *user, *pass;
 	uint64_t		 reqid;
 	int			 may_relay, status;
 
@@ -154,6 +155,22 @@ lka_dispatch_smtp(struct mproc *p, struct imsg *imsg)
 		m_end(&m);
 		lka_answer_rcpt(p, IMSG_LKA_RCPT, reqid, &addr, may_relay != 0,
 		    (struct sockaddr *)&ss);
+		break;
+	case IMSG_LKA_AUTH:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_string(&m, &tname);
+		m_get_string(&m, &user);
+		m_get_string(&m, &pass);
+		m_end(&m);
+		lka_nlookups++;
+		status = lka_auth_check(conf, tname, user, pass);
+		/* The password is in the message itself: wipe all of it. */
+		explicit_bzero(imsg->data, imsg->hdr.len - IMSG_HEADER_SIZE);
+		m_create(p, IMSG_LKA_AUTH, 0, -1);
+		m_add_u64(p, reqid);
+		m_add_int(p, status);
+		m_close(p);
 		break;
 	default:
 		lka_unexpected(p, imsg);

@@ -38,6 +38,14 @@ int	lka_resolve(struct sqconf *, const struct mailaddr *rcpt,
 int	lka_check_sender(struct sqconf *, const struct mailaddr *sender,
 	    const struct sockaddr *client, char *reply, size_t replylen);
 
+/*
+ * lka_auth.c: check SMTP AUTH credentials against the users table named
+ * tname: SQ_OK, SQ_PERMFAIL (unknown user, locked, wrong password) or
+ * SQ_TEMPFAIL (the table failed, or holds a hash libcrypt cannot use).
+ */
+int	lka_auth_check(struct sqconf *, const char *tname, const char *user,
+	    const char *pass);
+
 /* lka_route.c: remote routes (route lines, MX) and show routes. */
 struct mproc;
 void	lka_route_init(void);

@@ -95,6 +95,10 @@ smtp_listen_init(void)
 		sl->tls = l->tls;
 		sl->npki = l->npki;
 		memcpy(sl->pki, l->pki, sizeof(sl->pki));
+		(void)strlcpy(sl->auth_table, l->auth_table,
+		    sizeof(sl->auth_table));
+		sl->auth_plaintext = l->auth_plaintext;
+		sl->auth_required = l->auth_required;
 		/* No context: smtps refuses, STARTTLS is not offered. */
 		(void)smtp_tls_listener(sl);
 		event_set(&sl->ev, sl->fd, EV_READ | EV_PERSIST, smtp_accept,
@@ -231,6 +235,13 @@ smtp_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		m_get_string(&m, &reply);
 		m_end(&m);
 		smtp_session_lka_rcpt(reqid, status, reply);
+		break;
+	case IMSG_LKA_AUTH:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_int(&m, &status);
+		m_end(&m);
+		smtp_session_lka_auth(reqid, status);
 		break;
 	default:
 		fatalx("smtp: unexpected imsg %u from lka", imsg->hdr.type);

@@ -93,6 +93,51 @@ int	smtp_parse_helo(const char *, size_t, char *out, size_t outlen);
 const char *smtp_verb_name(enum smtp_verb);
 
 /*
+ * smtp_authparse.c: SMTP AUTH (RFC 4954) arguments, pure functions.
+ * An AUTH command line or a response line holds at most
+ * SMTP_AUTH_LINE_MAX octets without its CRLF (RFC 4954 section 4).
+ */
+#define SMTP_AUTH_LINE_MAX	12288
+#define SMTP_AUTH_USER_MAX	255	/* octets of a user name */
+#define SMTP_AUTH_PASS_MAX	1024	/* octets of a password */
+#define SMTP_AUTH_FAIL_MAX	3	/* failed AUTHs per connection */
+
+enum smtp_auth_mech {
+	SMTP_AUTH_NONE = 0,
+	SMTP_AUTH_PLAIN,
+	SMTP_AUTH_LOGIN,
+	SMTP_AUTH_UNKNOWN	/* named, not offered: 504 */
+};
+
+/* Parse results of a response. */
+enum smtp_authp {
+	SMTP_AUTHP_OK = 0,
+	SMTP_AUTHP_BASE64,	/* not canonical base64: 501 5.5.2 */
+	SMTP_AUTHP_SYNTAX,	/* decodes, but not the mechanism's form: 501 */
+	SMTP_AUTHP_REFUSE	/* well-formed, never valid here: 535 */
+};
+
+/*
+ * The argument of AUTH: "MECHANISM [initial-response]".  Sets *mech and
+ * points *init at the initial response (NULL: none; "=" is the empty
+ * one, left for the mechanism to read).  0, or -1 for a malformed line.
+ */
+int	smtp_auth_parse_cmd(const char *, size_t, enum smtp_auth_mech *,
+	    const char **init, size_t *initlen);
+/*
+ * A PLAIN response (RFC 4616): base64 of authzid NUL authcid NUL passwd.
+ * The authzid must be empty or the authcid; the authcid printable ASCII
+ * without space, at most SMTP_AUTH_USER_MAX octets; the password 1 ..
+ * SMTP_AUTH_PASS_MAX octets, no NUL.  Fills user and pass (strings) on
+ * SMTP_AUTHP_OK; both are "" otherwise.
+ */
+int	smtp_auth_parse_plain(const char *, size_t, char *user, size_t,
+	    char *pass, size_t);
+/* A LOGIN response: one base64 field, a user name (isuser) or password. */
+int	smtp_auth_parse_field(const char *, size_t, int isuser, char *out,
+	    size_t);
+
+/*
  * smtp_data.c: the DATA phase as a pure byte machine.  It ends at
  * CRLF "." CRLF only, removes dot-stuffing, turns CRLF into LF, and keeps
  * bare CR and bare LF as content while flagging them.  It tracks line
@@ -155,6 +200,10 @@ struct smtp_listener {
 	int			 npki;		/* 0: every pki block */
 	char			 pki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
 	struct smtp_tlsctx	*tlsctx;
+	/* AUTH: offered when auth_table[0] != '\0' */
+	char			 auth_table[64];
+	int			 auth_plaintext;	/* before TLS too */
+	int			 auth_required;		/* no MAIL before it */
 };
 
 struct smtp_stats {
@@ -171,6 +220,7 @@ void	smtp_session_accept(int, const struct sockaddr_storage *, socklen_t,
 void	smtp_session_lka_mail(uint64_t, int, const char *);
 void	smtp_session_lka_dest(uint64_t, const struct dest *);
 void	smtp_session_lka_rcpt(uint64_t, int, const char *);
+void	smtp_session_lka_auth(uint64_t, int);
 void	smtp_session_queue_create(uint64_t, int, uint64_t, int);
 void	smtp_session_queue_commit(uint64_t, int, uint64_t);
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,13 +56,13 @@ static void	smtp_ip_key(const struct sockaddr_storage *,
 static uint64_t	smtp_newid(void);
 static void	smtp_refuse(struct smtp_listener *, int, const char *, ...)
 		    __attribute__((__format__ (printf, 3, 4)));
-static void	smtp_close(struct smtp_session *, const char *);
 static void	smtp_read(int, short, void *);
 static void	smtp_write(int, short, void *);
 static int	smtp_input(struct smtp_session *);
 static int	smtp_flush(struct smtp_session *);
 static int	smtp_process(struct smtp_session *);
-static int	smtp_getline(struct smtp_session *, char *, size_t *);
+static int	smtp_getline(struct smtp_session *, char *, size_t *, size_t);
+static size_t	smtp_linemax(struct smtp_session *);
 static void	smtp_events(struct smtp_session *);
 static void	smtp_command(struct smtp_session *, const char *, size_t);
 static void	smtp_cmd_helo(struct smtp_session *, struct smtp_cmd *, int);
@@ -259,6 +260,7 @@ smtp_reset_to_greeting(struct smtp_session *s)
 	evbuffer_drain(s->in, evbuffer_get_length(s->in));
 	s->helo[0] = '\0';
 	s->flags &= ~(SF_ESMTP | SF_DISCARD);
+	smtp_auth_reset(s);
 	smtp_tx_reset(s);
 }
 
@@ -275,9 +277,12 @@ smtp_destroy(struct smtp_session *s, const char *why)
 		}
 	}
 	smtp_log(s, "Close::CONNECT::%s: S:%s H:%s messages %u errors "
-	    "%u%s%s%s%s", why, s->ip, s->helo, s->nmsg, s->errors,
+	    "%u%s%s%s%s%s%s", why, s->ip, s->helo, s->nmsg, s->errors,
 	    s->tls_version[0] != '\0' ? " tls " : "", s->tls_version,
-	    s->tls_version[0] != '\0' ? " " : "", s->tls_cipher);
+	    s->tls_version[0] != '\0' ? " " : "", s->tls_cipher,
+	    (s->flags & SF_AUTH) ? " auth " : "",
+	    (s->flags & SF_AUTH) ? s->auth_user : "");
+	smtp_auth_reset(s);
 	event_del(&s->ev_rd);
 	event_del(&s->ev_wr);
 	smtp_tls_close(s);
@@ -371,7 +376,7 @@ smtp_reply_peer(struct smtp_session *s, int status, const char *text)
 }
 
 /* The last reply is queued: close once it is written. */
-static void
+void
 smtp_close(struct smtp_session *s, const char *why)
 {
 	if (!(s->flags & SF_CLOSING))
@@ -576,8 +581,8 @@ smtp_events(struct smtp_session *s)
 static int
 smtp_process(struct smtp_session *s)
 {
-	char	 line[SQ_LINE_MAX];
-	size_t	 len;
+	char	 line[SMTP_AUTH_LINE_MAX + 2];
+	size_t	 len, max;
 	int	 r;
 
 	while (!(s->flags & (SF_CLOSING | SF_DEAD | SF_STARTTLS)) &&
@@ -589,19 +594,55 @@ smtp_process(struct smtp_session *s)
 				return 1;
 			continue;
 		}
-		if ((r = smtp_getline(s, line, &len)) == 0)
+		max = smtp_linemax(s);
+		if ((r = smtp_getline(s, line, &len, max)) == 0)
 			return 1;
+		if (r == -1 && s->astate != A_NONE) {
+			s->astate = A_NONE;
+			explicit_bzero(s->auth_user, sizeof(s->auth_user));
+			smtp_reply(s, "500 5.5.6 Authentication exchange line "
+			    "is too long");
+			smtp_error(s);
+			continue;
+		}
 		if (r == -1) {
 			smtp_log(s, "Reject::SNTX::Line_Too_Long: S:%s H:%s",
 			    s->ip, s->helo);
 			smtp_reply(s, "500 5.5.2 Line too long (the limit is "
-			    "%d octets)", SQ_LINE_MAX);
+			    "%zu octets)", max);
 			smtp_error(s);
 			continue;
 		}
-		smtp_command(s, line, len);
+		if (s->astate != A_NONE)
+			smtp_auth_response(s, line, len);
+		else
+			smtp_command(s, line, len);
+		/* It may have held a password. */
+		explicit_bzero(line, len);
 	}
 	return 0;
+}
+
+/*
+ * How long the next line may be, CRLF included: RFC 4954 lets AUTH
+ * command and response lines run to SMTP_AUTH_LINE_MAX octets, where
+ * AUTH is offered; every other line keeps the RFC 5321 limit.
+ */
+static size_t
+smtp_linemax(struct smtp_session *s)
+{
+	char	 verb[5];
+
+	if (s->l->auth_table[0] == '\0')
+		return SQ_LINE_MAX;
+	if (s->astate != A_NONE)
+		return SMTP_AUTH_LINE_MAX + 2;
+	if ((s->flags & SF_DISCARD) ||
+	    evbuffer_copyout(s->in, verb, sizeof(verb)) != sizeof(verb))
+		return SQ_LINE_MAX;
+	if (strncasecmp(verb, "AUTH ", 5) == 0)
+		return SMTP_AUTH_LINE_MAX + 2;
+	return SQ_LINE_MAX;
 }
 
 /*
@@ -610,7 +651,7 @@ smtp_process(struct smtp_session *s)
  * which is discarded up to its CRLF first.
  */
 static int
-smtp_getline(struct smtp_session *s, char *line, size_t *len)
+smtp_getline(struct smtp_session *s, char *line, size_t *len, size_t max)
 {
 	struct evbuffer_ptr	 p;
 	size_t			 avail = evbuffer_get_length(s->in), keep;
@@ -618,7 +659,7 @@ smtp_getline(struct smtp_session *s, char *line, size_t *len)
 
 	p = evbuffer_search(s->in, "\r\n", 2, NULL);
 	if (p.pos == -1) {
-		if (avail >= SQ_LINE_MAX || (s->flags & SF_DISCARD)) {
+		if (avail >= max || (s->flags & SF_DISCARD)) {
 			/* Too long already: drop it, but a CR may start CRLF. */
 			keep = 0;
 			if (avail > 0 && evbuffer_ptr_set(s->in, &p, avail - 1,
@@ -631,7 +672,7 @@ smtp_getline(struct smtp_session *s, char *line, size_t *len)
 		}
 		return 0;
 	}
-	if ((s->flags & SF_DISCARD) || (size_t)p.pos + 2 > SQ_LINE_MAX) {
+	if ((s->flags & SF_DISCARD) || (size_t)p.pos + 2 > max) {
 		evbuffer_drain(s->in, p.pos + 2);
 		s->flags &= ~SF_DISCARD;
 		return -1;
@@ -717,8 +758,8 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		break;
 	case SMTP_CMD_HELP:
 		smtp_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-		    "RSET NOOP QUIT VRFY HELP%s", smtp_tls_offer(s) ?
-		    " STARTTLS" : "");
+		    "RSET NOOP QUIT VRFY HELP%s%s", smtp_tls_offer(s) ?
+		    " STARTTLS" : "", smtp_auth_offer(s) ? " AUTH" : "");
 		break;
 	case SMTP_CMD_STARTTLS:
 		smtp_cmd_starttls(s, &cmd);
@@ -727,6 +768,11 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		/* The verb as sent: it is one of the parser's known names. */
 		for (vlen = 0; vlen < len && line[vlen] != ' '; vlen++)
 			;
+		/* AUTH is known to the parser, offered per listener. */
+		if (vlen == 4 && strncasecmp(line, "AUTH", 4) == 0) {
+			smtp_cmd_auth(s, &cmd);
+			break;
+		}
 		smtp_reply(s, "502 5.5.1 %.*s is not offered here",
 		    (int)vlen, line);
 		smtp_error(s);
@@ -775,5 +821,7 @@ smtp_cmd_helo(struct smtp_session *s, struct smtp_cmd *cmd, int esmtp)
 	smtp_reply(s, "250-8BITMIME");
 	if (smtp_tls_offer(s))
 		smtp_reply(s, "250-STARTTLS");
+	if (smtp_auth_offer(s))
+		smtp_reply(s, "250-AUTH PLAIN LOGIN");
 	smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 }

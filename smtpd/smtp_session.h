@@ -40,7 +40,16 @@ enum smtp_wait {
 	W_LKA_MAIL,
 	W_LKA_RCPT,
 	W_QUEUE_CREATE,
-	W_QUEUE_COMMIT
+	W_QUEUE_COMMIT,
+	W_LKA_AUTH
+};
+
+/* Where an AUTH exchange stands (smtp_auth.c). */
+enum smtp_authstate {
+	A_NONE = 0,		/* no exchange under way */
+	A_PLAIN,		/* 334 sent: the PLAIN response next */
+	A_LOGIN_USER,		/* 334 VXNlcm5hbWU6 sent */
+	A_LOGIN_PASS		/* 334 UGFzc3dvcmQ6 sent */
 };
 
 #define SF_ESMTP	0x01	/* EHLO, not HELO */
@@ -55,6 +64,7 @@ enum smtp_wait {
 #define SF_TLS_RDWR	0x200	/* a TLS read waits for the socket writable */
 #define SF_TLS_WRRD	0x400	/* a TLS write waits for the socket readable */
 #define SF_TLS_MORE	0x800	/* libtls may hold input already: read again */
+#define SF_AUTH		0x1000	/* AUTH succeeded: s->auth_user */
 
 struct smtp_dest {
 	TAILQ_ENTRY(smtp_dest)	 entry;
@@ -97,6 +107,12 @@ struct smtp_session {
 	char			 tls_cipher[64];
 	int			 tls_bits;
 
+	/* AUTH (smtp_auth.c) */
+	enum smtp_authstate	 astate;
+	enum smtp_auth_mech	 amech;		/* of the exchange or success */
+	uint32_t		 afails;	/* 535s on this connection */
+	char			 auth_user[SMTP_AUTH_USER_MAX + 1];
+
 	/* The transaction. */
 	struct mailaddr		 sender;
 	struct mailaddr		 rcpt;		/* the one lka is checking */
@@ -124,6 +140,8 @@ void	smtp_reply(struct smtp_session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	smtp_reply_peer(struct smtp_session *, int, const char *);
 void	smtp_error(struct smtp_session *);
+/* The last reply is queued: close once it is written. */
+void	smtp_close(struct smtp_session *, const char *);
 void	smtp_run(struct smtp_session *);
 void	smtp_destroy(struct smtp_session *, const char *);
 void	smtp_greet(struct smtp_session *);
@@ -135,6 +153,15 @@ void	smtp_cmd_rcpt(struct smtp_session *, struct smtp_cmd *);
 void	smtp_cmd_data(struct smtp_session *, struct smtp_cmd *);
 int	smtp_data_input(struct smtp_session *);
 void	smtp_data_abort(struct smtp_session *);
+
+/* smtp_auth.c: AUTH (RFC 4954), checked by lka. */
+void	smtp_cmd_auth(struct smtp_session *, struct smtp_cmd *);
+/* A line sent in answer to our 334 (s->astate != A_NONE). */
+void	smtp_auth_response(struct smtp_session *, char *, size_t);
+/* Whether AUTH is offered on this session now. */
+int	smtp_auth_offer(struct smtp_session *);
+/* Forget the exchange and the authentication (after STARTTLS). */
+void	smtp_auth_reset(struct smtp_session *);
 
 /* smtp_tls.c: STARTTLS, smtps, and I/O over TLS. */
 void	smtp_cmd_starttls(struct smtp_session *, struct smtp_cmd *);

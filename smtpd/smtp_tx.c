@@ -35,16 +35,21 @@ static const char *smtp_condition(const char *, int);
 static const char *smtp_proto_word(struct smtp_session *);
 
 /*
- * The "with" word of Received and of the envelope: ESMTP, and ESMTPS
- * over TLS (RFC 3848).  HELO over TLS has no registered word: SMTP, with
- * the TLS comment of Received saying the rest.
+ * The "with" word of Received and of the envelope: ESMTP, ESMTPS over
+ * TLS, ESMTPA / ESMTPSA once authenticated (RFC 3848).  HELO over TLS
+ * has no registered word: SMTP, with the TLS comment of Received saying
+ * the rest.  The user name stays out of Received (it is in the log).
  */
 static const char *
 smtp_proto_word(struct smtp_session *s)
 {
+	int	 tls = s->tls_version[0] != '\0';
+
 	if (!(s->flags & SF_ESMTP))
 		return "SMTP";
-	return s->tls_version[0] != '\0' ? "ESMTPS" : "ESMTP";
+	if (s->flags & SF_AUTH)
+		return tls ? "ESMTPSA" : "ESMTPA";
+	return tls ? "ESMTPS" : "ESMTP";
 }
 
 /* Reply to a MAIL (mail != 0) or RCPT argument that did not parse. */
@@ -89,6 +94,13 @@ smtp_cmd_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	if (s->state != S_HELO) {
 		smtp_reply(s, "503 5.5.1 A transaction is open already; "
 		    "send RSET first");
+		smtp_error(s);
+		return;
+	}
+	if (s->l->auth_required && !(s->flags & SF_AUTH)) {
+		smtp_log(s, "Reject::MAIL::Authentication_Required: S:%s H:%s",
+		    s->ip, s->helo);
+		smtp_reply(s, "530 5.7.0 Authentication required");
 		smtp_error(s);
 		return;
 	}
@@ -163,7 +175,7 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	m_create(peers[PROC_LKA], IMSG_LKA_RCPT, 0, -1);
 	m_add_u64(peers[PROC_LKA], s->id);
 	m_add_sockaddr(peers[PROC_LKA], (struct sockaddr *)&s->ss);
-	m_add_int(peers[PROC_LKA], 0);		/* may_relay: no AUTH yet */
+	m_add_int(peers[PROC_LKA], (s->flags & SF_AUTH) != 0);	/* relay */
 	m_add_mailaddr(peers[PROC_LKA], &s->rcpt);
 	m_close(peers[PROC_LKA]);
 }
