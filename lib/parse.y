@@ -163,7 +163,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	RETRYMIN ROUTE SERVERS SESSIONS SESSIONSPERIP SMTP SMTPS SOCKET SPOOL
 %token <v.kw>	NONE OPPORTUNISTIC REQUIRED STDERR SUBMISSION SYSLOG TABLE
 %token <v.kw>	TLS USER USERS VERIFY
-%token <v.kw>	HOSTCONCURRENCY INSECURE REMOTE
+%token <v.kw>	HOSTCONCURRENCY REMOTE
 %token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS PLAINTEXT
 %token		ERROR
 %token <v.string>	STRING
@@ -223,7 +223,7 @@ keyword		: ACCEPT | AGENT | ALIASES | AUTH | BARELF | BOUNCE | CA | CHROOT
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
 		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
-		| HOSTCONCURRENCY | HOSTNAME | IDLE | INSECURE | INCLUDE
+		| HOSTCONCURRENCY | HOSTNAME | IDLE | INCLUDE
 		| LIFETIME | LIMIT | LISTEN | LOG
 		| MAILDIR | MAXSIZE | MBOX | MESSAGESIZE | ON | POP3 | PORT
 		| POSTMASTER | QMQP | QMTP | QUEUE | RECIPIENTS | REJECT
@@ -420,10 +420,10 @@ routeopts	: /* empty */
 				ps.dom->route_smtps = 1;
 		}
 		| routeopts AUTH STRING STRING	{ conf_route_auth($3, $4); }
-		| routeopts AUTH STRING STRING INSECURE {
+		| routeopts AUTH STRING STRING PLAINTEXT {
 			conf_route_auth($3, $4);
 			if (ps.dom != NULL)
-				ps.dom->auth_insecure = 1;
+				ps.dom->auth_plaintext = 1;
 		}
 		;
 
@@ -494,7 +494,6 @@ static const struct conf_keyword {
 	{ "hostname",		HOSTNAME },
 	{ "idle",		IDLE },
 	{ "include",		INCLUDE },
-	{ "insecure",		INSECURE },
 	{ "key",		KEY },
 	{ "lifetime",		LIFETIME },
 	{ "limit",		LIMIT },
@@ -1945,11 +1944,10 @@ conf_pki_end(void)
 static void
 conf_listen_auth(const char *name)
 {
-	if (config_table(ps.conf, name) == NULL) {
+	if (config_table(ps.conf, name) == NULL)
+		/* Kept all the same: one error, not one per option after. */
 		conf_error("table \"%s\" is not defined (define tables before "
 		    "the listeners that use them)", name);
-		return;
-	}
 	if (ps.lauth[0] != '\0') {
 		conf_error("listen on: auth users given twice");
 		return;

@@ -44,7 +44,7 @@ struct lka_route_req {
 	int		 smtps;		/* the route's options */
 	char		 auth_user[128];
 	char		 auth_secret[256];
-	int		 auth_insecure;	/* AUTH without TLS too */
+	int		 auth_plaintext;	/* AUTH without TLS too */
 };
 
 static int	lka_route_ready;
@@ -122,7 +122,7 @@ lka_route_show_done(struct lka_route_req *c, const struct dns_mx_result *res)
 		    config_tls_name(c->tls),
 		    c->fingerprint[0] ? " " : "", c->fingerprint,
 		    c->smtps ? " smtps" : "", c->auth_user[0] ? " auth " : "",
-		    c->auth_user, c->auth_insecure ? " insecure" : "");
+		    c->auth_user, c->auth_plaintext ? " plaintext" : "");
 	for (i = 0; i < res->nhosts; i++)
 		for (j = 0; j < res->hosts[i].naddrs; j++) {
 			lka_route_addr(&res->hosts[i].addrs[j], addr,
@@ -169,7 +169,7 @@ lka_route_mta_done(struct lka_route_req *c, const struct dns_mx_result *res)
 	m_add_int(c->p, c->smtps);
 	m_add_string(c->p, c->auth_user);
 	m_add_string(c->p, c->auth_secret);
-	m_add_int(c->p, c->auth_insecure);
+	m_add_int(c->p, c->auth_plaintext);
 	m_close(c->p);
 }
 
@@ -238,7 +238,7 @@ lka_route_lookup(struct lka_route_req *c)
 		    sizeof(c->auth_user));
 		(void)strlcpy(c->auth_secret, d->auth_secret,
 		    sizeof(c->auth_secret));
-		c->auth_insecure = d->auth_insecure;
+		c->auth_plaintext = d->auth_plaintext;
 	}
 	if ((res = calloc(1, sizeof(*res))) == NULL) {
 		log_warn("lka: route");

@@ -318,7 +318,7 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 	struct sockaddr_storage	 ss;
 	const char		*name, *reason, *fp, *user, *secret;
 	uint64_t		 reqid;
-	int			 status, tls, smtps, insecure;
+	int			 status, tls, smtps, plaintext;
 
 	switch (imsg->hdr.type) {
 	case IMSG_MTA_ROUTE_HOST:
@@ -345,7 +345,7 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		m_get_int(&m, &smtps);
 		m_get_string(&m, &user);
 		m_get_string(&m, &secret);
-		m_get_int(&m, &insecure);
+		m_get_int(&m, &plaintext);
 		m_end(&m);
 		if ((t = mta_task_find(reqid)) == NULL)
 			fatalx("mta: route end for an unknown task");
@@ -356,7 +356,7 @@ mta_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		t->smtps = smtps != 0;
 		(void)strlcpy(t->auth_user, user, sizeof(t->auth_user));
 		(void)strlcpy(t->auth_secret, secret, sizeof(t->auth_secret));
-		t->auth_insecure = insecure != 0;
+		t->auth_plaintext = plaintext != 0;
 		if (status != SQ_OK || t->nhosts == 0) {
 			TAILQ_FOREACH(r, &t->rcpts, entry)
 				mta_rcpt_result(r, status == SQ_PERMFAIL ?

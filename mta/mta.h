@@ -61,7 +61,7 @@ struct mta_task {
 	int			 smtps;		/* implicit TLS */
 	char			 auth_user[128];	/* AUTH: "" none */
 	char			 auth_secret[256];
-	int			 auth_insecure;	/* AUTH without TLS too */
+	int			 auth_plaintext;	/* AUTH without TLS too */
 };
 
 /* mta_hosts.c: what each remote address did lately, for show hosts. */

@@ -103,7 +103,7 @@ struct mta_session {
 	int			 smtps;
 	char			 auth_user[128];
 	char			 auth_secret[256];
-	int			 auth_insecure;
+	int			 auth_plaintext;
 
 	char			 addr[INET6_ADDRSTRLEN];
 	int			 fd;
@@ -403,7 +403,7 @@ ms_auth_send(struct mta_session *s, const char *prefix, const void *what,
 
 /*
  * AUTH to a route that has credentials (RFC 4954), only over TLS unless
- * the route says insecure.  Over TLS PLAIN, else LOGIN, else CRAM-MD5
+ * the route says plaintext.  Over TLS PLAIN, else LOGIN, else CRAM-MD5
  * (one round trip first); without TLS CRAM-MD5 first, as it does not
  * show the secret.  -1: the session is gone.
  */
@@ -414,7 +414,7 @@ ms_auth(struct mta_session *s)
 	unsigned int	 have = s->caps.auth;
 	size_t		 ul, sl;
 
-	if (s->tls == NULL && !s->auth_insecure) {
+	if (s->tls == NULL && !s->auth_plaintext) {
 		ms_next_host(s, "%s: AUTH needs TLS and this connection has "
 		    "none (#4.7.0)", s->addr);
 		return -1;
@@ -556,7 +556,7 @@ ms_fits(const struct mta_task *t, void *arg)
 	return ms_same_addr(&h->ss, &s->h.ss) &&
 	    strcasecmp(h->name, s->h.name) == 0 && t->tls == s->policy &&
 	    strcmp(t->fingerprint, s->fingerprint) == 0 &&
-	    t->smtps == s->smtps && t->auth_insecure == s->auth_insecure &&
+	    t->smtps == s->smtps && t->auth_plaintext == s->auth_plaintext &&
 	    strcmp(t->auth_user, s->auth_user) == 0 &&
 	    strcmp(t->auth_secret, s->auth_secret) == 0;
 }
@@ -646,7 +646,7 @@ mta_session_start(struct mta_task *t)
 	s->smtps = t->smtps;
 	(void)strlcpy(s->auth_user, t->auth_user, sizeof(s->auth_user));
 	(void)strlcpy(s->auth_secret, t->auth_secret, sizeof(s->auth_secret));
-	s->auth_insecure = t->auth_insecure;
+	s->auth_plaintext = t->auth_plaintext;
 	s->fd = -1;
 	s->hs = mta_host_of(&s->h, s->addr, sizeof(s->addr));
 	mta_host_session(s->hs, 1);

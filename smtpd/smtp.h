@@ -36,6 +36,7 @@ enum smtp_verb {
 	SMTP_CMD_EXPN,
 	SMTP_CMD_HELP,
 	SMTP_CMD_STARTTLS,
+	SMTP_CMD_AUTH,
 	SMTP_CMD_NOTIMPL,	/* known, not offered: AUTH, BDAT, ... */
 	SMTP_CMD_HTTP		/* GET, POST, CONNECT, ...: a web client */
 };

@@ -31,7 +31,7 @@ static const struct {
 	{ "EXPN",	SMTP_CMD_EXPN },
 	{ "HELP",	SMTP_CMD_HELP },
 	{ "STARTTLS",	SMTP_CMD_STARTTLS },
-	{ "AUTH",	SMTP_CMD_NOTIMPL },
+	{ "AUTH",	SMTP_CMD_AUTH },
 	{ "BDAT",	SMTP_CMD_NOTIMPL },
 	{ "ETRN",	SMTP_CMD_NOTIMPL },
 	{ "TURN",	SMTP_CMD_NOTIMPL },

@@ -764,15 +764,13 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 	case SMTP_CMD_STARTTLS:
 		smtp_cmd_starttls(s, &cmd);
 		break;
+	case SMTP_CMD_AUTH:
+		smtp_cmd_auth(s, &cmd);
+		break;
 	case SMTP_CMD_NOTIMPL:
 		/* The verb as sent: it is one of the parser's known names. */
 		for (vlen = 0; vlen < len && line[vlen] != ' '; vlen++)
 			;
-		/* AUTH is known to the parser, offered per listener. */
-		if (vlen == 4 && strncasecmp(line, "AUTH", 4) == 0) {
-			smtp_cmd_auth(s, &cmd);
-			break;
-		}
 		smtp_reply(s, "502 5.5.1 %.*s is not offered here",
 		    (int)vlen, line);
 		smtp_error(s);

@@ -10,7 +10,7 @@ way for the next address, STARTTLS whenever offered (opportunistic) and
 plaintext again when the handshake fails, the tls policies of a domain
 (verify against a CA, fingerprint, required, none), SMTPS routes and
 AUTH to a relay (never without TLS, no secret logged), CRAM-MD5 when
-it is all a relay offers or when the route is insecure (no TLS), the
+it is all a relay offers or when the route says plaintext (no TLS), the
 bounce route
 for null-sender mail (to Postfix, and to a second sqmaild that gets
 nothing else), a 1 MB message's bounce within bounce max-size, a domain's own queue lifetime, delivery by MX to
@@ -256,8 +256,8 @@ def smtps_and_auth_on_routes(t, dns, mx):
                 auth_user="relayuser", sasl_method="CRAM-MD5")
     policy_case(t, dns, dict(auth=auth), "", True, False,
                 r"success: 127\.0\.0\.1_accepted_message", "AUTH without "
-                "TLS on an insecure route: CRAM-MD5 first",
-                route_opts=' auth "relayuser" "sekrit" insecure',
+                "TLS on a plaintext route: CRAM-MD5 first",
+                route_opts=' auth "relayuser" "sekrit" plaintext',
                 domain="far.test", auth_user="relayuser",
                 sasl_method="CRAM-MD5")
     policy_case(t, dns, dict(tls="smtps", auth=auth), "", True, True,

@@ -214,8 +214,8 @@ field(struct sqconf *c, const char *key)
 				    d->route_smtps ? " smtps" : "",
 				    d->auth_user[0] ? " auth=" : "", d->auth_user);
 				strlcat(buf, one, sizeof(buf));
-				if (d->auth_insecure)
-					strlcat(buf, " insecure", sizeof(buf));
+				if (d->auth_plaintext)
+					strlcat(buf, " plaintext", sizeof(buf));
 			}
 		}
 	} else if (strcmp(key, "domain_lifetime") == 0) {
@@ -239,6 +239,14 @@ field(struct sqconf *c, const char *key)
 					strlcat(buf, "|", sizeof(buf));
 				strlcat(buf, l->pki[j], sizeof(buf));
 			}
+		}
+	} else if (strcmp(key, "listener_auth") == 0) {
+		TAILQ_FOREACH(l, &c->listeners, entry) {
+			snprintf(one, sizeof(one), "%s%s auth=%s%s%s",
+			    buf[0] ? "," : "", l->name, l->auth_table,
+			    l->auth_plaintext ? " plaintext" : "",
+			    l->auth_required ? " required" : "");
+			strlcat(buf, one, sizeof(buf));
 		}
 	} else if (strcmp(key, "pkis") == 0) {
 		TAILQ_FOREACH(pk, &c->pkis, entry) {
@@ -430,10 +438,10 @@ static const struct good goods[] = {
 	    "mta_concurrency", "7" },
 	{ "remote_host_concurrency", "remote host-concurrency 3\n",
 	    "mta_host_concurrency", "3" },
-	{ "route_auth_insecure", "domain x.org { route \"[192.0.2.1]:587\" "
-	    "auth \"u\" \"s\" insecure }\n", "domains",
+	{ "route_auth_plaintext", "domain x.org { route \"[192.0.2.1]:587\" "
+	    "auth \"u\" \"s\" plaintext }\n", "domains",
 	    "x.org maildir ~/Maildir/ user= users=- aliases=- recipients=- "
-	    "route=[192.0.2.1]:587 auth=u insecure" },
+	    "route=[192.0.2.1]:587 auth=u plaintext" },
 	{ "agent_idle", "agent idle 30s\n", "agent_idle", "30" },
 	{ "agent_idle_zero", "agent idle 0\n", "agent_idle", "0" },
 
@@ -567,6 +575,15 @@ static const struct good goods[] = {
 	    "127.0.0.1:25 tls=0 pki=" },
 	{ "table_named_like_new_keyword", "table key file:/k\n", "tables",
 	    "key file /k" },
+	{ "listen_auth_after_tls", "table u file:/u\npki a { certificate "
+	    "\"/c\" key \"/k\" }\nlisten on 127.0.0.1 submission tls auth "
+	    "users u auth required\n", "listener_auth",
+	    "127.0.0.1:587 auth=u required" },
+	{ "listen_auth_plaintext", "table u file:/u\nlisten on 127.0.0.1 "
+	    "auth users u auth plaintext\n", "listener_auth",
+	    "127.0.0.1:25 auth=u plaintext" },
+	{ "listen_no_auth", "listen on 127.0.0.1\n", "listener_auth",
+	    "127.0.0.1:25 auth=" },
 };
 
 struct bad {
@@ -728,8 +745,8 @@ static const struct bad bads[] = {
 	    1 },
 	{ "remote_host_concurrency_big", "remote host-concurrency 10001\n",
 	    "test.conf:1: remote host-concurrency 10001 is out of range", 1 },
-	{ "insecure_without_auth", "domain x.org {\n\troute \"r.x.net\" "
-	    "insecure\n}\n", "test.conf:2: syntax error", 1 },
+	{ "plaintext_without_auth", "domain x.org {\n\troute \"r.x.net\" "
+	    "plaintext\n}\n", "test.conf:2: syntax error", 1 },
 	{ "concurrency_zero", "delivery concurrency 0\n",
 	    "test.conf:1: delivery concurrency 0 is out of range", 1 },
 	{ "agent_idle_too_long", "agent idle 2h\n",
@@ -754,6 +771,17 @@ static const struct bad bads[] = {
 	    "test.conf:1: syntax error", 3 },
 	{ "two_errors_on_one_line_one_message", "hostname \"a\" ; ;\n",
 	    "test.conf:1: unexpected character ';'", 2 },
+	{ "listen_auth_without_tls", "table u file:/u\nlisten on 127.0.0.1 "
+	    "auth users u\n", "test.conf:2: listen on 127.0.0.1: auth without "
+	    "tls or smtps is never offered", 1 },
+	{ "listen_auth_on_qmtp", "table u file:/u\nlisten on 127.0.0.1 qmtp "
+	    "auth users u auth plaintext\n", "test.conf:2: listen on "
+	    "127.0.0.1: auth is for smtp, submission and smtps", 1 },
+	{ "listen_auth_required_alone", "listen on 127.0.0.1 auth required\n",
+	    "test.conf:1: listen on 127.0.0.1: auth plaintext and auth "
+	    "required need", 1 },
+	{ "listen_auth_table_undefined", "listen on 127.0.0.1 auth users u "
+	    "auth plaintext\n", "test.conf:1: table \"u\" is not defined", 1 },
 	{ "listen_tls_without_pki", "listen on 127.0.0.1 tls\n",
 	    "test.conf:1: listen on 127.0.0.1: TLS needs a pki block", 1 },
 	{ "listen_smtps_without_pki", "\nlisten on ::1 smtps\n",

@@ -46,7 +46,7 @@ static const struct cmd_case cmd_cases[] = {
 	{ "starttls", "STARTTLS", 0, 0, SMTP_CMD_STARTTLS, "" },
 	{ "starttls_lower_case_with_arg", "starttls now", 0, 0,
 	    SMTP_CMD_STARTTLS, "now" },
-	{ "auth_not_offered", "AUTH PLAIN", 0, 0, SMTP_CMD_NOTIMPL, "PLAIN" },
+	{ "auth", "AUTH PLAIN", 0, 0, SMTP_CMD_AUTH, "PLAIN" },
 	{ "bdat_not_offered", "BDAT 10 LAST", 0, 0, SMTP_CMD_NOTIMPL,
 	    "10 LAST" },
 	{ "http_get", "GET / HTTP/1.1", 0, 0, SMTP_CMD_HTTP, "/ HTTP/1.1" },
