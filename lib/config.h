@@ -143,6 +143,8 @@ struct sqconf {
 	uint32_t		 max_sessions;
 	uint32_t		 max_sessions_per_ip;
 	uint32_t		 max_errors;	/* bad commands before 421 */
+	uint32_t		 max_auth_failures;	/* per client IP; 0: no limit */
+	time_t			 auth_fail_window;	/* ... counted over this */
 	time_t			 timeout_command;	/* idle between commands */
 	time_t			 timeout_data;		/* idle during DATA */
 	uint32_t		 bare_lf_reject;	/* 1: 554 on bare LF in data */

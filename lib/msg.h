@@ -100,6 +100,15 @@ enum imsg_type {
 
 	/* queue -> control: counters pushed as they change (none yet) */
 
+	/* smtp <-> lka: AUTH CRAM-MD5 (RFC 2195) */
+	IMSG_LKA_AUTH_CRAM,	/* smtp->lka: u64 reqid, string table, string user,
+				 *   string challenge (as sent, decoded), string digest
+				 *   (32 lower-case hex digits)
+				 * lka->smtp: u64 reqid, int sq_status, as IMSG_LKA_AUTH */
+	IMSG_LKA_AUTH_MECHS,	/* lka->smtp: string table, int cram (1: some user
+				 *   of that users table has a CRAM-MD5 secret); one
+				 *   per auth table at start and after each reload */
+
 	IMSG_TYPE_MAX
 };
 

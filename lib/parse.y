@@ -155,6 +155,7 @@ static void	conf_tls_ciphers(const char *);
 #define NUM_TIME	2
 %}
 
+%token <v.kw>	AUTHFAILURES AUTHWINDOW
 %token <v.kw>	ACCEPT AGENT ALIASES AUTH BARELF BOUNCE CHROOT COMMANDTIMEOUT
 %token <v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DNS DOMAIN
 %token <v.kw>	CA ERRORS FINGERPRINT FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT
@@ -218,7 +219,8 @@ tname		: STRING
 		| keyword			{ $$ = (char *)$1; }
 		;
 
-keyword		: ACCEPT | AGENT | ALIASES | AUTH | BARELF | BOUNCE | CA | CHROOT
+keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
+		| BARELF | BOUNCE | CA | CHROOT
 		| CERTIFICATE | CHAIN | CIPHERS | KEY | PKI | PROTOCOLS | PLAINTEXT
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
@@ -284,6 +286,15 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			if (conf_range("limit sessions-per-ip", $3, 1,
 			    100000) == 0)
 				ps.conf->max_sessions_per_ip = $3;
+		}
+		| LIMIT AUTHFAILURES number {
+			if (conf_range("limit auth-failures", $3, 0,
+			    100000) == 0)
+				ps.conf->max_auth_failures = $3;
+		}
+		| LIMIT AUTHWINDOW time {
+			if (conf_range("limit auth-window", $3, 1, 86400) == 0)
+				ps.conf->auth_fail_window = $3;
 		}
 		| LIMIT ERRORS number {
 			if (conf_range("limit errors", $3, 1, 1000) == 0)
@@ -471,6 +482,8 @@ static const struct conf_keyword {
 	{ "agent",		AGENT },
 	{ "aliases",		ALIASES },
 	{ "auth",		AUTH },
+	{ "auth-failures",	AUTHFAILURES },
+	{ "auth-window",	AUTHWINDOW },
 	{ "bare-lf",		BARELF },
 	{ "bounce",		BOUNCE },
 	{ "ca",			CA },
@@ -2033,6 +2046,8 @@ conf_defaults(struct sqconf *c)
 	c->max_sessions = 100;
 	c->max_sessions_per_ip = 20;
 	c->max_errors = 10;
+	c->max_auth_failures = 10;
+	c->auth_fail_window = 15 * 60;
 	c->timeout_command = 5 * 60;
 	c->timeout_data = 10 * 60;
 	c->bare_lf_reject = 1;

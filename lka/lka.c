@@ -65,6 +65,7 @@ lka_tables_load(void)
 	else
 		log_debug("lka: %zu table%s open", table_count(),
 		    table_count() == 1 ? "" : "s");
+	lka_auth_cram_mechs();
 }
 
 /*
@@ -171,6 +172,9 @@ lka_dispatch_smtp(struct mproc *p, struct imsg *imsg)
 		m_add_u64(p, reqid);
 		m_add_int(p, status);
 		m_close(p);
+		break;
+	case IMSG_LKA_AUTH_CRAM:
+		lka_auth_cram_imsg(p, imsg);
 		break;
 	default:
 		lka_unexpected(p, imsg);

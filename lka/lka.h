@@ -46,8 +46,29 @@ int	lka_check_sender(struct sqconf *, const struct mailaddr *sender,
 int	lka_auth_check(struct sqconf *, const char *tname, const char *user,
 	    const char *pass);
 
-/* lka_route.c: remote routes (route lines, MX) and show routes. */
+/*
+ * lka_auth_cram.c: AUTH CRAM-MD5 (RFC 2195).  The secret of a users-table
+ * value: its word "cram:TEXT" or "cram64:BASE64"; the secret's length
+ * written into out (NUL-terminated), 0 when there is none, -1 when it is
+ * malformed or longer than outlen - 1 (out then wiped).
+ */
+#define LKA_CRAM_SECRET_MAX	1025	/* 1024 octets and a NUL */
+int	lka_auth_cram_secret(const char *val, char *out, size_t outlen);
+/*
+ * Check digest (32 lower-case hex digits) against HMAC-MD5(secret of
+ * user, challenge): SQ_OK, SQ_PERMFAIL (unknown user, no secret, wrong
+ * digest) or SQ_TEMPFAIL (the table failed, or the secret is malformed).
+ */
+int	lka_auth_cram_check(struct sqconf *, const char *tname,
+	    const char *user, const char *challenge, const char *digest);
 struct mproc;
+struct imsg;
+/* IMSG_LKA_AUTH_CRAM from smtp: check and answer. */
+void	lka_auth_cram_imsg(struct mproc *, struct imsg *);
+/* Tell smtp which auth tables hold a CRAM-MD5 secret (tables just opened). */
+void	lka_auth_cram_mechs(void);
+
+/* lka_route.c: remote routes (route lines, MX) and show routes. */
 void	lka_route_init(void);
 void	lka_route_show(struct mproc *, uint32_t ctlid, const char *domain);
 void	lka_route_mta(struct mproc *, uint64_t reqid, const char *domain,

@@ -112,6 +112,25 @@ smtp_listen_init(void)
 	config_pki_clear(conf);
 }
 
+/*
+ * Whether the listeners using users table tname offer CRAM-MD5: lka tells
+ * us at start and after each reload, since only lka reads tables.
+ */
+void
+smtp_listeners_auth_cram(const char *tname, int cram)
+{
+	struct smtp_listener	*sl;
+
+	TAILQ_FOREACH(sl, &smtp_listeners, entry) {
+		if (strcmp(sl->auth_table, tname) != 0 ||
+		    sl->auth_cram == (cram != 0))
+			continue;
+		sl->auth_cram = cram != 0;
+		log_info("smtp: listener %s: CRAM-MD5 %s", sl->name,
+		    sl->auth_cram ? "offered" : "no longer offered");
+	}
+}
+
 /* Reload: new sessions get renewed certificates, open ones keep theirs. */
 static void
 smtp_tls_reload(void)
@@ -237,11 +256,19 @@ smtp_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		smtp_session_lka_rcpt(reqid, status, reply);
 		break;
 	case IMSG_LKA_AUTH:
+	case IMSG_LKA_AUTH_CRAM:
 		m_msg(&m, imsg);
 		m_get_u64(&m, &reqid);
 		m_get_int(&m, &status);
 		m_end(&m);
 		smtp_session_lka_auth(reqid, status);
+		break;
+	case IMSG_LKA_AUTH_MECHS:
+		m_msg(&m, imsg);
+		m_get_string(&m, &reply);
+		m_get_int(&m, &status);
+		m_end(&m);
+		smtp_listeners_auth_cram(reply, status);
 		break;
 	default:
 		fatalx("smtp: unexpected imsg %u from lka", imsg->hdr.type);

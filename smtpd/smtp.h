@@ -107,6 +107,7 @@ enum smtp_auth_mech {
 	SMTP_AUTH_NONE = 0,
 	SMTP_AUTH_PLAIN,
 	SMTP_AUTH_LOGIN,
+	SMTP_AUTH_CRAM,		/* CRAM-MD5 (RFC 2195) */
 	SMTP_AUTH_UNKNOWN	/* named, not offered: 504 */
 };
 
@@ -137,6 +138,25 @@ int	smtp_auth_parse_plain(const char *, size_t, char *user, size_t,
 /* A LOGIN response: one base64 field, a user name (isuser) or password. */
 int	smtp_auth_parse_field(const char *, size_t, int isuser, char *out,
 	    size_t);
+
+/*
+ * CRAM-MD5 (RFC 2195).  The challenge, "<RANDOM.TIME@HOST>": 64 random
+ * bits as 16 hex digits, the time in seconds, and our host name, cut so
+ * that the whole fits in SMTP_AUTH_CHAL_MAX octets with its NUL (the
+ * random part makes it unique, the name is courtesy).  Returns its
+ * length, or -1 when outlen is too small for any of it.
+ */
+#define SMTP_AUTH_CHAL_MAX	(SMTP_AUTH_USER_MAX + 1)
+#define SMTP_AUTH_DIGEST_LEN	32	/* hex digits of HMAC-MD5 */
+int	smtp_auth_cram_challenge(char *out, size_t outlen, uint64_t rnd,
+	    long long when, const char *host);
+/*
+ * A CRAM-MD5 response: base64 of "user SP digest", the digest 32 hex
+ * digits (either case; written to digest in lower case, NUL-terminated,
+ * digestlen > SMTP_AUTH_DIGEST_LEN).  The user as for PLAIN.
+ */
+int	smtp_auth_parse_cram(const char *, size_t, char *user, size_t,
+	    char *digest, size_t digestlen);
 
 /*
  * smtp_data.c: the DATA phase as a pure byte machine.  It ends at
@@ -205,6 +225,7 @@ struct smtp_listener {
 	char			 auth_table[64];
 	int			 auth_plaintext;	/* before TLS too */
 	int			 auth_required;		/* no MAIL before it */
+	int			 auth_cram;	/* lka: a user has a CRAM secret */
 };
 
 struct smtp_stats {
@@ -222,6 +243,10 @@ void	smtp_session_lka_mail(uint64_t, int, const char *);
 void	smtp_session_lka_dest(uint64_t, const struct dest *);
 void	smtp_session_lka_rcpt(uint64_t, int, const char *);
 void	smtp_session_lka_auth(uint64_t, int);
+/* lka says whether the users table tname holds a CRAM-MD5 secret. */
+void	smtp_listeners_auth_cram(const char *tname, int cram);
+/* smtp_auth.c: the mechanisms offered on a listener, for EHLO. */
+const char *smtp_auth_mechs(const struct smtp_listener *);
 void	smtp_session_queue_create(uint64_t, int, uint64_t, int);
 void	smtp_session_queue_commit(uint64_t, int, uint64_t);
 

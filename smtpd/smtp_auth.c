@@ -6,18 +6,35 @@
  * from its line to the message that carries it to lka, and is wiped
  * then; LOGIN keeps the user name alone between its two lines.
  *
+ * CRAM-MD5 (RFC 2195) is offered on a listener once lka has said that
+ * its users table holds a CRAM secret for some user (IMSG_LKA_AUTH_MECHS,
+ * at start and after each reload).  We send the challenge and hand it
+ * with the client's digest to lka (IMSG_LKA_AUTH_CRAM), which holds the
+ * secrets.  While the response is awaited the challenge is kept in
+ * s->auth_user (it is no secret, and no user is known yet) and astate
+ * is A_PLAIN: "one response line next", read as CRAM-MD5 by s->amech.
+ *
  * AUTH is offered after TLS only, unless the listener says "auth
  * plaintext".  After SMTP_AUTH_FAIL_MAX refused attempts the connection
- * is closed with 421.
+ * is closed with 421.  Refusals are also counted per client address
+ * across connections (smtp_authip below): after conf->max_auth_failures
+ * of them within conf->auth_fail_window, AUTH from that address gets 421
+ * until the window has passed.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <bsd/sys/queue.h>
+#include <bsd/sys/tree.h>
 
 #include <event.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base64.h"
 #include "config.h"
 #include "log.h"
 #include "mproc.h"
@@ -33,12 +50,149 @@ static void	smtp_auth_plain(struct smtp_session *, const char *, size_t);
 static void	smtp_auth_refused(struct smtp_session *, const char *);
 static void	smtp_auth_malformed(struct smtp_session *, int);
 static const char *smtp_auth_mech_name(enum smtp_auth_mech);
+static void	smtp_auth_cram_begin(struct smtp_session *);
+static void	smtp_auth_cram(struct smtp_session *, const char *, size_t);
+static int	smtp_authip_blocked(struct smtp_session *);
+static int	smtp_authip_fail(struct smtp_session *);
+
+/*
+ * Failed AUTHs per client address, across connections: a fixed table,
+ * the least recently failing address evicted when it is full, so that
+ * memory stays bounded whatever the number of addresses.  IPv6 clients
+ * count per /64, the least one site is usually given.
+ */
+#define SMTP_AUTHIP_MAX		4096	/* addresses remembered */
+
+struct smtp_authip {
+	RB_ENTRY(smtp_authip)	 entry;
+	TAILQ_ENTRY(smtp_authip) lru;	/* most recent failure first */
+	int			 family;
+	uint8_t			 addr[16];
+	uint32_t		 fails;
+	time_t			 first;	/* of the window, monotonic */
+};
+
+static int	smtp_authip_cmp(struct smtp_authip *, struct smtp_authip *);
+RB_HEAD(smtp_authips, smtp_authip);
+RB_PROTOTYPE(smtp_authips, smtp_authip, entry, smtp_authip_cmp);
+RB_GENERATE(smtp_authips, smtp_authip, entry, smtp_authip_cmp);
+
+static struct smtp_authips	 smtp_authips = RB_INITIALIZER(&smtp_authips);
+static TAILQ_HEAD(smtp_authip_lruq, smtp_authip) smtp_authip_lru =
+    TAILQ_HEAD_INITIALIZER(smtp_authip_lru);
+static struct smtp_authip	*smtp_authip_pool;	/* SMTP_AUTHIP_MAX */
+static size_t			 smtp_authip_used;
+
+static int
+smtp_authip_cmp(struct smtp_authip *a, struct smtp_authip *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+static time_t
+smtp_authip_now(void)
+{
+	struct timespec	 ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* The session's key: family and address (IPv6 cut to its /64). */
+static void
+smtp_authip_key(struct smtp_session *s, struct smtp_authip *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = s->ss.ss_family;
+	if (k->family == AF_INET)
+		memcpy(k->addr, &((struct sockaddr_in *)&s->ss)->sin_addr, 4);
+	else if (k->family == AF_INET6)
+		memcpy(k->addr, &((struct sockaddr_in6 *)&s->ss)->sin6_addr, 8);
+}
+
+/* The entry of the session's address, its window renewed if it passed. */
+static struct smtp_authip *
+smtp_authip_find(struct smtp_session *s)
+{
+	struct smtp_authip	 k, *e;
+
+	smtp_authip_key(s, &k);
+	if ((e = RB_FIND(smtp_authips, &smtp_authips, &k)) == NULL)
+		return NULL;
+	if (smtp_authip_now() - e->first >= conf->auth_fail_window) {
+		e->fails = 0;
+		e->first = smtp_authip_now();
+	}
+	return e;
+}
+
+static int
+smtp_authip_blocked(struct smtp_session *s)
+{
+	struct smtp_authip	*e;
+
+	if (conf->max_auth_failures == 0 ||
+	    (e = smtp_authip_find(s)) == NULL)
+		return 0;
+	return e->fails >= conf->max_auth_failures;
+}
+
+/* Count a failure; whether the address has now reached the limit. */
+static int
+smtp_authip_fail(struct smtp_session *s)
+{
+	struct smtp_authip	 k, *e;
+
+	if (conf->max_auth_failures == 0)
+		return 0;
+	if ((e = smtp_authip_find(s)) == NULL) {
+		if (smtp_authip_pool == NULL && (smtp_authip_pool =
+		    calloc(SMTP_AUTHIP_MAX, sizeof(*e))) == NULL) {
+			log_warn("smtp: auth failure table");
+			return 0;
+		}
+		if (smtp_authip_used < SMTP_AUTHIP_MAX)
+			e = &smtp_authip_pool[smtp_authip_used++];
+		else {
+			e = TAILQ_LAST(&smtp_authip_lru, smtp_authip_lruq);
+			TAILQ_REMOVE(&smtp_authip_lru, e, lru);
+			RB_REMOVE(smtp_authips, &smtp_authips, e);
+		}
+		smtp_authip_key(s, &k);
+		e->family = k.family;
+		memcpy(e->addr, k.addr, sizeof(e->addr));
+		e->fails = 0;
+		e->first = smtp_authip_now();
+		RB_INSERT(smtp_authips, &smtp_authips, e);
+	} else
+		TAILQ_REMOVE(&smtp_authip_lru, e, lru);
+	TAILQ_INSERT_HEAD(&smtp_authip_lru, e, lru);
+	if (e->fails < UINT32_MAX)
+		e->fails++;
+	return e->fails >= conf->max_auth_failures;
+}
 
 static const char *
 smtp_auth_mech_name(enum smtp_auth_mech m)
 {
-	return m == SMTP_AUTH_PLAIN ? "PLAIN" : m == SMTP_AUTH_LOGIN ?
-	    "LOGIN" : "none";
+	switch (m) {
+	case SMTP_AUTH_PLAIN:
+		return "PLAIN";
+	case SMTP_AUTH_LOGIN:
+		return "LOGIN";
+	case SMTP_AUTH_CRAM:
+		return "CRAM-MD5";
+	default:
+		return "none";
+	}
+}
+
+const char *
+smtp_auth_mechs(const struct smtp_listener *l)
+{
+	return l->auth_cram ? "PLAIN LOGIN CRAM-MD5" : "PLAIN LOGIN";
 }
 
 int
@@ -68,6 +222,14 @@ smtp_cmd_auth(struct smtp_session *s, struct smtp_cmd *cmd)
 	if (s->l->auth_table[0] == '\0') {
 		smtp_reply(s, "502 5.5.1 AUTH is not offered here");
 		smtp_error(s);
+		return;
+	}
+	if (smtp_authip_blocked(s)) {
+		smtp_log(s, "Reject::AUTH::Too_Many_Failures_From_IP: S:%s "
+		    "H:%s", s->ip, s->helo);
+		smtp_reply(s, "421 4.7.0 %s Too many authentication failures "
+		    "from your address, try again later", conf->hostname);
+		smtp_close(s, "Too_Many_Auth_Failures_From_IP");
 		return;
 	}
 	if (s->state == S_CONNECTED || !(s->flags & SF_ESMTP)) {
@@ -102,7 +264,8 @@ smtp_cmd_auth(struct smtp_session *s, struct smtp_cmd *cmd)
 		smtp_error(s);
 		return;
 	}
-	if (mech == SMTP_AUTH_UNKNOWN) {
+	if (mech == SMTP_AUTH_UNKNOWN ||
+	    (mech == SMTP_AUTH_CRAM && !s->l->auth_cram)) {
 		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
 		smtp_error(s);
 		return;
@@ -110,6 +273,18 @@ smtp_cmd_auth(struct smtp_session *s, struct smtp_cmd *cmd)
 	s->amech = mech;
 	if (init != NULL && initlen == 1 && init[0] == '*') {
 		smtp_auth_malformed(s, -1);
+		return;
+	}
+	if (mech == SMTP_AUTH_CRAM) {
+		/* RFC 4954 section 4: the server speaks first here. */
+		if (init != NULL) {
+			s->amech = SMTP_AUTH_NONE;
+			smtp_reply(s, "501 5.5.2 CRAM-MD5 takes no initial "
+			    "response");
+			smtp_error(s);
+			return;
+		}
+		smtp_auth_cram_begin(s);
 		return;
 	}
 	if (mech == SMTP_AUTH_PLAIN) {
@@ -178,7 +353,10 @@ smtp_auth_response(struct smtp_session *s, char *line, size_t len)
 	switch (s->astate) {
 	case A_PLAIN:
 		s->astate = A_NONE;
-		smtp_auth_plain(s, line, len);
+		if (s->amech == SMTP_AUTH_CRAM)
+			smtp_auth_cram(s, line, len);
+		else
+			smtp_auth_plain(s, line, len);
 		break;
 	case A_LOGIN_USER:
 		r = smtp_auth_parse_field(line, len, 1, s->auth_user,
@@ -209,6 +387,55 @@ smtp_auth_response(struct smtp_session *s, char *line, size_t len)
 	}
 }
 
+/* A fresh challenge for each exchange: 334 and its base64. */
+static void
+smtp_auth_cram_begin(struct smtp_session *s)
+{
+	char		 b64[BASE64_LEN(SMTP_AUTH_CHAL_MAX)];
+	uint64_t	 rnd;
+	int		 n;
+
+	rnd = ((uint64_t)arc4random() << 32) | arc4random();
+	n = smtp_auth_cram_challenge(s->auth_user, sizeof(s->auth_user), rnd,
+	    (long long)time(NULL), conf->hostname);
+	if (n == -1 || base64_encode(s->auth_user, n, b64, sizeof(b64)) == -1)
+		fatalx("smtp: CRAM-MD5 challenge does not fit");
+	s->astate = A_PLAIN;
+	smtp_reply(s, "334 %s", b64);
+}
+
+/* The CRAM-MD5 response to the challenge in s->auth_user. */
+static void
+smtp_auth_cram(struct smtp_session *s, const char *b64, size_t len)
+{
+	char	 chal[SMTP_AUTH_CHAL_MAX], user[SMTP_AUTH_USER_MAX + 1];
+	char	 digest[SMTP_AUTH_DIGEST_LEN + 1];
+	int	 r;
+
+	(void)strlcpy(chal, s->auth_user, sizeof(chal));
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	r = smtp_auth_parse_cram(b64, len, user, sizeof(user), digest,
+	    sizeof(digest));
+	if (r == SMTP_AUTHP_REFUSE)
+		smtp_auth_refused(s, "Bad_Credentials");
+	else if (r != SMTP_AUTHP_OK)
+		smtp_auth_malformed(s, r);
+	else {
+		(void)strlcpy(s->auth_user, user, sizeof(s->auth_user));
+		s->wait = W_LKA_AUTH;
+		m_create(peers[PROC_LKA], IMSG_LKA_AUTH_CRAM, 0, -1);
+		m_add_u64(peers[PROC_LKA], s->id);
+		m_add_string(peers[PROC_LKA], s->l->auth_table);
+		m_add_string(peers[PROC_LKA], s->auth_user);
+		m_add_string(peers[PROC_LKA], chal);
+		m_add_string(peers[PROC_LKA], digest);
+		m_close(peers[PROC_LKA]);
+	}
+	explicit_bzero(chal, sizeof(chal));
+	explicit_bzero(user, sizeof(user));
+	explicit_bzero(digest, sizeof(digest));
+}
+
 /* Well-formed credentials: lka decides. */
 static void
 smtp_auth_check(struct smtp_session *s, const char *user, const char *pass)
@@ -232,7 +459,10 @@ smtp_auth_check(struct smtp_session *s, const char *user, const char *pass)
 static void
 smtp_auth_refused(struct smtp_session *s, const char *why)
 {
+	int	 ipmax;
+
 	s->afails++;
+	ipmax = smtp_authip_fail(s);
 	smtp_log(s, "Reject::AUTH::%s: S:%s H:%s A:%s mech %s fails %u", why,
 	    s->ip, s->helo, s->auth_user[0] != '\0' ? s->auth_user : "-",
 	    smtp_auth_mech_name(s->amech), s->afails);
@@ -245,6 +475,12 @@ smtp_auth_refused(struct smtp_session *s, const char *why)
 		smtp_reply(s, "421 4.7.0 %s Too many authentication failures, "
 		    "closing connection", conf->hostname);
 		smtp_close(s, "Too_Many_Auth_Failures");
+	} else if (ipmax) {
+		smtp_log(s, "Reject::AUTH::Too_Many_Failures_From_IP: S:%s "
+		    "H:%s", s->ip, s->helo);
+		smtp_reply(s, "421 4.7.0 %s Too many authentication failures "
+		    "from your address, try again later", conf->hostname);
+		smtp_close(s, "Too_Many_Auth_Failures_From_IP");
 	}
 }
 

@@ -1,7 +1,7 @@
 /*
  * SMTP AUTH (RFC 4954) arguments as pure functions: the AUTH command's
- * mechanism and initial response, and the PLAIN (RFC 4616) and LOGIN
- * responses.  Everything here comes from the network: lengths are
+ * mechanism and initial response, the PLAIN (RFC 4616) and LOGIN
+ * responses, and the CRAM-MD5 (RFC 2195) challenge and response.  Everything here comes from the network: lengths are
  * checked before every copy, and a buffer that held a password is wiped
  * on the way out when the parse fails.
  */
@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -46,6 +47,8 @@ smtp_auth_parse_cmd(const char *arg, size_t len, enum smtp_auth_mech *mech,
 		*mech = SMTP_AUTH_PLAIN;
 	else if (n == 5 && strncasecmp(arg, "LOGIN", 5) == 0)
 		*mech = SMTP_AUTH_LOGIN;
+	else if (n == 8 && strncasecmp(arg, "CRAM-MD5", 8) == 0)
+		*mech = SMTP_AUTH_CRAM;
 	else
 		*mech = SMTP_AUTH_UNKNOWN;
 	if (n == len)
@@ -125,6 +128,84 @@ smtp_auth_parse_field(const char *b64, size_t len, int isuser, char *out,
 		goto out;
 	memcpy(out, buf, n);
 	out[n] = '\0';
+	r = SMTP_AUTHP_OK;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	return r;
+}
+
+int
+smtp_auth_cram_challenge(char *out, size_t outlen, uint64_t rnd,
+    long long when, const char *host)
+{
+	char	 head[64];
+	int	 hlen, room;
+	size_t	 n;
+
+	hlen = snprintf(head, sizeof(head), "<%016llx.%lld@",
+	    (unsigned long long)rnd, when);
+	if (hlen < 0 || (size_t)hlen >= sizeof(head) || outlen < (size_t)hlen +
+	    3)
+		return -1;
+	/* head, at least one octet of name, ">" and the NUL. */
+	room = outlen - hlen - 2;
+	if (host[0] == '\0')
+		host = "sqmail";
+	n = strlen(host);
+	if (n > (size_t)room)
+		n = room;
+	memcpy(out, head, hlen);
+	memcpy(out + hlen, host, n);
+	out[hlen + n] = '>';
+	out[hlen + n + 1] = '\0';
+	return hlen + n + 1;
+}
+
+int
+smtp_auth_parse_cram(const char *b64, size_t len, char *user,
+    size_t userlen, char *digest, size_t digestlen)
+{
+	char		 buf[BASE64_DECODED_MAX(SMTP_AUTH_LINE_MAX)];
+	const char	*sp, *d;
+	size_t		 ulen, i;
+	int		 n, r = SMTP_AUTHP_SYNTAX;
+
+	user[0] = '\0';
+	if (digestlen > 0)
+		digest[0] = '\0';
+	if (len == 1 && b64[0] == '=')
+		return SMTP_AUTHP_SYNTAX;
+	if (len > SMTP_AUTH_LINE_MAX ||
+	    (n = base64_decode(b64, len, buf, sizeof(buf))) == -1)
+		return SMTP_AUTHP_BASE64;
+	/* "user SP digest": the digest is the last word, of fixed length. */
+	if (n < SMTP_AUTH_DIGEST_LEN + 2 ||
+	    buf[n - SMTP_AUTH_DIGEST_LEN - 1] != ' ' ||
+	    digestlen <= SMTP_AUTH_DIGEST_LEN)
+		goto out;
+	sp = buf + n - SMTP_AUTH_DIGEST_LEN - 1;
+	d = sp + 1;
+	for (i = 0; i < SMTP_AUTH_DIGEST_LEN; i++) {
+		if (d[i] >= '0' && d[i] <= '9')
+			digest[i] = d[i];
+		else if (d[i] >= 'a' && d[i] <= 'f')
+			digest[i] = d[i];
+		else if (d[i] >= 'A' && d[i] <= 'F')
+			digest[i] = d[i] - 'A' + 'a';
+		else {
+			digest[0] = '\0';
+			goto out;
+		}
+	}
+	digest[SMTP_AUTH_DIGEST_LEN] = '\0';
+	ulen = sp - buf;
+	r = SMTP_AUTHP_REFUSE;
+	if (!smtp_auth_user_ok(buf, ulen) || ulen >= userlen) {
+		digest[0] = '\0';
+		goto out;
+	}
+	memcpy(user, buf, ulen);
+	user[ulen] = '\0';
 	r = SMTP_AUTHP_OK;
 out:
 	explicit_bzero(buf, sizeof(buf));

@@ -820,6 +820,6 @@ smtp_cmd_helo(struct smtp_session *s, struct smtp_cmd *cmd, int esmtp)
 	if (smtp_tls_offer(s))
 		smtp_reply(s, "250-STARTTLS");
 	if (smtp_auth_offer(s))
-		smtp_reply(s, "250-AUTH PLAIN LOGIN");
+		smtp_reply(s, "250-AUTH %s", smtp_auth_mechs(s->l));
 	smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 }

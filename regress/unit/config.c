@@ -151,6 +151,8 @@ field(struct sqconf *c, const char *key)
 	N("max_sessions", c->max_sessions);
 	N("max_sessions_per_ip", c->max_sessions_per_ip);
 	N("max_errors", c->max_errors);
+	N("max_auth_failures", c->max_auth_failures);
+	N("auth_fail_window", c->auth_fail_window);
 	N("timeout_command", c->timeout_command);
 	N("timeout_data", c->timeout_data);
 	N("bare_lf_reject", c->bare_lf_reject);
@@ -296,6 +298,8 @@ static const struct good goods[] = {
 	{ "default_sessions", "", "max_sessions", "100" },
 	{ "default_sessions_per_ip", "", "max_sessions_per_ip", "20" },
 	{ "default_errors", "", "max_errors", "10" },
+	{ "default_auth_failures", "", "max_auth_failures", "10" },
+	{ "default_auth_window", "", "auth_fail_window", "900" },
 	{ "default_command_timeout", "", "timeout_command", "300" },
 	{ "default_data_timeout", "", "timeout_data", "600" },
 	{ "default_bare_lf_reject", "", "bare_lf_reject", "1" },
@@ -407,6 +411,12 @@ static const struct good goods[] = {
 	{ "sessions_per_ip", "limit sessions-per-ip 5\n",
 	    "max_sessions_per_ip", "5" },
 	{ "errors", "limit errors 3\n", "max_errors", "3" },
+	{ "auth_failures", "limit auth-failures 3\n", "max_auth_failures",
+	    "3" },
+	{ "auth_failures_off", "limit auth-failures 0\n",
+	    "max_auth_failures", "0" },
+	{ "auth_window_m", "limit auth-window 30m\n", "auth_fail_window",
+	    "1800" },
 	{ "command_timeout_s", "limit command-timeout 30s\n",
 	    "timeout_command", "30" },
 	{ "command_timeout_bare", "limit command-timeout 45\n",
@@ -740,6 +750,10 @@ static const struct bad bads[] = {
 	    "test.conf:1: limit sessions 0 is out of range", 1 },
 	{ "errors_too_many", "limit errors 1001\n",
 	    "test.conf:1: limit errors 1001 is out of range", 1 },
+	{ "auth_failures_too_many", "limit auth-failures 100001\n",
+	    "test.conf:1: limit auth-failures 100001 is out of range", 1 },
+	{ "auth_window_zero", "limit auth-window 0\n",
+	    "test.conf:1: limit auth-window 0 is out of range", 1 },
 	{ "remote_concurrency_zero", "remote concurrency 0\n",
 	    "test.conf:1: remote concurrency 0 is out of range (1 to 10000)",
 	    1 },
