@@ -34,6 +34,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	enum smtp_auth_mech	 mech;
+	char			 digest[SMTP_AUTH_DIGEST_LEN + 1];
 	const char		*arg = (const char *)data, *init, *resp;
 	char			*user, *pass;
 	size_t			 initlen, resplen;
@@ -72,6 +73,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    SMTP_AUTH_PASS_MAX + 1);
 	if (r == SMTP_AUTHP_OK && (strlen(pass) == 0 ||
 	    strlen(pass) > SMTP_AUTH_PASS_MAX))
+		abort();
+	/* CRAM-MD5: a user as for PLAIN, 32 lower-case hex digits. */
+	r = smtp_auth_parse_cram(resp, resplen, user, SMTP_AUTH_USER_MAX + 1,
+	    digest, sizeof(digest));
+	if (r == SMTP_AUTHP_OK) {
+		fuzz_check_user(user);
+		if (strlen(digest) != SMTP_AUTH_DIGEST_LEN ||
+		    strspn(digest, "0123456789abcdef") != SMTP_AUTH_DIGEST_LEN)
+			abort();
+	} else if (digest[0] != '\0')
 		abort();
 	free(user);
 	free(pass);
