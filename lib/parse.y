@@ -396,6 +396,8 @@ authsrc		: SYSTEM {
 			if (conf_range("auth checkpassword timeout", $4, 1,
 			    300) == 0)
 				conf_listen_authsrc(AUTHB_PROG, $2, $4);
+			else
+				conf_listen_authsrc(0, NULL, 0);
 		}
 		;
 
@@ -2004,16 +2006,21 @@ conf_listen_authsrc(enum auth_backend type, const char *arg, uint64_t timeout)
 {
 	struct authsrc	 as, *o;
 	const char	*p;
+	char		 num[32];
 	uint64_t	 h;
 
 	if (ps.lauth[0] != '\0') {
 		conf_error("listen on: more than one auth backend");
 		return;
 	}
+	/* After an error: a backend all the same, for one error, not two. */
+	(void)strlcpy(ps.lauth, "@invalid", sizeof(ps.lauth));
 	memset(&as, 0, sizeof(as));
 	as.type = type;
 	as.timeout = timeout;
 	switch (type) {
+	default:
+		return;		/* reported already */
 	case AUTHB_SYSTEM:
 		(void)strlcpy(as.name, "@system", sizeof(as.name));
 		break;
@@ -2045,7 +2052,9 @@ conf_listen_authsrc(enum auth_backend type, const char *arg, uint64_t timeout)
 		}
 		h = conf_fnv(0xcbf29ce484222325ULL, as.prog,
 		    strlen(as.prog) + 1);
-		h = conf_fnv(h, &timeout, sizeof(timeout));
+		(void)snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)timeout);
+		h = conf_fnv(h, num, strlen(num));
 		(void)snprintf(as.name, sizeof(as.name),
 		    "@checkpassword:%016llx", (unsigned long long)h);
 		break;
