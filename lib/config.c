@@ -102,6 +102,7 @@ config_free(struct sqconf *c)
 	struct table	*t;
 	struct domain	*d;
 	struct pki	*pk;
+	struct authsrc	*as;
 
 	if (c == NULL)
 		return;
@@ -122,6 +123,10 @@ config_free(struct sqconf *c)
 	while ((pk = TAILQ_FIRST(&c->pkis)) != NULL) {
 		TAILQ_REMOVE(&c->pkis, pk, entry);
 		free(pk);
+	}
+	while ((as = TAILQ_FIRST(&c->authsrcs)) != NULL) {
+		TAILQ_REMOVE(&c->authsrcs, as, entry);
+		free(as);
 	}
 	free(c->relay_from);
 	free(c);
@@ -248,6 +253,17 @@ config_table(struct sqconf *c, const char *name)
 	TAILQ_FOREACH(t, &c->tables, entry)
 		if (strcmp(t->name, name) == 0)
 			return t;
+	return NULL;
+}
+
+struct authsrc *
+config_authsrc(struct sqconf *c, const char *name)
+{
+	struct authsrc	*as;
+
+	TAILQ_FOREACH(as, &c->authsrcs, entry)
+		if (strcmp(as->name, name) == 0)
+			return as;
 	return NULL;
 }
 

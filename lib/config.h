@@ -39,8 +39,12 @@ struct listener {
 	int			 tls;
 	int			 npki;		/* 0: every pki block */
 	char			 pki[LISTEN_PKI_MAX][SQ_DOMAIN_MAX + 1];
-	/* AUTH (RFC 4954): offered when auth_table[0] != '\0' */
-	char			 auth_table[64];	/* virtual users */
+	/*
+	 * AUTH (RFC 4954): offered when auth_table[0] != '\0'.  A table
+	 * name (virtual users), or an auth source's name ('@' first, see
+	 * struct authsrc) for the other backends.
+	 */
+	char			 auth_table[64];
 	int			 auth_plaintext;	/* offered before TLS too */
 	int			 auth_required;		/* no MAIL before AUTH */
 	char			 where[128];	/* "file:line" of the listen line */
@@ -79,6 +83,35 @@ struct table {
 	void			*handle;	/* lka only: loaded data */
 };
 TAILQ_HEAD(tablelist, table);
+
+/*
+ * An AUTH backend other than a users table ("auth system", "auth
+ * checkpassword" on a listen line).  The name is what the listener sends
+ * to lka in place of a table name: '@' first (no table name has one),
+ * then the settings themselves or a hash of them, so that the same
+ * settings have the same name after a reload (smtp keeps its listeners,
+ * lka re-parses).
+ */
+enum auth_backend {
+	AUTHB_SYSTEM = 1,	/* passwd/shadow, crypt(3), in the parent */
+	AUTHB_PAM,		/* PAM service, in the parent */
+	AUTHB_PROG		/* a checkpassword program, run by lka */
+};
+
+#define AUTH_SRC_PREFIX		'@'
+#define AUTH_SERVICE_MAX	32	/* octets of a PAM service name */
+#define AUTH_PROG_TIMEOUT	10	/* seconds, checkpassword default */
+#define AUTH_SYSTEM_TIMEOUT	10	/* seconds a system/PAM check may take */
+
+struct authsrc {
+	TAILQ_ENTRY(authsrc)	 entry;
+	char			 name[64];	/* "@system", "@pam:SERVICE", ... */
+	enum auth_backend	 type;
+	char			 service[AUTH_SERVICE_MAX + 1];	/* PAM */
+	char			 prog[PATH_MAX];	/* checkpassword, absolute */
+	time_t			 timeout;	/* checkpassword */
+};
+TAILQ_HEAD(authsrclist, authsrc);
 
 /* One network in "relay from": address and prefix length. */
 struct netaddr {
@@ -166,6 +199,7 @@ struct sqconf {
 	struct tablelist	 tables;
 	struct domainlist	 domains;
 	struct domain		*bounce_route;	/* null sender's route, or NULL */
+	struct authsrclist	 authsrcs;	/* AUTH backends but tables */
 
 	/* TLS of the listeners */
 	struct pkilist		 pkis;
@@ -242,6 +276,7 @@ struct domain	*config_domain(struct sqconf *, const char *domain);
 /* "opportunistic", "none", ... as sqmail.conf spells the policy. */
 const char	*config_tls_name(enum tls_policy);
 struct table	*config_table(struct sqconf *, const char *name);
+struct authsrc	*config_authsrc(struct sqconf *, const char *name);
 /* 1 if a "relay from" network holds the address, else 0. */
 int		 config_relay_allowed(struct sqconf *, const struct sockaddr *);
 struct pki	*config_pki(struct sqconf *, const char *name);

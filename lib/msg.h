@@ -75,6 +75,17 @@ enum imsg_type {
 				 * parent->mda: u32 agent id, int sq_status, string
 				 *   error, fd (mda's end of the agent's channel) */
 
+	/*
+	 * lka <-> parent: AUTH against system users (only root reads
+	 * shadow).  The "table" of IMSG_LKA_AUTH may name an auth source
+	 * ('@' first, see struct authsrc) instead of a table.
+	 */
+	IMSG_AUTH_SYSTEM,	/* lka->parent: u32 id, string service ("": passwd
+				 *   and shadow, else a PAM service), string user,
+				 *   string password (wiped by both after use)
+				 * parent->lka: u32 id, int sq_status (as
+				 *   IMSG_LKA_AUTH's) */
+
 	/* mda <-> agent (the channel the parent made) */
 	IMSG_AGENT_DELIVER,	/* mda->agent: u64 delivery id, u64 msgid, string sender,
 				 *   dest, fd (message, read-only) */

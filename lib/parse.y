@@ -147,6 +147,7 @@ static void	conf_pki_file(const char *, int);
 static void	conf_pki_end(void);
 static void	conf_listen_pki(const char *);
 static void	conf_listen_auth(const char *);
+static void	conf_listen_authsrc(enum auth_backend, const char *, uint64_t);
 static void	conf_tls_protocols(const char *);
 static void	conf_tls_ciphers(const char *);
 
@@ -166,6 +167,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	TLS USER USERS VERIFY
 %token <v.kw>	HOSTCONCURRENCY REMOTE
 %token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS PLAINTEXT
+%token <v.kw>	CHECKPASSWORD PAM SYSTEM TIMEOUT
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -233,6 +235,7 @@ keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
 		| SESSIONSPERIP
 		| SMTP | SMTPS | SOCKET | SPOOL | STDERR | SUBMISSION
 		| SYSLOG | TABLE | USER | USERS
+		| CHECKPASSWORD | PAM | SYSTEM | TIMEOUT
 		;
 
 main		: HOSTNAME STRING		{ conf_hostname($2); }
@@ -387,6 +390,26 @@ listenopts	: /* empty */
 		| listenopts AUTH USERS tname	{ conf_listen_auth($4); }
 		| listenopts AUTH PLAINTEXT	{ ps.lauthplain = 1; }
 		| listenopts AUTH REQUIRED	{ ps.lauthreq = 1; }
+		| listenopts AUTH authsrc
+		;
+
+/* AUTH backends other than a users table: see struct authsrc. */
+authsrc		: SYSTEM {
+			conf_listen_authsrc(AUTHB_SYSTEM, NULL, 0);
+		}
+		| SYSTEM PAM STRING {
+			conf_listen_authsrc(AUTHB_PAM, $3, 0);
+		}
+		| CHECKPASSWORD STRING {
+			conf_listen_authsrc(AUTHB_PROG, $2, AUTH_PROG_TIMEOUT);
+		}
+		| CHECKPASSWORD STRING TIMEOUT time {
+			if (conf_range("auth checkpassword timeout", $4, 1,
+			    300) == 0)
+				conf_listen_authsrc(AUTHB_PROG, $2, $4);
+			else
+				conf_listen_authsrc(0, NULL, 0);
+		}
 		;
 
 /* pki "name" { certificate "file" key "file" [chain "file"] } */
@@ -489,6 +512,7 @@ static const struct conf_keyword {
 	{ "ca",			CA },
 	{ "certificate",	CERTIFICATE },
 	{ "chain",		CHAIN },
+	{ "checkpassword",	CHECKPASSWORD },
 	{ "chroot",		CHROOT },
 	{ "ciphers",		CIPHERS },
 	{ "command-timeout",	COMMANDTIMEOUT },
@@ -519,6 +543,7 @@ static const struct conf_keyword {
 	{ "none",		NONE },
 	{ "on",			ON },
 	{ "opportunistic",	OPPORTUNISTIC },
+	{ "pam",		PAM },
 	{ "pki",		PKI },
 	{ "plaintext",		PLAINTEXT },
 	{ "pop3",		POP3 },
@@ -546,7 +571,9 @@ static const struct conf_keyword {
 	{ "stderr",		STDERR },
 	{ "submission",		SUBMISSION },
 	{ "syslog",		SYSLOG },
+	{ "system",		SYSTEM },
 	{ "table",		TABLE },
+	{ "timeout",		TIMEOUT },
 	{ "tls",		TLS },
 	{ "user",		USER },
 	{ "users",		USERS },
@@ -1390,7 +1417,8 @@ conf_listen_authopts(const char *addr, int proto)
 	if (ps.lauth[0] == '\0') {
 		if (ps.lauthplain || ps.lauthreq) {
 			conf_error("listen on %s: auth plaintext and auth "
-			    "required need \"auth users TABLE\"", addr);
+			    "required need a backend (auth users, auth system "
+			    "or auth checkpassword)", addr);
 			return -1;
 		}
 		return 0;
@@ -1962,10 +1990,99 @@ conf_listen_auth(const char *name)
 		conf_error("table \"%s\" is not defined (define tables before "
 		    "the listeners that use them)", name);
 	if (ps.lauth[0] != '\0') {
-		conf_error("listen on: auth users given twice");
+		conf_error("listen on: more than one auth backend");
 		return;
 	}
 	(void)strlcpy(ps.lauth, name, sizeof(ps.lauth));
+}
+
+/* 64-bit FNV-1a: names a checkpassword source by its settings. */
+static uint64_t
+conf_fnv(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char	*p = buf;
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/*
+ * listen on ... auth system [pam "service"] | auth checkpassword "prog"
+ * [timeout TIME]: find or make the source and name it on the listener.
+ */
+static void
+conf_listen_authsrc(enum auth_backend type, const char *arg, uint64_t timeout)
+{
+	struct authsrc	 as, *o;
+	const char	*p;
+	char		 num[32];
+	uint64_t	 h;
+
+	if (ps.lauth[0] != '\0') {
+		conf_error("listen on: more than one auth backend");
+		return;
+	}
+	/* After an error: a backend all the same, for one error, not two. */
+	(void)strlcpy(ps.lauth, "@invalid", sizeof(ps.lauth));
+	memset(&as, 0, sizeof(as));
+	as.type = type;
+	as.timeout = timeout;
+	switch (type) {
+	default:
+		return;		/* reported already */
+	case AUTHB_SYSTEM:
+		(void)strlcpy(as.name, "@system", sizeof(as.name));
+		break;
+	case AUTHB_PAM:
+		for (p = arg; *p != '\0'; p++)
+			if (!isascii((unsigned char)*p) ||
+			    (!isalnum((unsigned char)*p) && *p != '-' &&
+			    *p != '_' && *p != '.'))
+				break;
+		if (arg[0] == '\0' || *p != '\0' ||
+		    strlen(arg) > AUTH_SERVICE_MAX) {
+			conf_error("auth system pam: the service must be 1 to "
+			    "%d letters, digits, '-', '_' or '.'",
+			    AUTH_SERVICE_MAX);
+			return;
+		}
+		(void)strlcpy(as.service, arg, sizeof(as.service));
+		(void)snprintf(as.name, sizeof(as.name), "@pam:%s", arg);
+		break;
+	case AUTHB_PROG:
+		if (arg[0] != '/') {
+			conf_error("auth checkpassword: \"%s\": give the "
+			    "program's absolute path", arg);
+			return;
+		}
+		if (strlcpy(as.prog, arg, sizeof(as.prog)) >= sizeof(as.prog)) {
+			conf_error("auth checkpassword: path too long");
+			return;
+		}
+		h = conf_fnv(0xcbf29ce484222325ULL, as.prog,
+		    strlen(as.prog) + 1);
+		(void)snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)timeout);
+		h = conf_fnv(h, num, strlen(num));
+		(void)snprintf(as.name, sizeof(as.name),
+		    "@checkpassword:%016llx", (unsigned long long)h);
+		break;
+	}
+	(void)strlcpy(ps.lauth, as.name, sizeof(ps.lauth));
+	if ((o = config_authsrc(ps.conf, as.name)) != NULL) {
+		if (strcmp(o->prog, as.prog) != 0 || o->timeout != as.timeout)
+			conf_error("auth checkpassword: two programs with the "
+			    "same hash; rename one");
+		return;
+	}
+	if ((o = malloc(sizeof(*o))) == NULL)
+		fatal("%s", __func__);
+	*o = as;
+	TAILQ_INSERT_TAIL(&ps.conf->authsrcs, o, entry);
 }
 
 /* listen on ... pki NAME: the block must come first, like a table. */
@@ -2026,6 +2143,7 @@ conf_defaults(struct sqconf *c)
 	TAILQ_INIT(&c->tables);
 	TAILQ_INIT(&c->domains);
 	TAILQ_INIT(&c->pkis);
+	TAILQ_INIT(&c->authsrcs);
 	c->tls_protocols = TLS_PROTOCOL_TLSv1_2 | TLS_PROTOCOL_TLSv1_3;
 	(void)strlcpy(c->tls_ciphers, "secure", sizeof(c->tls_ciphers));
 	if (gethostname(c->hostname, sizeof(c->hostname)) == -1 ||

@@ -109,7 +109,19 @@ lka_answer_rcpt(struct mproc *p, uint32_t type, uint64_t reqid,
 static void
 lka_dispatch_parent(struct mproc *p, struct imsg *imsg)
 {
+	struct msg	 m;
+	uint32_t	 id;
+	int		 status;
+
 	lka_nofd(imsg);
+	if (imsg->hdr.type == IMSG_AUTH_SYSTEM) {
+		m_msg(&m, imsg);
+		m_get_u32(&m, &id);
+		m_get_int(&m, &status);
+		m_end(&m);
+		lka_auth_system_done(id, status);
+		return;
+	}
 	switch (proc_common_imsg(imsg)) {
 	case PROC_IMSG_RELOADED:
 		lka_tables_load();
@@ -165,13 +177,9 @@ lka_dispatch_smtp(struct mproc *p, struct imsg *imsg)
 		m_get_string(&m, &pass);
 		m_end(&m);
 		lka_nlookups++;
-		status = lka_auth_check(conf, tname, user, pass);
+		lka_auth_request(p, reqid, tname, user, pass);
 		/* The password is in the message itself: wipe all of it. */
 		explicit_bzero(imsg->data, imsg->hdr.len - IMSG_HEADER_SIZE);
-		m_create(p, IMSG_LKA_AUTH, 0, -1);
-		m_add_u64(p, reqid);
-		m_add_int(p, status);
-		m_close(p);
 		break;
 	case IMSG_LKA_AUTH_CRAM:
 		lka_auth_cram_imsg(p, imsg);
@@ -281,6 +289,7 @@ lka_main(void)
 
 	proc_loop_init();
 	lka_route_init();
+	lka_auth_prog_init();
 	event_dispatch();
 	fatalx("lka: event loop ended");
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sqmail.h"
 
@@ -47,6 +48,30 @@ int	lka_auth_check(struct sqconf *, const char *tname, const char *user,
 	    const char *pass);
 
 /*
+ * Check SMTP AUTH credentials with the listener's backend: src is a
+ * table name or an auth source ('@' first, see struct authsrc).  The
+ * answer (IMSG_LKA_AUTH) goes to p now or, for a program or the system
+ * users, when the check ends.
+ */
+#define LKA_AUTH_USER_MAX	255	/* octets of a user name (as smtp's) */
+#define LKA_AUTH_PASS_MAX	1024	/* octets of a password (as smtp's) */
+struct mproc;
+struct authsrc;
+void	lka_auth_request(struct mproc *, uint64_t reqid, const char *src,
+	    const char *user, const char *pass);
+void	lka_auth_answer(struct mproc *, uint64_t reqid, int status);
+void	lka_auth_system_done(uint32_t id, int status);
+
+/*
+ * lka_auth_prog.c: run a checkpassword program.  Returns -1 when the
+ * answer will follow (the program runs or waits its turn), or a status
+ * to answer now.
+ */
+int	lka_auth_prog(struct mproc *, uint64_t reqid, const struct authsrc *,
+	    const char *user, const char *pass);
+void	lka_auth_prog_init(void);
+
+/*
  * lka_auth_cram.c: AUTH CRAM-MD5 (RFC 2195).  The secret of a users-table
  * value: its word "cram:TEXT" or "cram64:BASE64"; the secret's length
  * written into out (NUL-terminated), 0 when there is none, -1 when it is
@@ -61,7 +86,6 @@ int	lka_auth_cram_secret(const char *val, char *out, size_t outlen);
  */
 int	lka_auth_cram_check(struct sqconf *, const char *tname,
 	    const char *user, const char *challenge, const char *digest);
-struct mproc;
 struct imsg;
 /* IMSG_LKA_AUTH_CRAM from smtp: check and answer. */
 void	lka_auth_cram_imsg(struct mproc *, struct imsg *);

@@ -2,7 +2,8 @@
  * sqmaild: the privileged parent.  It reads the configuration, opens the
  * listening and control sockets, creates one channel per pair of peers,
  * spawns each role, and then does only narrow privileged work: forking
- * delivery agents as their user, reloading the configuration, reporting
+ * delivery agents as their user, checking system users' passwords for
+ * SMTP AUTH (parent_auth.c), reloading the configuration, reporting
  * processes, and shutting everything down when a child dies.
  */
 #include <sys/types.h>
@@ -33,6 +34,7 @@
 #include "log.h"
 #include "mproc.h"
 #include "msg.h"
+#include "parent_auth.h"
 #include "proc.h"
 #include "smtp.h"
 #include "sqmail.h"
@@ -454,6 +456,7 @@ parent_shutdown(int code)
 	int			 i, left;
 
 	shutting_down = 1;
+	parent_auth_shutdown();
 	for (i = 1; i < PROC_COUNT; i++)
 		if (sq_pids[i] > 0)
 			kill(sq_pids[i], SIGTERM);
@@ -880,6 +883,7 @@ main(int argc, char *argv[])
 	}
 	peers[PROC_CONTROL]->handler = parent_dispatch_control;
 	peers[PROC_MDA]->handler = parent_dispatch_mda;
+	peers[PROC_LKA]->handler = parent_auth_imsg;
 	for (i = 1; i < PROC_COUNT; i++)
 		mproc_enable(peers[i]);
 

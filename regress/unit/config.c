@@ -125,6 +125,7 @@ field(struct sqconf *c, const char *key)
 	struct table	*t;
 	struct domain	*d;
 	struct pki	*pk;
+	struct authsrc	*as;
 	size_t		 i;
 	int		 j;
 
@@ -248,6 +249,15 @@ field(struct sqconf *c, const char *key)
 			    buf[0] ? "," : "", l->name, l->auth_table,
 			    l->auth_plaintext ? " plaintext" : "",
 			    l->auth_required ? " required" : "");
+			strlcat(buf, one, sizeof(buf));
+		}
+	} else if (strcmp(key, "authsrcs") == 0) {
+		TAILQ_FOREACH(as, &c->authsrcs, entry) {
+			snprintf(one, sizeof(one), "%s%s type=%d%s%s%s%s "
+			    "timeout=%lld", buf[0] ? "," : "", as->name,
+			    (int)as->type, as->service[0] ? " service=" : "",
+			    as->service, as->prog[0] ? " prog=" : "",
+			    as->prog, (long long)as->timeout);
 			strlcat(buf, one, sizeof(buf));
 		}
 	} else if (strcmp(key, "pkis") == 0) {
@@ -594,6 +604,28 @@ static const struct good goods[] = {
 	    "127.0.0.1:25 auth=u plaintext" },
 	{ "listen_no_auth", "listen on 127.0.0.1\n", "listener_auth",
 	    "127.0.0.1:25 auth=" },
+	{ "listen_auth_system", "listen on 127.0.0.1 auth system auth "
+	    "plaintext\n", "listener_auth", "127.0.0.1:25 auth=@system plaintext" },
+	{ "listen_auth_system_src", "listen on 127.0.0.1 auth system auth "
+	    "plaintext\n", "authsrcs", "@system type=1 timeout=0" },
+	{ "listen_auth_pam", "listen on 127.0.0.1 auth system pam \"smtp-in\" "
+	    "auth plaintext\n", "authsrcs", "@pam:smtp-in type=2 "
+	    "service=smtp-in timeout=0" },
+	{ "listen_auth_checkpassword", "listen on 127.0.0.1 auth "
+	    "checkpassword \"/bin/cp\" auth plaintext\n", "authsrcs",
+	    "@checkpassword:93f50d69d3fa8414 type=3 prog=/bin/cp timeout=10" },
+	/* The same settings share one source; another timeout is another. */
+	{ "listen_auth_checkpassword_shared", "listen on 127.0.0.1 auth "
+	    "checkpassword \"/bin/cp\" auth plaintext\nlisten on ::1 auth "
+	    "checkpassword \"/bin/cp\" auth plaintext\nlisten on 127.0.0.2 "
+	    "auth checkpassword \"/bin/cp\" timeout 1m auth plaintext\n",
+	    "authsrcs", "@checkpassword:93f50d69d3fa8414 type=3 prog=/bin/cp "
+	    "timeout=10,@checkpassword:93f18769d3f76a8b type=3 prog=/bin/cp "
+	    "timeout=60" },
+	/* The new keywords still name tables. */
+	{ "listen_auth_keyword_table", "table system file:/u\nlisten on "
+	    "127.0.0.1 auth users system auth plaintext\n", "listener_auth",
+	    "127.0.0.1:25 auth=system plaintext" },
 };
 
 struct bad {
@@ -796,6 +828,20 @@ static const struct bad bads[] = {
 	    "required need", 1 },
 	{ "listen_auth_table_undefined", "listen on 127.0.0.1 auth users u "
 	    "auth plaintext\n", "test.conf:1: table \"u\" is not defined", 1 },
+	{ "listen_auth_two_backends", "table u file:/u\nlisten on 127.0.0.1 "
+	    "auth users u auth system auth plaintext\n", "test.conf:2: listen "
+	    "on: more than one auth backend", 1 },
+	{ "listen_auth_checkpassword_relative", "listen on 127.0.0.1 auth "
+	    "checkpassword \"bin/cp\" auth plaintext\n", "test.conf:1: auth "
+	    "checkpassword: \"bin/cp\": give the program's absolute path", 1 },
+	{ "listen_auth_checkpassword_timeout", "listen on 127.0.0.1 auth "
+	    "checkpassword \"/bin/cp\" timeout 301s auth plaintext\n",
+	    "test.conf:1: auth checkpassword timeout 301 is out of range", 1 },
+	{ "listen_auth_pam_bad_service", "listen on 127.0.0.1 auth system pam "
+	    "\"../x\" auth plaintext\n", "test.conf:1: auth system pam: the "
+	    "service must be", 1 },
+	{ "listen_auth_system_without_tls", "listen on 127.0.0.1 auth "
+	    "system\n", "test.conf:1: listen on 127.0.0.1: auth without tls", 1 },
 	{ "listen_tls_without_pki", "listen on 127.0.0.1 tls\n",
 	    "test.conf:1: listen on 127.0.0.1: TLS needs a pki block", 1 },
 	{ "listen_smtps_without_pki", "\nlisten on ::1 smtps\n",
