@@ -145,6 +145,22 @@ ldap_child_bind(LDAP *ld, const char *dn, const char *pw)
 	return rc;
 }
 
+/* What the last failure on ld adds to its code (TLS errors, ...), or "". */
+static const char *
+ldap_child_diag(LDAP *ld)
+{
+	static char	 buf[256];
+	char		*m = NULL;
+
+	buf[0] = '\0';
+	if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &m) ==
+	    LDAP_OPT_SUCCESS && m != NULL) {
+		(void)snprintf(buf, sizeof(buf), "; %s", m);
+		ldap_memfree(m);
+	}
+	return buf;
+}
+
 /* The child: one check, said by the exit status. */
 static __attribute__((__noreturn__)) void
 ldap_child(struct authldapreq *r)
@@ -201,8 +217,8 @@ ldap_child(struct authldapreq *r)
 	}
 	if (l->starttls && (rc = ldap_start_tls_s(ld, NULL, NULL)) !=
 	    LDAP_SUCCESS) {
-		log_warnx("lka: auth: ldap: %s: StartTLS: %s", l->url,
-		    ldap_err2string(rc));
+		log_warnx("lka: auth: ldap: %s: StartTLS: %s%s", l->url,
+		    ldap_err2string(rc), ldap_child_diag(ld));
 		goto done;
 	}
 
@@ -216,7 +232,8 @@ ldap_child(struct authldapreq *r)
 		if (l->search_dn[0] != '\0' && (rc = ldap_child_bind(ld,
 		    l->search_dn, l->search_pw)) != LDAP_SUCCESS) {
 			log_warnx("lka: auth: ldap: %s: bind as search-dn %s: "
-			    "%s", l->url, l->search_dn, ldap_err2string(rc));
+			    "%s%s", l->url, l->search_dn, ldap_err2string(rc),
+			    ldap_child_diag(ld));
 			goto done;
 		}
 		if (lka_auth_ldap_expand(l->filter, r->user, filter,
@@ -228,8 +245,9 @@ ldap_child(struct authldapreq *r)
 		rc = ldap_search_ext_s(ld, l->base, LDAP_SCOPE_SUBTREE, filter,
 		    attrs, 1, NULL, NULL, &tv, 2, &res);
 		if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
-			log_warnx("lka: auth: ldap: %s: search %s: %s", l->url,
-			    l->base, ldap_err2string(rc));
+			log_warnx("lka: auth: ldap: %s: search %s: %s%s",
+			    l->url, l->base, ldap_err2string(rc),
+			    ldap_child_diag(ld));
 			goto done;
 		}
 		n = ldap_count_entries(ld, res);
@@ -258,8 +276,8 @@ ldap_child(struct authldapreq *r)
 		status = LDAP_EXIT_BAD;
 		break;
 	default:
-		log_warnx("lka: auth: ldap: %s: bind as %s: %s", l->url, dn,
-		    ldap_err2string(rc));
+		log_warnx("lka: auth: ldap: %s: bind as %s: %s%s", l->url, dn,
+		    ldap_err2string(rc), ldap_child_diag(ld));
 		break;
 	}
 done:

@@ -9,12 +9,15 @@ slappasswd), "twin" both under ou=people and ou=others, a reader entry
 for the search bind.  Four listeners: bind-dn mode, search mode after a
 bind as the reader, search mode anonymously, and bind-dn mode against a
 port where nothing listens; a fifth points at a Python listener that
-accepts and never answers (timeout 2s).
+accepts and never answers (timeout 2s); three use TLS (certificates
+from certs.py): StartTLS and ldaps:// with the server's CA, StartTLS
+with another CA.
 
 Each mode: the right password 235, a wrong one 535, an unknown user 535,
 an empty password refused (smtp answers 501 5.5.2 before lka hears of
 it; an empty simple bind would be an anonymous "success"), user names with DN and filter metacharacters given alice's
-password 535; in search mode a user with two entries 535.  Nothing
+password 535; in search mode a user with two entries 535.  TLS with the
+right CA: 235 and 535 as without; with another CA: 454 4.7.0.  Nothing
 listening, the silent server (after its timeout), and slapd stopped:
 454 4.7.0.
 """
@@ -28,6 +31,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest                                       # noqa: E402
 import ldappeer                                     # noqa: E402
+import certs                                        # noqa: E402
 
 ALICE_PW = "alice pw 1"
 BOB_PW = "bob-pw-2"
@@ -42,6 +46,9 @@ listen on 127.0.0.1 port {bindport} auth ldap "{url}" bind-dn "uid=%u,{people}" 
 listen on 127.0.0.1 port {searchport} auth ldap "{url}" base "{suffix}" filter "(&(objectClass=inetOrgPerson)(uid=%u))" search-dn "cn=reader,{suffix}" search-password "{readerpw}" auth plaintext
 listen on 127.0.0.1 port {anonport} auth ldap "{url}" base "{suffix}" filter "(uid=%u)" auth plaintext
 listen on 127.0.0.1 port {downport} auth ldap "ldap://127.0.0.1:{closedport}" bind-dn "uid=%u,{people}" auth plaintext
+listen on 127.0.0.1 port {starttlsport} auth ldap "{url}" bind-dn "uid=%u,{people}" starttls ca "{dir}/ldap-ca.pem" auth plaintext
+listen on 127.0.0.1 port {ldapsport} auth ldap "{ldapsurl}" base "{suffix}" filter "(uid=%u)" ca "{dir}/ldap-ca.pem" auth plaintext
+listen on 127.0.0.1 port {wrongcaport} auth ldap "{url}" bind-dn "uid=%u,{people}" starttls ca "{dir}/other-ca.pem" auth plaintext
 listen on 127.0.0.1 port {hungport} auth ldap "ldap://127.0.0.1:{silentport}" bind-dn "uid=%u,{people}" timeout 2s auth plaintext
 """
 
@@ -212,6 +219,21 @@ def many_at_once(t, d, x):
           "run at a time): all 235")
 
 
+def tls(t, d, x):
+    for port, how in ((x["starttlsport"], "StartTLS"),
+                      (x["ldapsport"], "ldaps://")):
+        r = auth(port, "alice", ALICE_PW)
+        t.reply(r, 235, "2.7.0", "%s, the server's CA: right password 235"
+                % how)
+        r = auth(port, "alice", BOB_PW)
+        t.reply(r, 535, "5.7.8", "%s: wrong password 535" % how)
+    r = auth(x["wrongcaport"], "alice", ALICE_PW)
+    t.reply(r, 454, "4.7.0", "StartTLS, a CA that did not sign the "
+            "server's certificate: 454 4.7.0")
+    t.like(d.log_text(), r"ldap://127\.0\.0\.1:%d: StartTLS: " %
+           x["peer"].port, "the log says StartTLS failed")
+
+
 def slapd_stopped(t, d, x):
     x["peer"].stop()
     t.ok(not x["peer"].running(), "slapd stopped")
@@ -245,7 +267,8 @@ def main():
     ok, why = install()
     if not ok:
         t.bail_out("cannot install slapd and ldap-utils: " + why)
-    peer = ldappeer.LdapPeer(ldif())
+    pki = certs.make_pki()
+    peer = ldappeer.LdapPeer(ldif(), tls=(pki.server.cert, pki.server.key))
     silent = Silent()
     try:
         try:
@@ -255,15 +278,26 @@ def main():
         x = dict(bindport=sqtest.free_port(), searchport=sqtest.free_port(),
                  anonport=sqtest.free_port(), downport=sqtest.free_port(),
                  hungport=sqtest.free_port(),
+                 starttlsport=sqtest.free_port(),
+                 ldapsport=sqtest.free_port(),
+                 wrongcaport=sqtest.free_port(),
                  closedport=sqtest.free_port(), silentport=silent.port)
-        extra = EXTRA.format(url=peer.url, people=PEOPLE, suffix=SUFFIX,
-                             readerpw=READER_PW, **x)
         x["peer"] = peer
-        d = sqtest.Daemon(t, extra=extra)
+        d = sqtest.Daemon(t)
+        # lka (the daemon's user) reads them: copies in its directory.
+        with open(pki.ca.cert) as f:
+            d.write("ldap-ca.pem", f.read())
+        with open(pki.selfsigned.cert) as f:
+            d.write("other-ca.pem", f.read())
+        d.params["extra"] = EXTRA.format(
+            url=peer.url, ldapsurl=peer.ldaps_url, people=PEOPLE,
+            suffix=SUFFIX, readerpw=READER_PW, dir=d.dir, **x)
+        d.write_conf(sqtest.DEFAULT_CONF)
         d.start()
         sqtest.run(t, [
             modes,
             failures_are_temporary,
+            tls,
             many_at_once,
             slapd_stopped,
             sqtest.sqmaild_stops_on_sigterm_leaving_no_process,

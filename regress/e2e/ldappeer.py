@@ -5,7 +5,8 @@ ldappeer: a real LDAP server (OpenLDAP's slapd) for sqmail's tests.
 It writes a slapd.conf-style configuration (an mdb database for the
 suffix dc=example,dc=test, the core, cosine and inetorgperson schemas)
 into a scratch directory, starts `slapd -d 0` in the foreground on
-ldap://127.0.0.1:PORT only, waits until it answers (ldapwhoami), loads
+ldap://127.0.0.1:PORT only (and ldaps://127.0.0.1:PORT2 with tls: the
+certificate also serves StartTLS), waits until it answers (ldapwhoami), loads
 the entries given as LDIF with ldapadd as the root DN, and stops it again
 (SIGTERM, then SIGKILL, both bounded).  Standard library only.
 
@@ -46,7 +47,7 @@ include {schema}/cosine.schema
 include {schema}/inetorgperson.schema
 pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
-{modules}
+{tls}{modules}
 database mdb
 maxsize 10485760
 suffix "{suffix}"
@@ -75,10 +76,15 @@ def have_tools():
 
 class LdapPeer(peerutil.Peer):
 
-    def __init__(self, ldif="", port=None):
+    def __init__(self, ldif="", port=None, tls=None):
+        """tls: (certificate, key) PEM paths for StartTLS and ldaps://."""
         self.ldif = ldif
         self.port = port or peerutil.free_port()
         self.url = "ldap://127.0.0.1:%d" % self.port
+        self.tls = tls
+        self.ldaps_port = peerutil.free_port() if tls else None
+        self.ldaps_url = ("ldaps://127.0.0.1:%d" % self.ldaps_port
+                          if tls else None)
         self.dir = tempfile.mkdtemp(prefix="ldappeer.")
         self.log_path = os.path.join(self.dir, "slapd.log")
         self.loaded = False
@@ -93,8 +99,12 @@ class LdapPeer(peerutil.Peer):
                 break
         path = os.path.join(self.dir, "slapd.conf")
         with open(path, "w") as f:
+            tls = ""
+            if self.tls:
+                tls = ("TLSCertificateFile %s\nTLSCertificateKeyFile %s\n"
+                       % self.tls)
             f.write(CONF.format(schema=SCHEMA_DIR, dir=self.dir,
-                                modules=modules, suffix=SUFFIX,
+                                modules=modules, tls=tls, suffix=SUFFIX,
                                 rootdn=ROOT_DN, rootpw=ROOT_PW))
         os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
         return path
@@ -120,7 +130,8 @@ class LdapPeer(peerutil.Peer):
         logf = open(self.log_path, "ab")
         # -d 0: in the foreground, so that stop() has the process.
         self.proc = subprocess.Popen(
-            [slapd, "-d", "0", "-f", conf, "-h", self.url + "/"],
+            [slapd, "-d", "0", "-f", conf, "-h", self.url + "/" + (
+                " " + self.ldaps_url + "/" if self.tls else "")],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
             start_new_session=True)
         logf.close()
