@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -182,7 +183,12 @@ ldap_child(struct authldapreq *r)
 	signal(SIGHUP, SIG_DFL);
 	sigemptyset(&set);
 	(void)sigprocmask(SIG_SETMASK, &set, NULL);
-	/* lka's channels and loop are not ours to touch. */
+	/*
+	 * lka's channels and loop are not ours to touch.  syslog's socket
+	 * goes through closelog() first: closed behind its back, its number
+	 * could come back as libldap's connection and the log go there.
+	 */
+	closelog();
 	closefrom(STDERR_FILENO + 1);
 	/* A backstop should the parent's kill not come. */
 	alarm((unsigned int)r->as.timeout + 5);
