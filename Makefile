@@ -15,7 +15,7 @@ CFLAGS +=	-Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 		-Wmissing-prototypes -Wstrict-prototypes -fstack-protector-strong \
 		-D_FORTIFY_SOURCE=2 -fPIE -MMD -MP
 LDFLAGS +=	-pie -Wl,-z,relro,-z,now
-LDLIBS +=	$(shell pkg-config --libs $(PKGS)) -lcdb -lcares -lpthread -lcrypt -lpam
+LDLIBS +=	$(shell pkg-config --libs $(PKGS)) -lcdb -lcares -lpthread -lcrypt -lpam -lldap
 
 # One archive per directory; main() lives only in the program files.
 PROGMAINS =	smtpd/sqmaild.c control/sqmailctl.c

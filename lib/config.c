@@ -126,7 +126,7 @@ config_free(struct sqconf *c)
 	}
 	while ((as = TAILQ_FIRST(&c->authsrcs)) != NULL) {
 		TAILQ_REMOVE(&c->authsrcs, as, entry);
-		free(as);
+		freezero(as, sizeof(*as));	/* an LDAP search password */
 	}
 	free(c->relay_from);
 	free(c);

@@ -95,7 +95,8 @@ TAILQ_HEAD(tablelist, table);
 enum auth_backend {
 	AUTHB_SYSTEM = 1,	/* passwd/shadow, crypt(3), in the parent */
 	AUTHB_PAM,		/* PAM service, in the parent */
-	AUTHB_PROG		/* a checkpassword program, run by lka */
+	AUTHB_PROG,		/* a checkpassword program, run by lka */
+	AUTHB_LDAP		/* an LDAP server, asked by lka */
 };
 
 #define AUTH_SRC_PREFIX		'@'
@@ -103,13 +104,33 @@ enum auth_backend {
 #define AUTH_PROG_TIMEOUT	10	/* seconds, checkpassword default */
 #define AUTH_SYSTEM_TIMEOUT	10	/* seconds a system/PAM check may take */
 
+/*
+ * auth ldap: simple bind as bind_dn (a template, "%u" the escaped user),
+ * or search base for filter (the same) and bind as the one entry found,
+ * after a bind as search_dn if set.  search_pw is a secret: the source
+ * is wiped when freed.
+ */
+#define AUTH_LDAP_TIMEOUT	10	/* seconds, the default */
+#define AUTH_LDAP_STR		512	/* octets of a URL, DN or filter */
+struct authldap {
+	char			 url[AUTH_LDAP_STR];
+	char			 bind_dn[AUTH_LDAP_STR];	/* "": search */
+	char			 base[AUTH_LDAP_STR];
+	char			 filter[AUTH_LDAP_STR];
+	char			 search_dn[AUTH_LDAP_STR];	/* "": anonymous */
+	char			 search_pw[256];
+	char			 ca[PATH_MAX];		/* "": system CAs */
+	int			 starttls;
+};
+
 struct authsrc {
 	TAILQ_ENTRY(authsrc)	 entry;
 	char			 name[64];	/* "@system", "@pam:SERVICE", ... */
 	enum auth_backend	 type;
 	char			 service[AUTH_SERVICE_MAX + 1];	/* PAM */
 	char			 prog[PATH_MAX];	/* checkpassword, absolute */
-	time_t			 timeout;	/* checkpassword */
+	time_t			 timeout;	/* checkpassword, ldap */
+	struct authldap		 ldap;		/* AUTHB_LDAP */
 };
 TAILQ_HEAD(authsrclist, authsrc);
 

@@ -22,10 +22,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <tls.h>
 #include <unistd.h>
 
@@ -102,6 +104,11 @@ static struct {
 	int			 lauthreq;
 } ps;
 
+/* auth ldap: the options being read (their own, not in ps). */
+static struct authldap	 ps_ldap;
+static uint64_t		 ps_ldap_timeout;
+static int		 ps_ldap_bad;	/* an error reported already */
+
 typedef struct {
 	union {
 		char		*string;
@@ -148,6 +155,9 @@ static void	conf_pki_end(void);
 static void	conf_listen_pki(const char *);
 static void	conf_listen_auth(const char *);
 static void	conf_listen_authsrc(enum auth_backend, const char *, uint64_t);
+static void	conf_ldap_begin(const char *);
+static void	conf_ldap_opt(int, const char *);
+static void	conf_ldap_end(void);
 static void	conf_tls_protocols(const char *);
 static void	conf_tls_ciphers(const char *);
 
@@ -168,6 +178,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	HOSTCONCURRENCY REMOTE
 %token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS PLAINTEXT
 %token <v.kw>	CHECKPASSWORD PAM SYSTEM TIMEOUT
+%token <v.kw>	BASE BINDDN FILTER LDAP SEARCHDN SEARCHPASSWORD STARTTLS
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -236,6 +247,8 @@ keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
 		| SMTP | SMTPS | SOCKET | SPOOL | STDERR | SUBMISSION
 		| SYSLOG | TABLE | USER | USERS
 		| CHECKPASSWORD | PAM | SYSTEM | TIMEOUT
+		| BASE | BINDDN | FILTER | LDAP | SEARCHDN | SEARCHPASSWORD
+		| STARTTLS
 		;
 
 main		: HOSTNAME STRING		{ conf_hostname($2); }
@@ -410,6 +423,31 @@ authsrc		: SYSTEM {
 			else
 				conf_listen_authsrc(0, NULL, 0);
 		}
+		| LDAP STRING			{ conf_ldap_begin($2); }
+		    ldapopts			{ conf_ldap_end(); }
+		;
+
+/*
+ * auth ldap "URL" bind-dn "DN" | base "DN" filter "F" [search-dn "DN"
+ * search-password "PW"], [starttls] [ca "FILE"] [timeout TIME].  "ca",
+ * not "tls ca": "tls" after the options is the listener's STARTTLS.
+ */
+ldapopts	: /* empty */
+		| ldapopts BINDDN STRING	{ conf_ldap_opt(BINDDN, $3); }
+		| ldapopts BASE STRING		{ conf_ldap_opt(BASE, $3); }
+		| ldapopts FILTER STRING	{ conf_ldap_opt(FILTER, $3); }
+		| ldapopts SEARCHDN STRING	{ conf_ldap_opt(SEARCHDN, $3); }
+		| ldapopts SEARCHPASSWORD STRING {
+			conf_ldap_opt(SEARCHPASSWORD, $3);
+		}
+		| ldapopts STARTTLS		{ conf_ldap_opt(STARTTLS, NULL); }
+		| ldapopts CA STRING		{ conf_ldap_opt(CA, $3); }
+		| ldapopts TIMEOUT time {
+			if (conf_range("auth ldap timeout", $3, 1, 300) == 0)
+				ps_ldap_timeout = $3;
+			else
+				ps_ldap_bad = 1;
+		}
 		;
 
 /* pki "name" { certificate "file" key "file" [chain "file"] } */
@@ -508,6 +546,8 @@ static const struct conf_keyword {
 	{ "auth-failures",	AUTHFAILURES },
 	{ "auth-window",	AUTHWINDOW },
 	{ "bare-lf",		BARELF },
+	{ "base",		BASE },
+	{ "bind-dn",		BINDDN },
 	{ "bounce",		BOUNCE },
 	{ "ca",			CA },
 	{ "certificate",	CERTIFICATE },
@@ -524,6 +564,7 @@ static const struct conf_keyword {
 	{ "dns",		DNS },
 	{ "domain",		DOMAIN },
 	{ "errors",		ERRORS },
+	{ "filter",		FILTER },
 	{ "fingerprint",	FINGERPRINT },
 	{ "from",		FROM },
 	{ "group",		GROUP },
@@ -532,6 +573,7 @@ static const struct conf_keyword {
 	{ "idle",		IDLE },
 	{ "include",		INCLUDE },
 	{ "key",		KEY },
+	{ "ldap",		LDAP },
 	{ "lifetime",		LIFETIME },
 	{ "limit",		LIMIT },
 	{ "listen",		LISTEN },
@@ -561,6 +603,8 @@ static const struct conf_keyword {
 	{ "retry-max",		RETRYMAX },
 	{ "retry-min",		RETRYMIN },
 	{ "route",		ROUTE },
+	{ "search-dn",		SEARCHDN },
+	{ "search-password",	SEARCHPASSWORD },
 	{ "servers",		SERVERS },
 	{ "sessions",		SESSIONS },
 	{ "sessions-per-ip",	SESSIONSPERIP },
@@ -568,6 +612,7 @@ static const struct conf_keyword {
 	{ "smtps",		SMTPS },
 	{ "socket",		SOCKET },
 	{ "spool",		SPOOL },
+	{ "starttls",		STARTTLS },
 	{ "stderr",		STDERR },
 	{ "submission",		SUBMISSION },
 	{ "syslog",		SYSLOG },
@@ -2071,18 +2116,175 @@ conf_listen_authsrc(enum auth_backend type, const char *arg, uint64_t timeout)
 		(void)snprintf(as.name, sizeof(as.name),
 		    "@checkpassword:%016llx", (unsigned long long)h);
 		break;
+	case AUTHB_LDAP:
+		/* Checked by conf_ldap_end(); the name hashes every option. */
+		as.ldap = ps_ldap;
+		h = conf_fnv(0xcbf29ce484222325ULL, &as.ldap,
+		    sizeof(as.ldap));
+		(void)snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)timeout);
+		h = conf_fnv(h, num, strlen(num));
+		(void)snprintf(as.name, sizeof(as.name), "@ldap:%016llx",
+		    (unsigned long long)h);
+		break;
 	}
 	(void)strlcpy(ps.lauth, as.name, sizeof(ps.lauth));
 	if ((o = config_authsrc(ps.conf, as.name)) != NULL) {
-		if (strcmp(o->prog, as.prog) != 0 || o->timeout != as.timeout)
-			conf_error("auth checkpassword: two programs with the "
-			    "same hash; rename one");
+		if (strcmp(o->prog, as.prog) != 0 || o->timeout != as.timeout ||
+		    memcmp(&o->ldap, &as.ldap, sizeof(as.ldap)) != 0)
+			conf_error("auth %s: two backends with the same hash; "
+			    "change one", type == AUTHB_LDAP ? "ldap" :
+			    "checkpassword");
+		explicit_bzero(&as, sizeof(as));
 		return;
 	}
 	if ((o = malloc(sizeof(*o))) == NULL)
 		fatal("%s", __func__);
 	*o = as;
+	explicit_bzero(&as, sizeof(as));
 	TAILQ_INSERT_TAIL(&ps.conf->authsrcs, o, entry);
+}
+
+/* auth ldap "URL" ...: start afresh. */
+static void
+conf_ldap_begin(const char *url)
+{
+	explicit_bzero(&ps_ldap, sizeof(ps_ldap));
+	ps_ldap_timeout = AUTH_LDAP_TIMEOUT;
+	ps_ldap_bad = 0;
+	if (strncasecmp(url, "ldap://", 7) != 0 &&
+	    strncasecmp(url, "ldaps://", 8) != 0) {
+		conf_error("auth ldap: \"%s\": give an ldap:// or ldaps:// "
+		    "URL", url);
+		ps_ldap_bad = 1;
+		return;
+	}
+	conf_ldap_opt(LDAP, url);
+}
+
+/*
+ * Whether a DN or filter template is usable: printable, "%u" (the user,
+ * escaped) at least once if need_u, "%%" for a '%', no other '%'.
+ */
+static int
+conf_ldap_template(const char *what, const char *s, int need_u)
+{
+	const char	*p;
+	int		 u = 0;
+
+	for (p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			conf_error("auth ldap %s: control character", what);
+			return -1;
+		}
+		if (*p != '%')
+			continue;
+		p++;
+		if (*p == 'u')
+			u = 1;
+		else if (*p != '%') {
+			conf_error("auth ldap %s: only %%u and %%%% may follow "
+			    "a '%%'", what);
+			return -1;
+		}
+	}
+	if (need_u && !u) {
+		conf_error("auth ldap %s: \"%s\" has no %%u", what, s);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conf_ldap_opt(int which, const char *arg)
+{
+	static const struct {
+		int		 which;
+		const char	*what;
+		size_t		 off;
+		size_t		 size;
+		int		 need_u;	/* -1: not a template */
+	} opts[] = {
+#define O(w, s, m, u)	{ w, s, offsetof(struct authldap, m), \
+			    sizeof(((struct authldap *)0)->m), u }
+		O(LDAP, "URL", url, -1),
+		O(BINDDN, "bind-dn", bind_dn, 1),
+		O(BASE, "base", base, 0),
+		O(FILTER, "filter", filter, 1),
+		O(SEARCHDN, "search-dn", search_dn, -1),
+		O(SEARCHPASSWORD, "search-password", search_pw, -1),
+		O(CA, "ca", ca, -1),
+#undef O
+	};
+	size_t	 i;
+	char	*dst;
+
+	if (which == STARTTLS) {
+		if (ps_ldap.starttls) {
+			conf_error("auth ldap: starttls twice");
+			ps_ldap_bad = 1;
+		}
+		ps_ldap.starttls = 1;
+		return;
+	}
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (opts[i].which == which)
+			break;
+	if (i == sizeof(opts) / sizeof(opts[0]))
+		return;
+	dst = (char *)&ps_ldap + opts[i].off;
+	if (dst[0] != '\0') {
+		conf_error("auth ldap: %s twice", opts[i].what);
+		ps_ldap_bad = 1;
+		return;
+	}
+	if (arg[0] == '\0' || strlen(arg) >= opts[i].size) {
+		conf_error("auth ldap: %s: empty or longer than %zu octets",
+		    opts[i].what, opts[i].size - 1);
+		ps_ldap_bad = 1;
+		return;
+	}
+	if (opts[i].need_u != -1 &&
+	    conf_ldap_template(opts[i].what, arg, opts[i].need_u) == -1) {
+		ps_ldap_bad = 1;
+		return;
+	}
+	if (which == CA && arg[0] != '/') {
+		conf_error("auth ldap ca: \"%s\": give an absolute path", arg);
+		ps_ldap_bad = 1;
+		return;
+	}
+	(void)strlcpy(dst, arg, opts[i].size);
+}
+
+/* The options make one way to check a password, or an error. */
+static void
+conf_ldap_end(void)
+{
+	const struct authldap	*l = &ps_ldap;
+	const char		*err = NULL;
+
+	if (ps_ldap_bad)
+		;
+	else if (l->bind_dn[0] != '\0' && (l->base[0] != '\0' ||
+	    l->filter[0] != '\0' || l->search_dn[0] != '\0' ||
+	    l->search_pw[0] != '\0'))
+		err = "bind-dn binds directly: no base, filter or search-dn "
+		    "with it";
+	else if (l->bind_dn[0] == '\0' && (l->base[0] == '\0' ||
+	    l->filter[0] == '\0'))
+		err = "give bind-dn, or base and filter";
+	else if ((l->search_dn[0] == '\0') != (l->search_pw[0] == '\0'))
+		err = "search-dn and search-password go together";
+	else if (l->starttls && strncasecmp(l->url, "ldaps://", 8) == 0)
+		err = "starttls with an ldaps:// URL (TLS already)";
+	if (err != NULL)
+		conf_error("auth ldap: %s", err);
+	if (ps_ldap_bad || err != NULL)
+		conf_listen_authsrc(0, NULL, 0);
+	else
+		conf_listen_authsrc(AUTHB_LDAP, NULL, ps_ldap_timeout);
+	explicit_bzero(&ps_ldap, sizeof(ps_ldap));
 }
 
 /* listen on ... pki NAME: the block must come first, like a table. */

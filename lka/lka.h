@@ -72,6 +72,17 @@ int	lka_auth_prog(struct mproc *, uint64_t reqid, const struct authsrc *,
 void	lka_auth_prog_init(void);
 
 /*
+ * lka_auth_ldap.c: check against an LDAP server (a forked child per
+ * check).  Returns -1 when the answer will follow, or a status to answer
+ * now.  lka_auth_ldap_expand() puts a user, escaped, into a DN or filter
+ * template; -1 when it does not fit.
+ */
+int	lka_auth_ldap(struct mproc *, uint64_t reqid, const struct authsrc *,
+	    const char *user, const char *pass);
+int	lka_auth_ldap_expand(const char *tmpl, const char *user, char *out,
+	    size_t outlen);
+
+/*
  * lka_auth_cram.c: AUTH CRAM-MD5 (RFC 2195).  The secret of a users-table
  * value: its word "cram:TEXT" or "cram64:BASE64"; the secret's length
  * written into out (NUL-terminated), 0 when there is none, -1 when it is

@@ -1,8 +1,9 @@
 /*
  * lka_auth.c: SMTP AUTH credentials.  lka_auth_request() picks the
  * listener's backend: a users table (below), a checkpassword program
- * (lka_auth_prog.c) or the system users, which only the parent can read
- * (IMSG_AUTH_SYSTEM; smtpd/parent_auth.c).  The table backend: the
+ * (lka_auth_prog.c), an LDAP server (lka_auth_ldap.c) or the system
+ * users, which only the parent can read (IMSG_AUTH_SYSTEM;
+ * smtpd/parent_auth.c).  The table backend: the
  * smtp process sends a user and password (IMSG_LKA_AUTH); the table named
  * on the listener maps the user (case-insensitively, as every table key)
  * to a crypt(3) hash, the first word of the value: whatever libcrypt's
@@ -212,6 +213,9 @@ lka_auth_request(struct mproc *p, uint64_t reqid, const char *src,
 	switch (as->type) {
 	case AUTHB_PROG:
 		status = lka_auth_prog(p, reqid, as, user, pass);
+		break;
+	case AUTHB_LDAP:
+		status = lka_auth_ldap(p, reqid, as, user, pass);
 		break;
 	case AUTHB_SYSTEM:
 	case AUTHB_PAM:

@@ -259,6 +259,15 @@ field(struct sqconf *c, const char *key)
 			    as->service, as->prog[0] ? " prog=" : "",
 			    as->prog, (long long)as->timeout);
 			strlcat(buf, one, sizeof(buf));
+			if (as->type != AUTHB_LDAP)
+				continue;
+			snprintf(one, sizeof(one), " url=%s bind-dn=%s "
+			    "base=%s filter=%s search-dn=%s pw=%s ca=%s%s",
+			    as->ldap.url, as->ldap.bind_dn, as->ldap.base,
+			    as->ldap.filter, as->ldap.search_dn,
+			    as->ldap.search_pw, as->ldap.ca,
+			    as->ldap.starttls ? " starttls" : "");
+			strlcat(buf, one, sizeof(buf));
 		}
 	} else if (strcmp(key, "pkis") == 0) {
 		TAILQ_FOREACH(pk, &c->pkis, entry) {
@@ -622,6 +631,19 @@ static const struct good goods[] = {
 	    "authsrcs", "@checkpassword:93f50d69d3fa8414 type=3 prog=/bin/cp "
 	    "timeout=10,@checkpassword:93f18769d3f76a8b type=3 prog=/bin/cp "
 	    "timeout=60" },
+	{ "listen_auth_ldap_bind", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://127.0.0.1:389\" bind-dn \"uid=%u,ou=p,dc=x\" auth "
+	    "plaintext\n", "authsrcs", "@ldap:5be109dd2499e410 type=4 timeout=10 "
+	    "url=ldap://127.0.0.1:389 bind-dn=uid=%u,ou=p,dc=x base= filter= "
+	    "search-dn= pw= ca=" },
+	{ "listen_auth_ldap_search", "pki a { certificate \"/c\" key \"/k\" "
+	    "}\nlisten on 127.0.0.1 auth ldap "
+	    "\"ldap://[::1]\" base \"dc=x\" filter \"(&(uid=%u)(m=100%%))\" "
+	    "search-dn \"cn=r,dc=x\" search-password \"s p\" starttls ca "
+	    "\"/etc/ca.pem\" timeout 1m tls auth plaintext\n", "authsrcs",
+	    "@ldap:685695e75d8a723e type=4 timeout=60 url=ldap://[::1] "
+	    "bind-dn= base=dc=x filter=(&(uid=%u)(m=100%%)) search-dn=cn=r,dc=x "
+	    "pw=s p ca=/etc/ca.pem starttls" },
 	/* The new keywords still name tables. */
 	{ "listen_auth_keyword_table", "table system file:/u\nlisten on "
 	    "127.0.0.1 auth users system auth plaintext\n", "listener_auth",
@@ -837,6 +859,40 @@ static const struct bad bads[] = {
 	{ "listen_auth_checkpassword_timeout", "listen on 127.0.0.1 auth "
 	    "checkpassword \"/bin/cp\" timeout 301s auth plaintext\n",
 	    "test.conf:1: auth checkpassword timeout 301 is out of range", 1 },
+	{ "listen_auth_ldap_no_mode", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" auth plaintext\n", "test.conf:1: auth ldap: give "
+	    "bind-dn, or base and filter", 1 },
+	{ "listen_auth_ldap_two_modes", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" bind-dn \"uid=%u\" base \"dc=x\" filter \"(u=%u)\" "
+	    "auth plaintext\n", "test.conf:1: auth ldap: bind-dn binds "
+	    "directly", 1 },
+	{ "listen_auth_ldap_no_u", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" bind-dn \"uid=x\" auth plaintext\n",
+	    "test.conf:1: auth ldap bind-dn: \"uid=x\" has no %u", 1 },
+	{ "listen_auth_ldap_bad_percent", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" base \"dc=x\" filter \"(uid=%s)\" auth "
+	    "plaintext\n", "test.conf:1: auth ldap filter: only %u and %% may "
+	    "follow a '%'", 1 },
+	{ "listen_auth_ldap_not_ldap", "listen on 127.0.0.1 auth ldap "
+	    "\"http://h\" bind-dn \"uid=%u\" auth plaintext\n",
+	    "test.conf:1: auth ldap: \"http://h\": give an ldap:// or "
+	    "ldaps:// URL", 1 },
+	{ "listen_auth_ldap_starttls_ldaps", "listen on 127.0.0.1 auth ldap "
+	    "\"ldaps://h\" bind-dn \"uid=%u\" starttls auth plaintext\n",
+	    "test.conf:1: auth ldap: starttls with an ldaps:// URL", 1 },
+	{ "listen_auth_ldap_search_dn_alone", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" base \"dc=x\" filter \"(uid=%u)\" search-dn "
+	    "\"cn=r\" auth plaintext\n", "test.conf:1: auth ldap: search-dn "
+	    "and search-password go together", 1 },
+	{ "listen_auth_ldap_ca_relative", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" bind-dn \"uid=%u\" ca \"ca.pem\" auth plaintext\n",
+	    "test.conf:1: auth ldap ca: \"ca.pem\": give an absolute path", 1 },
+	{ "listen_auth_ldap_timeout", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" bind-dn \"uid=%u\" timeout 301s auth plaintext\n",
+	    "test.conf:1: auth ldap timeout 301 is out of range", 1 },
+	{ "listen_auth_ldap_twice", "listen on 127.0.0.1 auth ldap "
+	    "\"ldap://h\" bind-dn \"uid=%u\" bind-dn \"cn=%u\" auth "
+	    "plaintext\n", "test.conf:1: auth ldap: bind-dn twice", 1 },
 	{ "listen_auth_pam_bad_service", "listen on 127.0.0.1 auth system pam "
 	    "\"../x\" auth plaintext\n", "test.conf:1: auth system pam: the "
 	    "service must be", 1 },
