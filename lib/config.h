@@ -212,6 +212,7 @@ struct sqconf {
 	uint32_t		 mta_concurrency;	/* remote sessions at once */
 	uint32_t		 mta_host_concurrency;	/* ... to one address */
 	time_t			 agent_idle;	/* agent exits after this idle time */
+	time_t			 agent_program_timeout;	/* a .qmail |program */
 
 	size_t			 nrelay;
 	struct netaddr		*relay_from;	/* may relay anywhere */

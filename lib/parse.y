@@ -169,6 +169,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	AUTHFAILURES AUTHWINDOW
 %token <v.kw>	ACCEPT AGENT ALIASES AUTH BARELF BOUNCE CHROOT COMMANDTIMEOUT
 %token <v.kw>	CONCURRENCY CONTROL DATATIMEOUT DELIVER DELIVERY DNS DOMAIN
+%token <v.kw>	PROGRAMTIMEOUT
 %token <v.kw>	CA ERRORS FINGERPRINT FROM GROUP HOSTNAME IDLE INCLUDE LIFETIME LIMIT
 %token <v.kw>	LISTEN LOG MAILDIR MAXSIZE MBOX MESSAGESIZE ON POP3 PORT
 %token <v.kw>	POSTMASTER QMQP QMTP QUEUE RECIPIENTS REJECT RELAY RETRYMAX
@@ -238,7 +239,7 @@ keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
 		| DELIVER | DELIVERY | DNS | DOMAIN | ERRORS | FROM | GROUP
-		| HOSTCONCURRENCY | HOSTNAME | IDLE | INCLUDE
+		| HOSTCONCURRENCY | HOSTNAME | IDLE | INCLUDE | PROGRAMTIMEOUT
 		| LIFETIME | LIMIT | LISTEN | LOG
 		| MAILDIR | MAXSIZE | MBOX | MESSAGESIZE | ON | POP3 | PORT
 		| POSTMASTER | QMQP | QMTP | QUEUE | RECIPIENTS | REJECT
@@ -370,6 +371,11 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 		| AGENT IDLE time {
 			if (conf_range("agent idle", $3, 0, 3600) == 0)
 				ps.conf->agent_idle = $3;
+		}
+		| AGENT PROGRAMTIMEOUT time {
+			if (conf_range("agent program-timeout", $3, 1,
+			    86400) == 0)
+				ps.conf->agent_program_timeout = $3;
 		}
 		;
 
@@ -591,6 +597,7 @@ static const struct conf_keyword {
 	{ "pop3",		POP3 },
 	{ "port",		PORT },
 	{ "postmaster",		POSTMASTER },
+	{ "program-timeout",	PROGRAMTIMEOUT },
 	{ "protocols",		PROTOCOLS },
 	{ "qmqp",		QMQP },
 	{ "qmtp",		QMTP },
@@ -2379,6 +2386,7 @@ conf_defaults(struct sqconf *c)
 	c->mta_concurrency = 100;
 	c->mta_host_concurrency = 20;
 	c->agent_idle = 5;
+	c->agent_program_timeout = 3600;
 }
 
 /* Checks that need the whole file. */

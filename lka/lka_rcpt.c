@@ -6,7 +6,8 @@
  * could reach a path, then looked up in the domain's aliases (expanded
  * recursively), its recipients table, and finally mapped to the user who
  * owns the mailbox: the domain's user, its users table, or the passwd
- * entry named by the local part.  Nothing here treats '%', '!' or a quoted
+ * entry named by the local part, or (qmail-getpw's rule) by its part
+ * before a '-': user-ext belongs to user.  Nothing here treats '%', '!' or a quoted
  * '@' as routing: a local part is only ever a key.
  */
 #include <sys/types.h>
@@ -24,6 +25,7 @@
 #include "lka.h"
 #include "log.h"
 #include "mailaddr.h"
+#include "qmail_users.h"
 #include "sqmail.h"
 #include "table.h"
 
@@ -321,6 +323,8 @@ lka_user(struct lka_expand *x, struct domain *d, const char *ll,
     const char *atext, int flags, char *user, size_t userlen, char *reply,
     size_t replylen)
 {
+	struct qmail_getpw_ops	 ops;
+	struct qmail_user	 qu;
 	struct passwd	*pw;
 	int		 r;
 
@@ -351,7 +355,7 @@ lka_user(struct lka_expand *x, struct domain *d, const char *ll,
 		case ESRCH:
 		case EBADF:
 		case EPERM:
-			goto unknown;
+			goto extension;
 		default:
 			log_warn("getpwnam \"%s\"", ll);
 			goto temp;
@@ -366,6 +370,31 @@ lka_user(struct lka_expand *x, struct domain *d, const char *ll,
 		goto unknown;
 	}
 	return LKA_R_OK;
+ extension:
+	/*
+	 * qmail-getpw's rule: user-ext is user's, ext being the extension
+	 * the agent follows in user's .qmail files (dot-qmail(5)).  Only the
+	 * prefixes are asked here: all of ll was not an account.
+	 */
+	if (strchr(ll, QMAIL_BREAK_DEFAULT) == NULL)
+		goto unknown;
+	memset(&ops, 0, sizeof(ops));
+	ops.getpw = qmail_getpw_sys;
+	ops.owner = qmail_owner_sys;
+	ops.brk = QMAIL_BREAK_DEFAULT;
+	switch (qmail_getpw(&ops, ll, &qu)) {
+	case QMAIL_FOUND:
+		if (qu.dash[0] == '\0')
+			goto unknown;
+		if (strlcpy(user, qu.user, userlen) >= userlen)
+			goto unknown;
+		return LKA_R_OK;
+	case QMAIL_TEMP:
+		log_warnx("%s: temporary failure looking up its user", atext);
+		goto temp;
+	default:
+		goto unknown;
+	}
  unknown:
 	lka_reply(reply, replylen, "550 5.1.1", atext, "no such user here");
 	return LKA_R_PERM;

@@ -45,6 +45,8 @@ agent_main(int fd, const char *user, const char *home)
 		fatalx("agent: user name or home too long");
 	/* Copied: a reload in this process would free conf. */
 	mda_set_hostname(conf != NULL ? conf->hostname : NULL);
+	if (conf != NULL && conf->agent_program_timeout > 0)
+		mda_program_timeout = conf->agent_program_timeout;
 	(void)umask(077);
 	(void)signal(SIGPIPE, SIG_IGN);
 
@@ -144,14 +146,17 @@ agent_dispatch(struct mproc *p, struct imsg *imsg)
 }
 
 /*
- * One delivery: expand the mailbox, refuse a looping message, write.
- * "~/" is the home of the user this agent runs as; "%u" is the user lka
- * chose (the same one when sqmaild runs as root).
+ * One delivery: refuse a looping message; for a qmail address of this
+ * agent's user (its name, or name-ext: see mda_qmail_split) follow the
+ * .qmail file in home (dot-qmail(5)); else, or when that says so, expand
+ * the mailbox and write.  "~/" is the home of the user this agent runs
+ * as; "%u" is the user lka chose (the same one when sqmaild runs as root).
  */
 static int
 agent_deliver(const char *sender, const struct dest *d, int fd, char *text,
     size_t len)
 {
+	struct mda_qaddr q;
 	char		 path[PATH_MAX], *hdr;
 	enum mda_kind	 kind;
 	ssize_t		 n;
@@ -167,11 +172,6 @@ agent_deliver(const char *sender, const struct dest *d, int fd, char *text,
 		    "the agent of %s (#4.3.0)", agent_user);
 		return SQ_TEMPFAIL;
 	}
-	st = mda_expand(d->mailbox, d->method, d->user[0] != '\0' ? d->user :
-	    agent_user, agent_home, d->addr, path, sizeof(path), &kind, text,
-	    len);
-	if (st != SQ_OK)
-		return st;
 
 	if ((hdr = malloc(MDA_HEADER_MAX)) == NULL) {
 		(void)snprintf(text, len, "out of memory (#4.3.0)");
@@ -198,6 +198,23 @@ agent_deliver(const char *sender, const struct dest *d, int fd, char *text,
 		return SQ_PERMFAIL;
 	}
 
+	/*
+	 * Not privileged, every agent runs as the invoking user in its home:
+	 * that home is nobody's .qmail place unless lka chose that user.
+	 */
+	if (strcmp(d->user, agent_user) == 0 &&
+	    mda_qmail_split(d->addr, agent_user, &q) == 1) {
+		st = mda_dotqmail(&q, sender, agent_home, fd, text, len);
+		if (st != MDA_DQ_DEFAULT)
+			return st;
+		text[0] = '\0';
+	}
+
+	st = mda_expand(d->mailbox, d->method, d->user[0] != '\0' ? d->user :
+	    agent_user, agent_home, d->addr, path, sizeof(path), &kind, text,
+	    len);
+	if (st != SQ_OK)
+		return st;
 	if (kind == MDA_KIND_MAILDIR)
 		return mda_maildir_deliver(path, fd, sender, d->addr, text,
 		    len);

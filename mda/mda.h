@@ -39,6 +39,31 @@ extern int	 mda_mbox_lock_stale;	/* seconds */
 int	 mda_mbox_deliver(const char *path, int msgfd, const char *sender,
 	    const char *rcpt, char *err, size_t errlen);
 
+/*
+ * mda_dotqmail.c: dot-qmail(5) in the agent.  An address is a qmail
+ * address of user when its local part is user (the basic address) or
+ * user-ext (an extension): lka resolves both to user by qmail-getpw's
+ * rule.
+ */
+#define MDA_DQ_DEFAULT	(-1)	/* no .qmail: the default delivery */
+
+struct mda_qaddr {
+	char	 addr[SQ_ADDR_MAX];		/* local@host */
+	char	 local[SQ_LOCALPART_MAX + 1];
+	char	 host[SQ_DOMAIN_MAX + 1];
+	char	 user[SQ_USER_MAX + 1];
+	char	 dash[2];			/* "" or "-" */
+	char	 ext[SQ_LOCALPART_MAX + 1];
+};
+
+extern int	 mda_program_timeout;	/* seconds for a |program line */
+/* 1 with q filled, or 0: addr is no qmail address of user. */
+int	 mda_qmail_split(const char *addr, const char *user,
+	    struct mda_qaddr *q);
+/* SQ_OK, SQ_TEMPFAIL, SQ_PERMFAIL (text set) or MDA_DQ_DEFAULT. */
+int	 mda_dotqmail(const struct mda_qaddr *, const char *sender,
+	    const char *home, int msgfd, char *text, size_t len);
+
 /* mda_util.c */
 int	 mda_localpart_ok(const char *);
 int	 mda_expand(const char *tmpl, enum mbox_method, const char *user,

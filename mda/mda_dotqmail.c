@@ -1,0 +1,462 @@
+/*
+ * The agent's side of dot-qmail(5): find the .qmail file that controls
+ * an address in the user's home, and carry out its lines.  The agent runs
+ * as the user, so everything here reads and writes with the user's
+ * rights; the rules (file choice, parser, environment, exit codes) are
+ * the pure functions of dotqmail.c.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dotqmail.h"
+#include "log.h"
+#include "mda.h"
+#include "sqmail.h"
+
+#define MDA_DQ_OUTPUT_MAX	400	/* octets of a program's output kept */
+#define MDA_DQ_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+int	 mda_program_timeout = 3600;
+
+int
+mda_qmail_split(const char *addr, const char *user, struct mda_qaddr *q)
+{
+	const char	*at;
+	size_t		 n, ul;
+
+	memset(q, 0, sizeof(*q));
+	if ((at = strrchr(addr, '@')) == NULL)
+		return 0;
+	n = at - addr;
+	ul = strlen(user);
+	if (n > SQ_LOCALPART_MAX || strlen(at + 1) > SQ_DOMAIN_MAX ||
+	    strlen(addr) >= sizeof(q->addr) || ul == 0 ||
+	    ul >= sizeof(q->user) || n < ul || strncmp(addr, user, ul) != 0)
+		return 0;
+	if (n > ul && addr[ul] != '-')
+		return 0;
+	memcpy(q->local, addr, n);
+	q->local[n] = '\0';
+	(void)strlcpy(q->addr, addr, sizeof(q->addr));
+	(void)strlcpy(q->user, user, sizeof(q->user));
+	(void)strlcpy(q->host, at + 1, sizeof(q->host));
+	if (n > ul) {
+		(void)strlcpy(q->dash, "-", sizeof(q->dash));
+		(void)strlcpy(q->ext, q->local + ul + 1, sizeof(q->ext));
+	}
+	return 1;
+}
+
+/* Read all of fd (at most max + 1 octets, so that "too large" shows). */
+static ssize_t
+mda_dq_read(int fd, char *buf, size_t max)
+{
+	size_t	 have = 0;
+	ssize_t	 n;
+
+	while (have < max + 1) {
+		n = read(fd, buf + have, max + 1 - have);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		have += n;
+	}
+	return have;
+}
+
+static void
+mda_dq_child(const char *cmd, int homefd, int msgfd, int outfd,
+    char *const envp[])
+{
+	sigset_t	 none;
+	int		 i;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (i = 1; i < NSIG; i++)
+		(void)signal(i, SIG_DFL);
+	if (setsid() == -1 || fchdir(homefd) == -1 ||
+	    dup2(msgfd, 0) == -1 || dup2(outfd, 1) == -1 ||
+	    dup2(outfd, 2) == -1)
+		_exit(111);
+	closefrom(3);
+	execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, envp);
+	_exit(111);
+}
+
+/*
+ * Run one program line: sh -c with the message (from its first octet) on
+ * stdin, stdout and stderr collected for the report, killed with its
+ * process group after the timeout.  Returns the dotqmail_exit result;
+ * out gets the start of its output.
+ */
+static enum dotqmail_exit
+mda_dq_program(const char *cmd, int homefd, int msgfd, char *const envp[],
+    char *out, size_t outlen, int *code, char *text, size_t len)
+{
+	struct pollfd	 pfd;
+	struct timespec	 now, end, nap = { 0, 20 * 1000 * 1000 };
+	char		 buf[512];
+	size_t		 have = 0;
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 p[2], st, ms, timedout = 0, r;
+
+	*code = -1;
+	out[0] = '\0';
+	if (lseek(msgfd, 0, SEEK_SET) == -1) {
+		(void)snprintf(text, len, "cannot rewind the message: %s "
+		    "(#4.3.0)", mda_strerror(errno));
+		return DOTQMAIL_EXIT_TEMP;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		(void)snprintf(text, len, "cannot make a pipe: %s (#4.3.0)",
+		    mda_strerror(errno));
+		return DOTQMAIL_EXIT_TEMP;
+	}
+	switch (pid = fork()) {
+	case -1:
+		(void)snprintf(text, len, "cannot fork: %s (#4.3.0)",
+		    mda_strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return DOTQMAIL_EXIT_TEMP;
+	case 0:
+		close(p[0]);
+		mda_dq_child(cmd, homefd, msgfd, p[1], envp);
+		/* NOTREACHED */
+	}
+	close(p[1]);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += mda_program_timeout;
+
+	/* Its output until it closes it, then its exit, both bounded. */
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec &&
+		    now.tv_nsec >= end.tv_nsec)) {
+			timedout = 1;
+			break;
+		}
+		if (pfd.fd != -1) {
+			ms = (end.tv_sec - now.tv_sec) * 1000 +
+			    (end.tv_nsec - now.tv_nsec) / 1000000;
+			if (ms < 1)
+				ms = 1;
+			if ((r = poll(&pfd, 1, ms)) == -1 && errno != EINTR)
+				break;
+			if (r <= 0)
+				continue;
+			n = read(p[0], buf, sizeof(buf));
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				pfd.fd = -1;
+				continue;
+			}
+			if (have + 1 < outlen) {
+				if ((size_t)n > outlen - 1 - have)
+					n = outlen - 1 - have;
+				memcpy(out + have, buf, n);
+				have += n;
+				out[have] = '\0';
+			}
+			continue;
+		}
+		if ((r = waitpid(pid, &st, WNOHANG)) == pid)
+			break;
+		if (r == -1 && errno != EINTR) {
+			close(p[0]);
+			(void)snprintf(text, len, "cannot wait for the program: "
+			    "%s (#4.3.0)", mda_strerror(errno));
+			return DOTQMAIL_EXIT_TEMP;
+		}
+		nanosleep(&nap, NULL);
+	}
+	close(p[0]);
+	if (timedout || pfd.fd != -1) {
+		(void)kill(-pid, SIGKILL);
+		(void)kill(pid, SIGKILL);
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+		if (timedout) {
+			(void)snprintf(text, len, "program timed out after %d "
+			    "seconds (#4.3.0)", mda_program_timeout);
+			return DOTQMAIL_EXIT_TEMP;
+		}
+		(void)snprintf(text, len, "cannot read the program's output "
+		    "(#4.3.0)");
+		return DOTQMAIL_EXIT_TEMP;
+	}
+	if (WIFEXITED(st))
+		*code = WEXITSTATUS(st);
+	return dotqmail_exit_status(st);
+}
+
+/* The .qmail file for q in home: an open descriptor, or -1 (text set). */
+static int
+mda_dq_open(int homefd, const struct mda_qaddr *q, char *name,
+    size_t namelen, const char **dflt, int *status, char *text, size_t len)
+{
+	struct dotqmail_iter	 it;
+	int			 fd;
+
+	if (dotqmail_iter_init(&it, q->dash, q->ext) == -1) {
+		(void)snprintf(text, len, "address extension too long "
+		    "(#5.1.3)");
+		*status = SQ_PERMFAIL;
+		return -1;
+	}
+	while (dotqmail_iter_next(&it, name, namelen, dflt)) {
+		fd = openat(homefd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC);
+		if (fd != -1)
+			return fd;
+		if (errno == ENOENT)
+			continue;
+		(void)snprintf(text, len, "cannot open %s: %s (#4.3.0)",
+		    name, mda_strerror(errno));
+		*status = SQ_TEMPFAIL;
+		return -1;
+	}
+	*status = dotqmail_none_found(q->dash);
+	if (*status != SQ_OK)
+		(void)strlcpy(text, DOTQMAIL_NOMAILBOX, len);
+	else
+		*status = MDA_DQ_DEFAULT;
+	return -1;
+}
+
+/* Run the lines of dq in order; SQ_* with text set. */
+static int
+mda_dq_run(const struct dotqmail *dq, const struct mda_qaddr *q,
+    const char *sender, const char *home, int homefd, int msgfd,
+    const char *name, const char *dflt, char *text, size_t len)
+{
+	struct dotqmail_env	*env = NULL;
+	struct dotqmail_envin	 in;
+	char			 path[PATH_MAX], out[MDA_DQ_OUTPUT_MAX];
+	const char		*a;
+	size_t			 i, nfile = 0, nprog = 0;
+	int			 st, code, n;
+	enum dotqmail_exit	 x;
+
+	for (i = 0; i < dq->ninstr; i++) {
+		a = dq->instr[i].arg;
+		switch (dq->instr[i].type) {
+		case DOTQMAIL_MAILDIR:
+		case DOTQMAIL_MBOX:
+			if (a[0] == '/')
+				n = snprintf(path, sizeof(path), "%s", a);
+			else
+				n = snprintf(path, sizeof(path), "%s/%s",
+				    home, a);
+			if (n < 0 || (size_t)n >= sizeof(path)) {
+				(void)snprintf(text, len, "%s line %zu: path "
+				    "too long (#4.3.0)", name,
+				    dq->instr[i].line);
+				st = SQ_TEMPFAIL;
+				goto done;
+			}
+			if (dq->instr[i].type == DOTQMAIL_MAILDIR)
+				st = mda_maildir_deliver(path, msgfd, sender,
+				    q->addr, text, len);
+			else
+				st = mda_mbox_deliver(path, msgfd, sender,
+				    q->addr, text, len);
+			if (st != SQ_OK)
+				goto done;
+			nfile++;
+			break;
+		case DOTQMAIL_PROGRAM:
+			if (env == NULL) {
+				if ((env = malloc(sizeof(*env))) == NULL) {
+					(void)snprintf(text, len, "out of "
+					    "memory (#4.3.0)");
+					st = SQ_TEMPFAIL;
+					goto done;
+				}
+				memset(&in, 0, sizeof(in));
+				in.sender = sender;
+				in.local = q->local;
+				in.host = q->host;
+				in.user = q->user;
+				in.home = home;
+				in.ext = q->ext;
+				in.dflt = dflt;
+				in.date = time(NULL);
+				dotqmail_env_init(env);
+				if (dotqmail_env_add(env, "PATH",
+				    MDA_DQ_PATH) == -1 ||
+				    dotqmail_env_build(env, &in) == -1) {
+					(void)snprintf(text, len, "cannot "
+					    "build the program environment "
+					    "(#4.3.0)");
+					st = SQ_TEMPFAIL;
+					goto done;
+				}
+			}
+			x = mda_dq_program(a, homefd, msgfd, env->envp, out,
+			    sizeof(out), &code, text, len);
+			mda_clean_text(out);
+			switch (x) {
+			case DOTQMAIL_EXIT_OK:
+				nprog++;
+				break;
+			case DOTQMAIL_EXIT_STOP:
+				nprog++;
+				goto stop;
+			case DOTQMAIL_EXIT_PERM:
+				(void)snprintf(text, len, "%s line %zu: program "
+				    "exited %d: %s", name, dq->instr[i].line,
+				    code, out[0] != '\0' ? out : "(#5.0.0)");
+				st = SQ_PERMFAIL;
+				goto done;
+			case DOTQMAIL_EXIT_TEMP:
+				if (code == -1 && text[0] != '\0') {
+					/* text says why (timeout, fork) */
+				} else if (code == -1)
+					(void)snprintf(text, len, "%s line "
+					    "%zu: program killed by a signal "
+					    "(#4.3.0)", name,
+					    dq->instr[i].line);
+				else
+					(void)snprintf(text, len, "%s line "
+					    "%zu: program exited %d: %s", name,
+					    dq->instr[i].line, code,
+					    out[0] != '\0' ? out : "(#4.3.0)");
+				st = SQ_TEMPFAIL;
+				goto done;
+			}
+			break;
+		case DOTQMAIL_FORWARD:
+			/* mda_dotqmail refused the file before. */
+			(void)snprintf(text, len, "forward lines are not "
+			    "supported yet (#4.3.0)");
+			st = SQ_TEMPFAIL;
+			goto done;
+		}
+		text[0] = '\0';
+	}
+ stop:
+	(void)snprintf(text, len, "did %zu+0+%zu/", nfile, nprog);
+	st = SQ_OK;
+ done:
+	free(env);
+	return st;
+}
+
+int
+mda_dotqmail(const struct mda_qaddr *q, const char *sender,
+    const char *home, int msgfd, char *text, size_t len)
+{
+	struct dotqmail	*dq = NULL;
+	struct stat	 sb;
+	char		 name[DOTQMAIL_NAME_MAX + 1], *buf = NULL;
+	const char	*dflt = NULL, *errstr;
+	size_t		 errline;
+	ssize_t		 n;
+	int		 homefd, fd = -1, st;
+
+	text[0] = '\0';
+	if ((homefd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			(void)snprintf(text, len, "cannot open the home "
+			    "directory: %s (#4.3.0)", mda_strerror(errno));
+			return SQ_TEMPFAIL;
+		}
+		/* No home, so no .qmail file. */
+		if (dotqmail_none_found(q->dash) == SQ_OK)
+			return MDA_DQ_DEFAULT;
+		(void)strlcpy(text, DOTQMAIL_NOMAILBOX, len);
+		return SQ_PERMFAIL;
+	}
+	if (fstat(homefd, &sb) == -1) {
+		(void)snprintf(text, len, "cannot stat the home directory: %s "
+		    "(#4.3.0)", mda_strerror(errno));
+		st = SQ_TEMPFAIL;
+		goto done;
+	}
+	if (sb.st_mode & S_ISVTX) {
+		(void)snprintf(text, len, "delivery deferred, home directory "
+		    "is sticky (#4.2.1)");
+		st = SQ_TEMPFAIL;
+		goto done;
+	}
+	if ((fd = mda_dq_open(homefd, q, name, sizeof(name), &dflt, &st,
+	    text, len)) == -1)
+		goto done;
+	st = SQ_TEMPFAIL;
+	if (fstat(fd, &sb) == -1) {
+		(void)snprintf(text, len, "cannot stat %s: %s (#4.3.0)", name,
+		    mda_strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		(void)snprintf(text, len, "%s is not a regular file (#4.7.0)",
+		    name);
+		goto done;
+	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		(void)snprintf(text, len, "%s is group or world writable: "
+		    "not used, delivery deferred (#4.7.0)", name);
+		goto done;
+	}
+	if ((buf = malloc(DOTQMAIL_FILE_MAX + 1)) == NULL) {
+		(void)snprintf(text, len, "out of memory (#4.3.0)");
+		goto done;
+	}
+	if ((n = mda_dq_read(fd, buf, DOTQMAIL_FILE_MAX)) == -1) {
+		(void)snprintf(text, len, "cannot read %s: %s (#4.3.0)", name,
+		    mda_strerror(errno));
+		goto done;
+	}
+	if ((st = dotqmail_parse(buf, n, (sb.st_mode & S_IXUSR) != 0, &dq,
+	    &errline, &errstr)) != SQ_OK) {
+		if (errline > 0)
+			(void)snprintf(text, len, "%s line %zu: %s (#%s)",
+			    name, errline, errstr, st == SQ_PERMFAIL ?
+			    "5.1.3" : "4.7.0");
+		else
+			(void)snprintf(text, len, "%s: %s (#%s)", name, errstr,
+			    st == SQ_PERMFAIL ? "5.1.3" : "4.7.0");
+		goto done;
+	}
+	if (dq->empty) {
+		st = MDA_DQ_DEFAULT;
+		goto done;
+	}
+	if (dq->nforward > 0) {
+		log_info("agent: %s: %s: forward lines are not supported yet",
+		    q->addr, name);
+		(void)snprintf(text, len, "%s: forward lines are not supported "
+		    "yet (#4.3.0)", name);
+		st = SQ_TEMPFAIL;
+		goto done;
+	}
+	st = mda_dq_run(dq, q, sender, home, homefd, msgfd, name, dflt, text,
+	    len);
+ done:
+	dotqmail_free(dq);
+	free(buf);
+	if (fd != -1)
+		close(fd);
+	close(homefd);
+	return st;
+}
