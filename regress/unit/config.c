@@ -165,6 +165,7 @@ field(struct sqconf *c, const char *key)
 	N("mta_concurrency", c->mta_concurrency);
 	N("mta_host_concurrency", c->mta_host_concurrency);
 	N("agent_idle", c->agent_idle);
+	N("agent_program_timeout", c->agent_program_timeout);
 #undef S
 #undef N
 	if (strcmp(key, "listeners") == 0) {
@@ -331,6 +332,8 @@ static const struct good goods[] = {
 	{ "default_remote_host_concurrency", "", "mta_host_concurrency",
 	    "20" },
 	{ "default_agent_idle", "", "agent_idle", "5" },
+	{ "default_agent_program_timeout", "", "agent_program_timeout",
+	    "3600" },
 	{ "default_no_listeners", "", "listeners", "" },
 	{ "default_no_domains", "", "domains", "" },
 	{ "default_no_relay", "", "relay", "" },
@@ -473,6 +476,8 @@ static const struct good goods[] = {
 	    "route=[192.0.2.1]:587 auth=u plaintext" },
 	{ "agent_idle", "agent idle 30s\n", "agent_idle", "30" },
 	{ "agent_idle_zero", "agent idle 0\n", "agent_idle", "0" },
+	{ "agent_program_timeout", "agent program-timeout 2s\n",
+	    "agent_program_timeout", "2" },
 
 	/* macros */
 	{ "macro_string", "dir = \"/srv/spool\"\nspool $dir\n", "spool",
@@ -808,6 +813,8 @@ static const struct bad bads[] = {
 	    "test.conf:1: limit auth-failures 100001 is out of range", 1 },
 	{ "auth_window_zero", "limit auth-window 0\n",
 	    "test.conf:1: limit auth-window 0 is out of range", 1 },
+	{ "agent_program_timeout_too_long", "agent program-timeout 2d\n",
+	    "test.conf:1: agent program-timeout 172800 is out of range", 1 },
 	{ "remote_concurrency_zero", "remote concurrency 0\n",
 	    "test.conf:1: remote concurrency 0 is out of range (1 to 10000)",
 	    1 },
