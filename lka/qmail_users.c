@@ -16,6 +16,7 @@
 
 #include "mailaddr.h"
 #include "qmail_users.h"
+#include "textline.h"
 #include "sqmail.h"
 
 /* A counted key for bsearch: a prefix of a local part, lowered. */
@@ -133,20 +134,8 @@ qmail_assign_line(const char *s, size_t n, char *mem, size_t *wpos,
 		*errstr = "blank line";
 		return -1;
 	}
-	if (n > QMAIL_ASSIGN_LINE_MAX) {
-		*errstr = "line too long";
+	if (text_line_check(s, n, QMAIL_ASSIGN_LINE_MAX, 0, errstr) == -1)
 		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (s[i] == '\0') {
-			*errstr = "NUL byte";
-			return -1;
-		}
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
-			*errstr = "control character";
-			return -1;
-		}
-	}
 	if (s[0] != '=' && s[0] != '+') {
 		*errstr = "line does not start with '=' or '+'";
 		return -1;
@@ -311,9 +300,9 @@ qmail_assign_parse(const char *buf, size_t len, struct qmail_assign **out,
 {
 	struct qmail_assign	*qa;
 	struct qmail_assign_ent	 e;
-	const char		*s, *nl;
-	size_t			 pos, n, next, line, wpos, capx, capw;
-	int			 ended = 0;
+	const char		*s;
+	size_t			 pos, n, line, wpos, capx, capw;
+	int			 ended = 0, nl;
 
 	*out = NULL;
 	*errline = 0;
@@ -331,22 +320,14 @@ qmail_assign_parse(const char *buf, size_t len, struct qmail_assign **out,
 	wpos = 0;
 	capx = capw = 0;
 	line = 0;
-	for (pos = 0; pos < len; pos = next) {
+	for (pos = 0; pos < len; ) {
 		line++;
-		s = buf + pos;
-		if ((nl = memchr(s, '\n', len - pos)) != NULL) {
-			n = nl - s;
-			next = pos + n + 1;
-		} else {
-			n = len - pos;
-			next = len;
-		}
+		n = text_line_next(buf, len, &pos, &s, &nl);
 		if (n == 1 && s[0] == '.') {
 			ended = 1;
-			pos = next;
 			break;
 		}
-		if (nl == NULL) {
+		if (!nl) {
 			*errstr = "last line has no newline";
 			goto fail;
 		}
@@ -690,8 +671,9 @@ qmail_vdoms_parse(const char *buf, size_t len, struct qmail_vdoms **out,
 {
 	struct qmail_vdoms	*vd;
 	struct qmail_vdom_ent	*ne;
-	const char		*s, *nl, *colon;
-	size_t			 pos, n, next, line, wpos, cap, i, j, k, p;
+	const char		*s, *colon;
+	size_t			 pos, n, line, wpos, cap, i, j, k, p;
+	int			 nl;
 
 	*out = NULL;
 	*errline = 0;
@@ -709,31 +691,12 @@ qmail_vdoms_parse(const char *buf, size_t len, struct qmail_vdoms **out,
 	wpos = 0;
 	cap = 0;
 	line = 0;
-	for (pos = 0; pos < len; pos = next) {
+	for (pos = 0; pos < len; ) {
 		line++;
-		s = buf + pos;
-		if ((nl = memchr(s, '\n', len - pos)) != NULL) {
-			n = nl - s;
-			next = pos + n + 1;
-		} else {
-			n = len - pos;
-			next = len;
-		}
-		if (n > QMAIL_VDOMS_LINE_MAX) {
-			*errstr = "line too long";
+		n = text_line_next(buf, len, &pos, &s, &nl);
+		if (text_line_check(s, n, QMAIL_VDOMS_LINE_MAX, 1,
+		    errstr) == -1)
 			goto fail;
-		}
-		for (i = 0; i < n; i++) {
-			if (s[i] == '\0') {
-				*errstr = "NUL byte";
-				goto fail;
-			}
-			if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
-			    s[i] == 0x7f) {
-				*errstr = "control character";
-				goto fail;
-			}
-		}
 		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 			n--;
 		if (n == 0 || s[0] == '#')

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "table.h"
+#include "textline.h"
 
 static int
 table_file_ws(char c)
@@ -65,21 +66,8 @@ table_file_line(const char *s, size_t n, size_t *klen, size_t *voff,
 {
 	size_t	i, k, v, e;
 
-	if (n > TABLE_LINE_MAX) {
-		*errstr = "line too long";
+	if (text_line_check(s, n, TABLE_LINE_MAX, 1, errstr) == -1)
 		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (s[i] == '\0') {
-			*errstr = "NUL byte";
-			return -1;
-		}
-		if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
-		    s[i] == 0x7f) {
-			*errstr = "control character";
-			return -1;
-		}
-	}
 	for (i = 0; i < n && table_file_ws(s[i]); i++)
 		;
 	if (i == n || s[i] == '#')
@@ -114,10 +102,10 @@ table_file_parse(const char *buf, size_t len, struct table_file **out,
 {
 	struct table_file	*tf;
 	struct table_file_ent	*ents;
-	const char		*s, *nl;
-	size_t			 pos, n, next, line, cap, wpos, i, j;
+	const char		*s;
+	size_t			 pos, n, line, cap, wpos, i, j;
 	size_t			 klen, voff, vlen;
-	int			 r;
+	int			 r, nl;
 
 	*out = NULL;
 	*errline = 0;
@@ -134,16 +122,9 @@ table_file_parse(const char *buf, size_t len, struct table_file **out,
 	cap = 0;
 	wpos = 0;
 	line = 0;
-	for (pos = 0; pos < len; pos = next) {
+	for (pos = 0; pos < len; ) {
 		line++;
-		s = buf + pos;
-		if ((nl = memchr(s, '\n', len - pos)) != NULL) {
-			n = nl - s;
-			next = pos + n + 1;
-		} else {
-			n = len - pos;
-			next = len;
-		}
+		n = text_line_next(buf, len, &pos, &s, &nl);
 		if (n > 0 && s[n - 1] == '\r')
 			n--;
 		if ((r = table_file_line(s, n, &klen, &voff, &vlen,

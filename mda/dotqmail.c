@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dotqmail.h"
+#include "textline.h"
 #include "mailaddr.h"
 #include "sqmail.h"
 
@@ -215,9 +216,9 @@ dotqmail_parse(const char *buf, size_t len, int forwardonly,
 	struct dotqmail		*dq;
 	struct dotqmail_instr	*ni;
 	enum dotqmail_type	 type;
-	const char		*s, *nl, *arg;
-	size_t			 pos, n, next, line, wpos, cap, i, alen;
-	int			 status = SQ_TEMPFAIL;
+	const char		*s, *arg;
+	size_t			 pos, n, line, wpos, cap, alen;
+	int			 status = SQ_TEMPFAIL, nl;
 
 	*out = NULL;
 	*errline = 0;
@@ -240,34 +241,14 @@ dotqmail_parse(const char *buf, size_t len, int forwardonly,
 	wpos = 0;
 	cap = 0;
 	line = 0;
-	for (pos = 0; pos < len; pos = next) {
+	for (pos = 0; pos < len; ) {
 		if (++line > DOTQMAIL_LINES_MAX) {
 			*errstr = "too many lines";
 			goto fail;
 		}
-		s = buf + pos;
-		if ((nl = memchr(s, '\n', len - pos)) != NULL) {
-			n = nl - s;
-			next = pos + n + 1;
-		} else {
-			n = len - pos;
-			next = len;
-		}
-		if (n > DOTQMAIL_LINE_MAX) {
-			*errstr = "line too long";
+		n = text_line_next(buf, len, &pos, &s, &nl);
+		if (text_line_check(s, n, DOTQMAIL_LINE_MAX, 1, errstr) == -1)
 			goto fail;
-		}
-		for (i = 0; i < n; i++) {
-			if (s[i] == '\0') {
-				*errstr = "NUL byte";
-				goto fail;
-			}
-			if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
-			    s[i] == 0x7f) {
-				*errstr = "control character";
-				goto fail;
-			}
-		}
 		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 			n--;
 		if (n == 0) {

@@ -1,0 +1,28 @@
+/*
+ * Lines of a text file held in memory, for the parsers of files that
+ * administrators and users write (tables, users/assign, virtualdomains,
+ * .qmail): one way to split them and one check of their bytes.
+ */
+#ifndef SQ_TEXTLINE_H
+#define SQ_TEXTLINE_H
+
+#include <stddef.h>
+
+/*
+ * The line of buf[0 .. len - 1] that starts at *pos: *line points at it,
+ * the return value is its length without the LF, *pos moves past the LF
+ * (or to len), and *nl says whether the line ended in one.  Call while
+ * *pos < len.
+ */
+size_t	text_line_next(const char *buf, size_t len, size_t *pos,
+	    const char **line, int *nl);
+
+/*
+ * 0 when s[0 .. n - 1] is at most max octets with no NUL and no control
+ * byte (a tab only when tab is set); else -1 with *errstr saying which:
+ * "line too long", "NUL byte" or "control character".
+ */
+int	text_line_check(const char *s, size_t n, size_t max, int tab,
+	    const char **errstr);
+
+#endif
