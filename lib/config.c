@@ -108,6 +108,7 @@ config_free(struct sqconf *c)
 		return;
 	while ((l = TAILQ_FIRST(&c->listeners)) != NULL) {
 		TAILQ_REMOVE(&c->listeners, l, entry);
+		free(l->client_ca);
 		free(l);
 	}
 	while ((t = TAILQ_FIRST(&c->tables)) != NULL) {
@@ -208,9 +209,16 @@ void
 config_pki_clear(struct sqconf *c)
 {
 	struct pki	*pk;
+	struct listener	*l;
 
 	if (c == NULL)
 		return;
+	/* A client CA is no secret, but only smtp needs it, and once. */
+	TAILQ_FOREACH(l, &c->listeners, entry) {
+		free(l->client_ca);
+		l->client_ca = NULL;
+		l->client_ca_len = 0;
+	}
 	TAILQ_FOREACH(pk, &c->pkis, entry) {
 		if (pk->cert != NULL)
 			freezero(pk->cert, pk->cert_len + 1);

@@ -47,6 +47,16 @@ struct listener {
 	char			 auth_table[64];
 	int			 auth_plaintext;	/* offered before TLS too */
 	int			 auth_required;		/* no MAIL before AUTH */
+	/*
+	 * X.509 client certificates ("tls client-ca", "auth certificate"):
+	 * the listener asks for a certificate (optional), libtls verifies
+	 * it against the client CA, and the table maps it to a user.  The
+	 * CA file is read by the parent; only it and smtp hold its text.
+	 */
+	char			 client_ca_path[PATH_MAX];	/* "" none */
+	char			*client_ca;	/* PEM; NULL: not read here */
+	size_t			 client_ca_len;
+	char			 auth_cert[64];	/* mapping table, "" none */
 	char			 where[128];	/* "file:line" of the listen line */
 };
 TAILQ_HEAD(listenerlist, listener);

@@ -120,6 +120,15 @@ enum imsg_type {
 				 *   of that users table has a CRAM-MD5 secret); one
 				 *   per auth table at start and after each reload */
 
+	/* smtp <-> lka: an X.509 client certificate libtls verified */
+	IMSG_LKA_AUTH_CERT,	/* smtp->lka: u64 reqid, string table, string
+				 *   fingerprint ("SHA256:" and 64 hex digits),
+				 *   string cn ("": none usable)
+				 * lka->smtp: u64 reqid, int sq_status (SQ_OK:
+				 *   mapped; SQ_PERMFAIL: not mapped; SQ_TEMPFAIL:
+				 *   the table failed), string user ("" unless
+				 *   SQ_OK), string key (the key that matched) */
+
 	IMSG_TYPE_MAX
 };
 

@@ -102,6 +102,10 @@ static struct {
 	char			 lauth[64];	/* "auth users" table, "" none */
 	int			 lauthplain;
 	int			 lauthreq;
+	/* client certificates: "tls client-ca", "auth certificate" */
+	char			 lclientca[PATH_MAX];	/* "" none */
+	struct conf_file	*lclientcaf;	/* its text, NULL: not here */
+	char			 lauthcert[64];	/* mapping table, "" none */
 } ps;
 
 /* auth ldap: the options being read (their own, not in ps). */
@@ -153,6 +157,8 @@ static void	conf_pki_begin(const char *);
 static void	conf_pki_file(const char *, int);
 static void	conf_pki_end(void);
 static void	conf_listen_pki(const char *);
+static void	conf_listen_clientca(const char *);
+static void	conf_listen_authcert(const char *);
 static void	conf_listen_auth(const char *);
 static void	conf_listen_authsrc(enum auth_backend, const char *, uint64_t);
 static void	conf_ldap_begin(const char *);
@@ -180,6 +186,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS PLAINTEXT
 %token <v.kw>	CHECKPASSWORD PAM SYSTEM TIMEOUT
 %token <v.kw>	BASE BINDDN FILTER LDAP SEARCHDN SEARCHPASSWORD STARTTLS
+%token <v.kw>	CLIENTCA
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -234,7 +241,7 @@ tname		: STRING
 		;
 
 keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
-		| BARELF | BOUNCE | CA | CHROOT
+		| BARELF | BOUNCE | CA | CHROOT | CLIENTCA
 		| CERTIFICATE | CHAIN | CIPHERS | KEY | PKI | PROTOCOLS | PLAINTEXT
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
@@ -280,6 +287,8 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			ps.ltls = ps.lnpki = 0;
 			ps.lauth[0] = '\0';
 			ps.lauthplain = ps.lauthreq = 0;
+			ps.lclientca[0] = ps.lauthcert[0] = '\0';
+			ps.lclientcaf = NULL;
 		} listenopts {
 			conf_listen($3, $4, $5);
 		}
@@ -410,6 +419,10 @@ listenopts	: /* empty */
 		| listenopts AUTH PLAINTEXT	{ ps.lauthplain = 1; }
 		| listenopts AUTH REQUIRED	{ ps.lauthreq = 1; }
 		| listenopts AUTH authsrc
+		| listenopts TLS CLIENTCA STRING { conf_listen_clientca($4); }
+		| listenopts AUTH CERTIFICATE tname {
+			conf_listen_authcert($4);
+		}
 		;
 
 /* AUTH backends other than a users table: see struct authsrc. */
@@ -561,6 +574,7 @@ static const struct conf_keyword {
 	{ "checkpassword",	CHECKPASSWORD },
 	{ "chroot",		CHROOT },
 	{ "ciphers",		CIPHERS },
+	{ "client-ca",		CLIENTCA },
 	{ "command-timeout",	COMMANDTIMEOUT },
 	{ "concurrency",	CONCURRENCY },
 	{ "control",		CONTROL },
@@ -1400,6 +1414,16 @@ conf_listen_one(int af, const void *addr, uint64_t port, int proto)
 	(void)strlcpy(l->auth_table, ps.lauth, sizeof(l->auth_table));
 	l->auth_plaintext = ps.lauthplain;
 	l->auth_required = ps.lauthreq;
+	(void)strlcpy(l->client_ca_path, ps.lclientca,
+	    sizeof(l->client_ca_path));
+	(void)strlcpy(l->auth_cert, ps.lauthcert, sizeof(l->auth_cert));
+	if (ps.lclientcaf != NULL) {
+		if ((l->client_ca = malloc(ps.lclientcaf->len + 1)) == NULL)
+			fatal("%s", __func__);
+		memcpy(l->client_ca, ps.lclientcaf->data, ps.lclientcaf->len);
+		l->client_ca[ps.lclientcaf->len] = '\0';
+		l->client_ca_len = ps.lclientcaf->len;
+	}
 	(void)snprintf(l->where, sizeof(l->where), "%s:%d",
 	    ps.src[ps.depth].name, ps.src[ps.depth].lineno);
 	if (af == AF_INET) {
@@ -1425,10 +1449,38 @@ conf_listen_one(int af, const void *addr, uint64_t port, int proto)
 		if (strcmp(o->name, l->name) == 0) {
 			conf_error("listen on %s: already listening there",
 			    l->name);
+			free(l->client_ca);
 			free(l);
 			return;
 		}
 	TAILQ_INSERT_TAIL(&ps.conf->listeners, l, entry);
+}
+
+/*
+ * Client certificates on a listen line: a client CA and a mapping table
+ * go together, on smtp, submission and smtps listeners; the client CA
+ * turns STARTTLS on where smtps is not TLS already.  -1 (reported) when
+ * they do not fit.
+ */
+static int
+conf_listen_certopts(const char *addr, int proto)
+{
+	if (ps.lclientca[0] == '\0' && ps.lauthcert[0] == '\0')
+		return 0;
+	if (proto != LPROTO_SMTP && proto != LPROTO_SUBMISSION &&
+	    proto != LPROTO_SMTPS) {
+		conf_error("listen on %s: client certificates are for smtp, "
+		    "submission and smtps listeners", addr);
+		return -1;
+	}
+	if (ps.lclientca[0] == '\0' || ps.lauthcert[0] == '\0') {
+		conf_error("listen on %s: tls client-ca and auth certificate "
+		    "go together (the CA verifies, the table maps)", addr);
+		return -1;
+	}
+	if (proto != LPROTO_SMTPS)
+		ps.ltls = 1;
+	return 0;
 }
 
 /* The TLS options of a listen line: -1 (reported) when they do not fit. */
@@ -1503,6 +1555,8 @@ conf_listen(const char *addr, uint64_t port, int proto)
 
 	if (port == 0)
 		port = ports[proto];
+	if (conf_listen_certopts(addr, proto) == -1)
+		return;
 	if (conf_listen_tls(addr, proto) == -1)
 		return;
 	if (conf_listen_authopts(addr, proto) == -1)
@@ -1852,12 +1906,13 @@ conf_retry_loc(void)
 }
 
 /*
- * A pki or configuration file named by a pki block.  Read from disk by
- * the parent (bounded, the buffer wiped), looked up in the files sent by
- * the parent otherwise, where it may be missing: only smtp gets them.
+ * A pki or configuration file named by a pki block (or a listener's
+ * client CA; who names it in errors).  Read from disk by the parent
+ * (bounded, the buffer wiped), looked up in the files sent by the
+ * parent otherwise, where it may be missing: only smtp gets them.
  */
 static struct conf_file *
-conf_pki_read(const char *path, const char *what)
+conf_pki_read(const char *path, const char *what, const char *who)
 {
 	struct conf_filelist	*list;
 	struct conf_file	*f;
@@ -1872,25 +1927,25 @@ conf_pki_read(const char *path, const char *what)
 	list = ps.loaded != NULL ? ps.loaded : &ps.own;
 	if ((f = conf_file_find(list, path)) != NULL) {
 		if (!f->secret) {
-			conf_error("pki \"%s\": %s %s is a configuration file",
-			    ps.pki->name, what, path);
+			conf_error("%s: %s %s is a configuration file",
+			    who, what, path);
 			return NULL;
 		}
 		return f;
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		conf_error("pki \"%s\": %s %s: %s", ps.pki->name, what, path,
+		conf_error("%s: %s %s: %s", who, what, path,
 		    strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		conf_error("pki \"%s\": %s %s: not a regular file",
-		    ps.pki->name, what, path);
+		conf_error("%s: %s %s: not a regular file",
+		    who, what, path);
 		close(fd);
 		return NULL;
 	}
 	if ((buf = malloc(PKI_FILE_MAX + 1)) == NULL) {
-		conf_error("pki \"%s\": %s", ps.pki->name, strerror(errno));
+		conf_error("%s: %s", who, strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -1905,16 +1960,16 @@ conf_pki_read(const char *path, const char *what)
 	}
 	close(fd);
 	if (r == -1)
-		conf_error("pki \"%s\": %s %s: %s", ps.pki->name, what, path,
+		conf_error("%s: %s %s: %s", who, what, path,
 		    strerror(errno));
 	else if (len > PKI_FILE_MAX)
-		conf_error("pki \"%s\": %s %s is larger than %d octets",
-		    ps.pki->name, what, path, PKI_FILE_MAX);
+		conf_error("%s: %s %s is larger than %d octets",
+		    who, what, path, PKI_FILE_MAX);
 	else if (len > CONF_MAX_TOTAL - ps.total || ps.nfiles >= CONF_MAX_FILES)
-		conf_error("pki \"%s\": %s %s: the configuration is too "
-		    "large", ps.pki->name, what, path);
+		conf_error("%s: %s %s: the configuration is too "
+		    "large", who, what, path);
 	else if ((f = conf_file_add(list, path, buf, len)) == NULL)
-		conf_error("pki \"%s\": %s", ps.pki->name, strerror(errno));
+		conf_error("%s: %s", who, strerror(errno));
 	else {
 		f->secret = 1;
 		ps.total += len;
@@ -1952,15 +2007,17 @@ conf_pki_file(const char *path, int which)
 {
 	static const char *const what[] = { "certificate", "key", "chain" };
 	char	*dst;
+	char	 who[SQ_DOMAIN_MAX + 8];
 
 	if (ps.pki == NULL)
 		return;
+	(void)snprintf(who, sizeof(who), "pki \"%s\"", ps.pki->name);
 	dst = which == 0 ? ps.pki->cert_path : which == 1 ?
 	    ps.pki->key_path : ps.pki->chain_path;
 	dst[0] = '\0';
 	conf_path(dst, PATH_MAX, path, what[which]);
 	if (dst[0] != '\0')
-		ps.pkif[which] = conf_pki_read(dst, what[which]);
+		ps.pkif[which] = conf_pki_read(dst, what[which], who);
 }
 
 /* Does a file hold PEM of this kind ("CERTIFICATE", "PRIVATE KEY")? */
@@ -2292,6 +2349,49 @@ conf_ldap_end(void)
 	else
 		conf_listen_authsrc(AUTHB_LDAP, NULL, ps_ldap_timeout);
 	explicit_bzero(&ps_ldap, sizeof(ps_ldap));
+}
+
+/*
+ * listen on ... tls client-ca "file": PEM certificates of the CAs whose
+ * client certificates count, read by the parent like a pki file (smtp
+ * alone gets the text on reload).
+ */
+static void
+conf_listen_clientca(const char *path)
+{
+	struct conf_file	*f;
+
+	if (ps.lclientca[0] != '\0') {
+		conf_error("listen on: tls client-ca given twice");
+		return;
+	}
+	conf_path(ps.lclientca, sizeof(ps.lclientca), path, "tls client-ca");
+	if (ps.lclientca[0] == '\0')
+		return;
+	f = conf_pki_read(ps.lclientca, "file", "tls client-ca");
+	if (f != NULL && !conf_pem_has(f, "CERTIFICATE")) {
+		conf_error("tls client-ca: %s holds no PEM certificate",
+		    ps.lclientca);
+		f = NULL;
+	}
+	ps.lclientcaf = f;
+}
+
+/* listen on ... auth certificate NAME: the mapping table comes first. */
+static void
+conf_listen_authcert(const char *name)
+{
+	if (config_table(ps.conf, name) == NULL) {
+		conf_error("table \"%s\" is not defined (define tables before "
+		    "the listeners that use them)", name);
+		/* Kept all the same: one error, not one about the pairing. */
+	}
+	if (ps.lauthcert[0] != '\0') {
+		conf_error("listen on: auth certificate given twice");
+		return;
+	}
+	conf_string(ps.lauthcert, sizeof(ps.lauthcert), name,
+	    "auth certificate");
 }
 
 /* listen on ... pki NAME: the block must come first, like a table. */

@@ -184,6 +184,9 @@ lka_dispatch_smtp(struct mproc *p, struct imsg *imsg)
 	case IMSG_LKA_AUTH_CRAM:
 		lka_auth_cram_imsg(p, imsg);
 		break;
+	case IMSG_LKA_AUTH_CERT:
+		lka_auth_cert_imsg(p, imsg);
+		break;
 	default:
 		lka_unexpected(p, imsg);
 	}

@@ -103,6 +103,20 @@ void	lka_auth_cram_imsg(struct mproc *, struct imsg *);
 /* Tell smtp which auth tables hold a CRAM-MD5 secret (tables just opened). */
 void	lka_auth_cram_mechs(void);
 
+/*
+ * lka_auth_cert.c: X.509 client certificates.  Map a verified
+ * certificate's hash ("SHA256:hex", libtls's form) or its subject CN
+ * ("" none) to a user through table tname: the key "sha256=HEX" first,
+ * then "cn=NAME".  SQ_OK (user and the key that matched written),
+ * SQ_PERMFAIL (not mapped) or SQ_TEMPFAIL (the table failed, or its
+ * value is no user name).
+ */
+int	lka_auth_cert_map(struct sqconf *, const char *tname, const char *hash,
+	    const char *cn, char *user, size_t userlen, char *key,
+	    size_t keylen);
+/* IMSG_LKA_AUTH_CERT from smtp: map and answer. */
+void	lka_auth_cert_imsg(struct mproc *, struct imsg *);
+
 /* lka_route.c: remote routes (route lines, MX) and show routes. */
 void	lka_route_init(void);
 void	lka_route_show(struct mproc *, uint32_t ctlid, const char *domain);

@@ -99,6 +99,8 @@ smtp_listen_init(void)
 		    sizeof(sl->auth_table));
 		sl->auth_plaintext = l->auth_plaintext;
 		sl->auth_required = l->auth_required;
+		(void)strlcpy(sl->auth_cert, l->auth_cert,
+		    sizeof(sl->auth_cert));
 		/* No context: smtps refuses, STARTTLS is not offered. */
 		(void)smtp_tls_listener(sl);
 		event_set(&sl->ev, sl->fd, EV_READ | EV_PERSIST, smtp_accept,
@@ -227,7 +229,7 @@ smtp_dispatch_lka(struct mproc *p, struct imsg *imsg)
 {
 	struct msg	 m;
 	struct dest	 dest;
-	const char	*reply;
+	const char	*reply, *key;
 	uint64_t	 reqid;
 	int		 status;
 
@@ -262,6 +264,15 @@ smtp_dispatch_lka(struct mproc *p, struct imsg *imsg)
 		m_get_int(&m, &status);
 		m_end(&m);
 		smtp_session_lka_auth(reqid, status);
+		break;
+	case IMSG_LKA_AUTH_CERT:
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_int(&m, &status);
+		m_get_string(&m, &reply);
+		m_get_string(&m, &key);
+		m_end(&m);
+		smtp_session_lka_cert(reqid, status, reply, key);
 		break;
 	case IMSG_LKA_AUTH_MECHS:
 		m_msg(&m, imsg);

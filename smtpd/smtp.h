@@ -226,6 +226,11 @@ struct smtp_listener {
 	int			 auth_plaintext;	/* before TLS too */
 	int			 auth_required;		/* no MAIL before it */
 	int			 auth_cram;	/* lka: a user has a CRAM secret */
+	/*
+	 * Client certificates: the context asks for one when the listener
+	 * has a client CA; auth_cert names the table lka maps it with.
+	 */
+	char			 auth_cert[64];	/* "" none */
 };
 
 struct smtp_stats {
@@ -243,6 +248,9 @@ void	smtp_session_lka_mail(uint64_t, int, const char *);
 void	smtp_session_lka_dest(uint64_t, const struct dest *);
 void	smtp_session_lka_rcpt(uint64_t, int, const char *);
 void	smtp_session_lka_auth(uint64_t, int);
+/* smtp_tls.c: lka's answer about a client certificate. */
+void	smtp_session_lka_cert(uint64_t, int, const char *user,
+	    const char *key);
 /* lka says whether the users table tname holds a CRAM-MD5 secret. */
 void	smtp_listeners_auth_cram(const char *tname, int cram);
 /* smtp_auth.c: the mechanisms offered on a listener, for EHLO. */
@@ -260,6 +268,12 @@ void	smtp_session_queue_commit(uint64_t, int, uint64_t);
  * gets a working context, else log_warnx() says why and it returns -1.
  */
 void	smtp_tls_init(void);
+/*
+ * The common name of a subject as libtls writes it ("/O=x/CN=name"):
+ * exactly one CN, printable ASCII without backslash, at most
+ * SMTP_AUTH_USER_MAX octets.  0 and cn set, or -1.  Pure.
+ */
+int	smtp_tls_subject_cn(const char *subj, char *cn, size_t cnlen);
 /* (Re)make a listener's context; on failure the one it had stays. */
 int	smtp_tls_listener(struct smtp_listener *);
 void	smtp_tls_ctx_unref(struct smtp_tlsctx *);

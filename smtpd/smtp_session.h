@@ -41,7 +41,8 @@ enum smtp_wait {
 	W_LKA_RCPT,
 	W_QUEUE_CREATE,
 	W_QUEUE_COMMIT,
-	W_LKA_AUTH
+	W_LKA_AUTH,
+	W_LKA_CERT		/* lka maps the client certificate */
 };
 
 /* Where an AUTH exchange stands (smtp_auth.c). */
@@ -106,6 +107,7 @@ struct smtp_session {
 	char			 tls_version[16];	/* "" until done */
 	char			 tls_cipher[64];
 	int			 tls_bits;
+	char			 cert_hash[80];	/* client's, "" none */
 
 	/* AUTH (smtp_auth.c) */
 	enum smtp_authstate	 astate;

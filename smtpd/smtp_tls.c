@@ -13,8 +13,17 @@
  *
  * A listener's context is shared by the sessions begun with it and
  * counted: a reload makes a new one for new sessions, and the old one
- * goes when its last session ends.  Client certificates and AUTH (a
- * later issue) hang off the same session fields.
+ * goes when its last session ends.
+ *
+ * Client certificates: a listener with a client CA asks every client for
+ * a certificate, optionally.  libtls verifies one that comes against the
+ * CA (chain, dates, purpose) inside the handshake, and a certificate that
+ * fails ends the handshake: libtls offers no way to go on with it, so the
+ * client learns at once and may come back without one.  A certificate
+ * that verifies goes to lka (its SHA-256 fingerprint and its subject CN,
+ * IMSG_LKA_AUTH_CERT), which maps it to a user with the listener's
+ * "auth certificate" table; the session is then authenticated as after
+ * AUTH.  Until lka answers the session reads no command.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -31,11 +40,16 @@
 
 #include "config.h"
 #include "log.h"
+#include "mproc.h"
+#include "msg.h"
+#include "proc.h"
 #include "smtp.h"
 #include "smtp_session.h"
 #include "sqmail.h"
 
 #define SMTP_TLS_IO	16384	/* octets per tls_read / tls_write */
+
+static void	smtp_tls_client_cert(struct smtp_session *);
 
 void
 smtp_tls_init(void)
@@ -91,7 +105,8 @@ smtp_tls_keypair(struct tls_config *cfg, struct pki *pk, int first,
  */
 static struct tls *
 smtp_tls_server(struct sqconf *c, int npki,
-    char (*names)[SQ_DOMAIN_MAX + 1], char *err, size_t errlen)
+    char (*names)[SQ_DOMAIN_MAX + 1], const struct listener *l, char *err,
+    size_t errlen)
 {
 	struct tls_config	*cfg;
 	struct tls		*srv = NULL;
@@ -108,6 +123,21 @@ smtp_tls_server(struct sqconf *c, int npki,
 		goto done;
 	}
 	tls_config_prefer_ciphers_server(cfg);
+	if (l != NULL && l->client_ca_path[0] != '\0') {
+		if (l->client_ca == NULL) {
+			(void)snprintf(err, errlen, "tls client-ca %.200s was not "
+			    "read", l->client_ca_path);
+			goto done;
+		}
+		/* Asked for, never required: other senders still come. */
+		if (tls_config_set_ca_mem(cfg, (uint8_t *)l->client_ca,
+		    l->client_ca_len) == -1) {
+			(void)snprintf(err, errlen, "tls client-ca %.200s: %s",
+			    l->client_ca_path, tls_config_error(cfg));
+			goto done;
+		}
+		tls_config_verify_client_optional(cfg);
+	}
 	if (npki > 0)
 		first = config_pki(c, names[0]);
 	else if ((first = config_pki(c, c->hostname)) == NULL)
@@ -164,7 +194,7 @@ smtp_tls_check(struct sqconf *c)
 	TAILQ_FOREACH(l, &c->listeners, entry) {
 		if (!l->tls && l->proto != LPROTO_SMTPS)
 			continue;
-		if ((srv = smtp_tls_server(c, l->npki, l->pki, err,
+		if ((srv = smtp_tls_server(c, l->npki, l->pki, l, err,
 		    sizeof(err))) == NULL) {
 			log_warnx("%s: listen on %s: TLS: %s", l->where,
 			    l->name, err);
@@ -189,15 +219,20 @@ int
 smtp_tls_listener(struct smtp_listener *sl)
 {
 	struct smtp_tlsctx	*ctx;
+	struct listener		*l;
 	char			 err[512];
 
 	if (!sl->tls && sl->proto != LPROTO_SMTPS)
 		return 0;
+	/* The client CA comes with the configuration, as the pki files. */
+	TAILQ_FOREACH(l, &conf->listeners, entry)
+		if (strcmp(l->name, sl->name) == 0)
+			break;
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
 		log_warn("smtp: listener %s: TLS context", sl->name);
 		return -1;
 	}
-	if ((ctx->srv = smtp_tls_server(conf, sl->npki, sl->pki, err,
+	if ((ctx->srv = smtp_tls_server(conf, sl->npki, sl->pki, l, err,
 	    sizeof(err))) == NULL) {
 		log_warnx("smtp: listener %s: TLS: %s%s", sl->name, err,
 		    sl->tlsctx != NULL ? " (the certificates in use stay)" :
@@ -349,8 +384,114 @@ smtp_tls_handshake(struct smtp_session *s)
 	s->flags |= SF_TLS_MORE;
 	if (s->l->proto == LPROTO_SMTPS)
 		smtp_greet(s);
+	smtp_tls_client_cert(s);
 	smtp_run(s);
 	return 0;
+}
+
+/*
+ * The common name of an X509_NAME_oneline() subject ("/C=DE/CN=name"),
+ * strictly: exactly one CN component, printable ASCII without '\\' (how
+ * the form escapes other octets), 1 .. SMTP_AUTH_USER_MAX octets.  The
+ * form does not escape '/', so the caller confirms the name with the
+ * certificate itself.  0 and cn set, or -1.
+ */
+int
+smtp_tls_subject_cn(const char *subj, char *cn, size_t cnlen)
+{
+	const char	*p, *e, *v = NULL;
+	size_t		 n = 0;
+	int		 found = 0;
+
+	if (cnlen > 0)
+		cn[0] = '\0';
+	if (subj == NULL || subj[0] != '/')
+		return -1;
+	for (p = subj; *p == '/'; p = e) {
+		e = strchr(p + 1, '/');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (strncmp(p + 1, "CN=", 3) == 0) {
+			if (found++)
+				return -1;
+			v = p + 4;
+			n = e - v;
+		}
+	}
+	if (*p != '\0' || !found || n == 0 || n > SMTP_AUTH_USER_MAX ||
+	    n >= cnlen)
+		return -1;
+	for (p = v; p < v + n; p++)
+		if (*p < 0x20 || *p > 0x7e || *p == '\\')
+			return -1;
+	memcpy(cn, v, n);
+	cn[n] = '\0';
+	return 0;
+}
+
+/*
+ * After the handshake: a certificate the client showed has passed
+ * libtls's verification against the client CA (else there would be no
+ * session); ask lka whom it names.
+ */
+static void
+smtp_tls_client_cert(struct smtp_session *s)
+{
+	const char	*hash;
+	char		 cn[SMTP_AUTH_USER_MAX + 1], subj[512];
+
+	if (s->l->auth_cert[0] == '\0' || !tls_peer_cert_provided(s->tls))
+		return;
+	smtp_tls_clean(subj, sizeof(subj), tls_peer_cert_subject(s->tls));
+	if ((hash = tls_peer_cert_hash(s->tls)) == NULL) {
+		smtp_log(s, "Reject::AUTH::Certificate_Unreadable: S:%s "
+		    "subject %s", s->ip, subj);
+		return;
+	}
+	/* The CN counts only if the certificate holds that very name. */
+	if (smtp_tls_subject_cn(tls_peer_cert_subject(s->tls), cn,
+	    sizeof(cn)) == -1 || tls_peer_cert_contains_name(s->tls, cn) != 1)
+		cn[0] = '\0';
+	(void)strlcpy(s->cert_hash, hash, sizeof(s->cert_hash));
+	smtp_log(s, "Info::TLS::Client_Certificate: S:%s %s CN:%s subject %s",
+	    s->ip, s->cert_hash, cn[0] != '\0' ? cn : "-", subj);
+	s->wait = W_LKA_CERT;
+	m_create(peers[PROC_LKA], IMSG_LKA_AUTH_CERT, 0, -1);
+	m_add_u64(peers[PROC_LKA], s->id);
+	m_add_string(peers[PROC_LKA], s->l->auth_cert);
+	m_add_string(peers[PROC_LKA], s->cert_hash);
+	m_add_string(peers[PROC_LKA], cn);
+	m_close(peers[PROC_LKA]);
+}
+
+/* lka's answer: the session is authenticated as user, or it is not. */
+void
+smtp_session_lka_cert(uint64_t reqid, int status, const char *user,
+    const char *key)
+{
+	struct smtp_session	*s;
+	char			 u[SMTP_AUTH_USER_MAX + 1], k[300];
+
+	if ((s = smtp_session_find(reqid)) == NULL || s->wait != W_LKA_CERT) {
+		log_debug("smtp %016llx: stale certificate answer dropped",
+		    (unsigned long long)reqid);
+		return;
+	}
+	s->wait = W_NONE;
+	smtp_tls_clean(u, sizeof(u), user);
+	smtp_tls_clean(k, sizeof(k), key);
+	if (status == SQ_OK && u[0] != '\0') {
+		s->flags |= SF_AUTH;
+		(void)strlcpy(s->auth_user, u, sizeof(s->auth_user));
+		smtp_log(s, "Accept::AUTH::Certificate: S:%s A:%s key %s",
+		    s->ip, s->auth_user, k);
+	} else if (status == SQ_PERMFAIL)
+		smtp_log(s, "Reject::AUTH::Certificate_Unmapped: S:%s %s",
+		    s->ip, s->cert_hash);
+	else
+		smtp_log(s, "Defer::AUTH::Certificate_Lookup_Failed: S:%s %s",
+		    s->ip, s->cert_hash);
+	smtp_run(s);
 }
 
 ssize_t

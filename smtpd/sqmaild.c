@@ -512,7 +512,9 @@ parent_reload(char *err, size_t errlen)
 	    nl = TAILQ_NEXT(nl, entry))
 		if (strcmp(l->name, nl->name) != 0 || l->proto != nl->proto ||
 		    l->tls != nl->tls || l->npki != nl->npki ||
-		    memcmp(l->pki, nl->pki, sizeof(l->pki)) != 0)
+		    memcmp(l->pki, nl->pki, sizeof(l->pki)) != 0 ||
+		    strcmp(l->client_ca_path, nl->client_ca_path) != 0 ||
+		    strcmp(l->auth_cert, nl->auth_cert) != 0)
 			same = 0;
 	if (l != NULL || nl != NULL || !same)
 		log_warnx("sqmaild: reload: listener changes take effect "

@@ -138,6 +138,24 @@ class Pki:
                                      "serverAuth")
         return self._extra[key]
 
+    def client_cert(self, cn, emails=(), name=None, expired=False):
+        """
+        A clientAuth leaf from the CA with subject CN cn, no DNS/IP
+        names, emails in the SAN; expired=True: valid only from
+        EXPIRED_START to EXPIRED_END.  Cached.
+        """
+        emails = tuple(emails)
+        key = ("client", cn, emails, expired)
+        if key not in self._extra:
+            base = name or "client-" + _slug(cn) + ("-exp" if expired else "")
+            if expired:
+                self._extra[key] = _expired_client(self.dir, base, self.ca,
+                                                   cn, emails)
+            else:
+                self._extra[key] = _leaf(self.dir, base, self.ca, (),
+                                         "clientAuth", cn=cn, emails=emails)
+        return self._extra[key]
+
     def __post_init__(self):
         self._extra = {}
 
@@ -272,6 +290,23 @@ def _expired(d, base, ca, names):
             "-extfile", _ext_file(d, base, names, "serverAuth"),
             "-extensions", "leaf")
     return Cert(cert, key, names)
+
+
+def _expired_client(d, base, ca, cn, emails=()):
+    """A clientAuth leaf for cn from ca, expired like _expired's."""
+    key, csr = _csr(d, base, cn)
+    cert = os.path.join(d, base + ".crt")
+    newdir = os.path.join(d, "ca.new")
+    os.makedirs(newdir, exist_ok=True)
+    _write(os.path.join(d, "ca.index"), "")
+    _write(os.path.join(d, "ca.serial"), _serial()[2:] + "\n")
+    conf = _write(os.path.join(d, "ca.cnf"), CA_CONF.format(dir=d))
+    openssl("ca", "-batch", "-config", conf, "-cert", ca.cert, "-keyfile",
+            ca.key, "-in", csr, "-out", cert, "-notext",
+            "-startdate", EXPIRED_START, "-enddate", EXPIRED_END,
+            "-extfile", _ext_file(d, base, (), "clientAuth", emails),
+            "-extensions", "leaf")
+    return Cert(cert, key, ())
 
 
 def der_of(cert_path):

@@ -252,6 +252,13 @@ field(struct sqconf *c, const char *key)
 			    l->auth_required ? " required" : "");
 			strlcat(buf, one, sizeof(buf));
 		}
+	} else if (strcmp(key, "listener_cert") == 0) {
+		TAILQ_FOREACH(l, &c->listeners, entry) {
+			snprintf(one, sizeof(one), "%s%s tls=%d client-ca=%s "
+			    "cert=%s", buf[0] ? "," : "", l->name, l->tls,
+			    l->client_ca_path, l->auth_cert);
+			strlcat(buf, one, sizeof(buf));
+		}
 	} else if (strcmp(key, "authsrcs") == 0) {
 		TAILQ_FOREACH(as, &c->authsrcs, entry) {
 			snprintf(one, sizeof(one), "%s%s type=%d%s%s%s%s "
@@ -649,6 +656,22 @@ static const struct good goods[] = {
 	    "@ldap:685695e75d8a723e type=4 timeout=60 url=ldap://[::1] "
 	    "bind-dn= base=dc=x filter=(&(uid=%u)(m=100%%)) search-dn=cn=r,dc=x "
 	    "pw=s p ca=/etc/ca.pem starttls" },
+	/* Client certificates: the client CA turns STARTTLS on. */
+	{ "listen_client_cert", "table m file:/m\npki a { certificate "
+	    "\"/c\" key \"/k\" }\nlisten on 127.0.0.1 tls client-ca "
+	    "\"ca.pem\" auth certificate m\n", "listener_cert",
+	    "127.0.0.1:25 tls=1 client-ca=/base/ca.pem cert=m" },
+	{ "listen_client_cert_smtps", "table m file:/m\npki a { certificate "
+	    "\"/c\" key \"/k\" }\nlisten on 127.0.0.1 smtps auth "
+	    "certificate m tls client-ca \"/ca.pem\"\n", "listener_cert",
+	    "127.0.0.1:465 tls=0 client-ca=/ca.pem cert=m" },
+	{ "listen_client_cert_with_auth", "table m file:/m\ntable u "
+	    "file:/u\npki a { certificate \"/c\" key \"/k\" }\nlisten on "
+	    "127.0.0.1 submission tls client-ca \"/ca.pem\" auth "
+	    "certificate m auth users u\n", "listener_auth",
+	    "127.0.0.1:587 auth=u" },
+	{ "listen_no_client_cert", "listen on 127.0.0.1\n", "listener_cert",
+	    "127.0.0.1:25 tls=0 client-ca= cert=" },
 	/* The new keywords still name tables. */
 	{ "listen_auth_keyword_table", "table system file:/u\nlisten on "
 	    "127.0.0.1 auth users system auth plaintext\n", "listener_auth",
@@ -663,6 +686,28 @@ struct bad {
 };
 
 static const struct bad bads[] = {
+	{ "client_ca_without_table", "pki a { certificate \"/c\" key "
+	    "\"/k\" }\nlisten on 127.0.0.1 tls client-ca \"/ca.pem\"\n",
+	    "test.conf:2: listen on 127.0.0.1: tls client-ca and auth "
+	    "certificate go together", 1 },
+	{ "cert_table_without_client_ca", "table m file:/m\npki a { "
+	    "certificate \"/c\" key \"/k\" }\nlisten on 127.0.0.1 tls "
+	    "auth certificate m\n", "test.conf:3: listen on 127.0.0.1: tls "
+	    "client-ca and auth certificate go together", 1 },
+	{ "cert_table_undefined", "pki a { certificate \"/c\" key \"/k\" }"
+	    "\nlisten on 127.0.0.1 tls client-ca \"/ca.pem\" auth "
+	    "certificate nosuch\n", "test.conf:2: table \"nosuch\" is not "
+	    "defined", 1 },
+	{ "client_ca_twice", "table m file:/m\npki a { certificate \"/c\" "
+	    "key \"/k\" }\nlisten on 127.0.0.1 tls client-ca \"/a\" tls "
+	    "client-ca \"/b\" auth certificate m\n", "test.conf:3: listen "
+	    "on: tls client-ca given twice", 1 },
+	{ "client_cert_on_qmtp", "table m file:/m\nlisten on 127.0.0.1 qmtp "
+	    "tls client-ca \"/ca.pem\" auth certificate m\n", "test.conf:2: "
+	    "listen on 127.0.0.1: client certificates are for smtp", 1 },
+	{ "client_ca_without_pki", "table m file:/m\nlisten on 127.0.0.1 tls "
+	    "client-ca \"/ca.pem\" auth certificate m\n", "test.conf:2: "
+	    "listen on 127.0.0.1: TLS needs a pki block", 1 },
 	{ "keyword_without_argument", "hostname\n",
 	    "test.conf:1: syntax error", 1 },
 	{ "unknown_word_on_line_3", "\n\nbogus\n",
