@@ -221,6 +221,7 @@ struct sqconf {
 	uint32_t		 mda_concurrency;	/* deliveries at once */
 	uint32_t		 mta_concurrency;	/* remote sessions at once */
 	uint32_t		 mta_host_concurrency;	/* ... to one address */
+	int			 received_auth;	/* the AUTH user in Received */
 	time_t			 agent_idle;	/* agent exits after this idle time */
 	time_t			 agent_program_timeout;	/* a .qmail |program */
 

@@ -186,7 +186,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	CERTIFICATE CHAIN CIPHERS KEY PKI PROTOCOLS PLAINTEXT
 %token <v.kw>	CHECKPASSWORD PAM SYSTEM TIMEOUT
 %token <v.kw>	BASE BINDDN FILTER LDAP SEARCHDN SEARCHPASSWORD STARTTLS
-%token <v.kw>	CLIENTCA
+%token <v.kw>	CLIENTCA RECEIVED
 %token		ERROR
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
@@ -241,7 +241,7 @@ tname		: STRING
 		;
 
 keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
-		| BARELF | BOUNCE | CA | CHROOT | CLIENTCA
+		| BARELF | BOUNCE | CA | CHROOT | CLIENTCA | RECEIVED
 		| CERTIFICATE | CHAIN | CIPHERS | KEY | PKI | PROTOCOLS | PLAINTEXT
 		| FINGERPRINT | NONE | OPPORTUNISTIC | REQUIRED | TLS | VERIFY
 		| COMMANDTIMEOUT | CONCURRENCY | CONTROL | DATATIMEOUT
@@ -377,6 +377,7 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			    10000) == 0)
 				ps.conf->mta_host_concurrency = $3;
 		}
+		| RECEIVED AUTH			{ ps.conf->received_auth = 1; }
 		| AGENT IDLE time {
 			if (conf_range("agent idle", $3, 0, 3600) == 0)
 				ps.conf->agent_idle = $3;
@@ -616,6 +617,7 @@ static const struct conf_keyword {
 	{ "qmqp",		QMQP },
 	{ "qmtp",		QMTP },
 	{ "queue",		QUEUE },
+	{ "received",		RECEIVED },
 	{ "recipients",		RECIPIENTS },
 	{ "reject",		REJECT },
 	{ "relay",		RELAY },

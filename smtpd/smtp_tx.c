@@ -38,7 +38,8 @@ static const char *smtp_proto_word(struct smtp_session *);
  * The "with" word of Received and of the envelope: ESMTP, ESMTPS over
  * TLS, ESMTPA / ESMTPSA once authenticated (RFC 3848).  HELO over TLS
  * has no registered word: SMTP, with the TLS comment of Received saying
- * the rest.  The user name stays out of Received (it is in the log).
+ * the rest.  The user name is in the log, and in Received only with
+ * `received auth`.
  */
 static const char *
 smtp_proto_word(struct smtp_session *s)
@@ -413,14 +414,40 @@ smtp_session_queue_create(uint64_t reqid, int status, uint64_t msgid,
 }
 
 /*
+ * "(authenticated as USER)" when `received auth` is set, a comment line
+ * of Received: '(', ')' and '\\' in the name quoted (RFC 5322 3.2.2).
+ */
+static void
+smtp_received_auth(struct smtp_session *s, char *buf, size_t len)
+{
+	size_t		 o, i;
+	const char	*u = s->auth_user;
+
+	buf[0] = '\0';
+	if (!conf->received_auth || !(s->flags & SF_AUTH) || len < 32)
+		return;
+	o = strlcpy(buf, "\t(authenticated as ", len);
+	for (i = 0; u[i] != '\0' && o + 4 < len; i++) {
+		if (u[i] == '(' || u[i] == ')' || u[i] == '\\')
+			buf[o++] = '\\';
+		buf[o++] = u[i];
+	}
+	buf[o] = '\0';
+	(void)strlcat(buf, ")\n", len);
+}
+
+/*
  * Our trace header field (RFC 5321 4.4), LF line ends, first in dbuf.
  * Over TLS a comment line after the client says how:
  *	(TLSv1.3 cipher TLS_AES_256_GCM_SHA384 256 bits)
+ * and with `received auth` another who:
+ *	(authenticated as alice)
  */
 static int
 smtp_received(struct smtp_session *s)
 {
-	char		 date[64], from[80], tls[128];
+	char		 date[64], from[80], tls[128 + 2 * SMTP_AUTH_USER_MAX + 32];
+	char		 who[2 * SMTP_AUTH_USER_MAX + 32];
 	struct tm	 tm;
 	time_t		 now = time(NULL);
 	int		 n;
@@ -441,6 +468,8 @@ smtp_received(struct smtp_session *s)
 		if (n < 0 || (size_t)n >= sizeof(tls))
 			return -1;
 	}
+	smtp_received_auth(s, who, sizeof(who));
+	(void)strlcat(tls, who, sizeof(tls));
 	if (s->nrcpt == 1 && s->first[0] != '\0')
 		n = snprintf(s->dbuf, SMTP_DBUF_SIZE,
 		    "Received: from %s (%s)\n%s\tby %s (sqmail) with %s id "

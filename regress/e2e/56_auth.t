@@ -37,6 +37,7 @@ AUTH_CONF = """\
 # Many failures from 127.0.0.1 on purpose: no per-address lockout here
 # (56_auth_cram.t tests it).
 limit auth-failures 0
+received auth
 pki "{mx}" {{ certificate "{dir}/mx.crt" key "{dir}/mx.key" }}
 table vusers "file:{dir}/vusers"
 table broken "file:{dir}/no-such-table"
@@ -202,6 +203,9 @@ def smtplib_esmtpsa_locally(t, d, x):
     mine = [m for m in got if (m.header("Subject") or "") == tag]
     t.ok(len(mine) == 1 and b"with ESMTPSA id" in mine[0].received,
          "Received says ESMTPSA", mine[0].received if mine else None)
+    t.ok(len(mine) == 1 and (b"\n\t(authenticated as %s)\n" %
+                             USER2.encode()) in mine[0].received,
+         "and, with received auth, who", mine[0].received if mine else None)
 
 
 def swaks_auth(t, d, x):

@@ -154,6 +154,9 @@ def mapped_certificate_esmtpsa_and_auth_503(t, d, x):
     mine = [m for m in got if (m.header("Subject") or "") == tag]
     t.ok(len(mine) == 1 and b"with ESMTPSA id" in mine[0].received,
          "Received says ESMTPSA", mine[0].received if mine else None)
+    t.ok(len(mine) == 1 and b"authenticated as" not in mine[0].received,
+         "... and not who (received auth is off by default)",
+         mine[0].received if mine else None)
 
 
 def unmapped_certificate_authenticates_nothing(t, d, x):

@@ -166,6 +166,7 @@ field(struct sqconf *c, const char *key)
 	N("mta_host_concurrency", c->mta_host_concurrency);
 	N("agent_idle", c->agent_idle);
 	N("agent_program_timeout", c->agent_program_timeout);
+	N("received_auth", c->received_auth);
 #undef S
 #undef N
 	if (strcmp(key, "listeners") == 0) {
@@ -485,6 +486,8 @@ static const struct good goods[] = {
 	{ "agent_idle_zero", "agent idle 0\n", "agent_idle", "0" },
 	{ "agent_program_timeout", "agent program-timeout 2s\n",
 	    "agent_program_timeout", "2" },
+	{ "default_received_auth", "", "received_auth", "0" },
+	{ "received_auth", "received auth\n", "received_auth", "1" },
 
 	/* macros */
 	{ "macro_string", "dir = \"/srv/spool\"\nspool $dir\n", "spool",
