@@ -133,6 +133,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)
 	install -m 755 sqmaild sqmailctl $(DESTDIR)$(SBINDIR)
+	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/mailq
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; \

@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include "control.h"
 #include "imsg.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "mproc.h"
 #include "msg.h"
 #include "proc.h"
@@ -44,6 +46,13 @@
 #define CONTROL_LINGER		5
 /* Supplementary groups of a client we look at, at most. */
 #define CONTROL_GROUPS_MAX	65536
+/* Recipients of one sendmail submission, at most. */
+#define CONTROL_SUBMIT_RCPTS	1000
+/* A submitted message, when the configuration sets no limit. */
+#define CONTROL_SUBMIT_SIZE	(1ULL << 30)
+/* The seals a submitted memory file must carry: its content is fixed. */
+#define CONTROL_SUBMIT_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | \
+				    F_SEAL_GROW | F_SEAL_WRITE)
 
 /*
  * One client connection.  id is the ctlid of its requests; pending the
@@ -68,6 +77,9 @@ struct ctl_conn {
 	uint32_t		 waiting;
 	int			 worst;
 	char			 error[256];
+	struct mailaddr		*rcpts;		/* of the submission to come */
+	size_t			 nrcpt;
+	int			 rcpt_bad;	/* one did not parse, or too many */
 };
 TAILQ_HEAD(ctl_connlist, ctl_conn);
 
@@ -122,6 +134,8 @@ control_reqname(uint32_t type)
 		return "reload";
 	case IMSG_CTL_STOP:
 		return "stop";
+	case IMSG_CTL_SUBMIT:
+		return "submit";
 	default:
 		return "unknown";
 	}
@@ -165,6 +179,7 @@ control_conn_free(struct ctl_conn *c)
 	close(c->ibuf.fd);
 	TAILQ_REMOVE(&control_conns, c, entry);
 	control_nconns--;
+	free(c->rcpts);
 	free(c);
 }
 
@@ -651,12 +666,239 @@ control_log(struct ctl_conn *c, const struct ctl_request *req)
 	control_conn_finish(c, SQ_OK, "");
 }
 
+/*
+ * sendmail(8) submissions, open to every user: the uid is the one the
+ * kernel gave at accept (SO_PEERCRED), never anything the client says.
+ *
+ * An address as sendmail takes it: a mailbox, or a bare local part that
+ * gets our host name; null_ok: "" and "<>" are the null path.
+ */
+static int
+control_submit_addr(const char *s, struct mailaddr *a, int null_ok)
+{
+	size_t	 len = strlen(s);
+
+	memset(a, 0, sizeof(*a));
+	if (null_ok && (len == 0 || strcmp(s, "<>") == 0))
+		return 0;
+	if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
+		s++;
+		len -= 2;
+	}
+	if (memchr(s, '@', len) != NULL)
+		return mailaddr_parse(s, len, a);
+	if (len == 0 || len > SQ_LOCALPART_MAX ||
+	    !mailaddr_is_dotstring(s, len))
+		return -1;
+	memcpy(a->user, s, len);
+	a->user[len] = '\0';
+	if (strlcpy(a->domain, conf->hostname, sizeof(a->domain)) >=
+	    sizeof(a->domain))
+		return -1;
+	return 0;
+}
+
+static void
+control_submit_rcpt(struct ctl_conn *c, struct imsg *imsg)
+{
+	struct msg	 m;
+	struct mailaddr	*r;
+	const char	*s;
+	uint32_t	 ctlid;
+	size_t		 ncap;
+
+	m_msg(&m, imsg);
+	m_get_u32(&m, &ctlid);
+	m_get_string(&m, &s);
+	m_end(&m);
+	if (c->rcpt_bad)
+		return;
+	if (c->nrcpt >= CONTROL_SUBMIT_RCPTS) {
+		c->rcpt_bad = 1;
+		(void)snprintf(c->error, sizeof(c->error), "more than %d "
+		    "recipients", CONTROL_SUBMIT_RCPTS);
+		return;
+	}
+	if ((c->nrcpt & (c->nrcpt - 1)) == 0) {
+		ncap = c->nrcpt ? c->nrcpt * 2 : 1;
+		if ((r = reallocarray(c->rcpts, ncap, sizeof(*r))) == NULL) {
+			c->rcpt_bad = 1;
+			(void)strlcpy(c->error, "out of memory",
+			    sizeof(c->error));
+			return;
+		}
+		c->rcpts = r;
+	}
+	if (control_submit_addr(s, &c->rcpts[c->nrcpt], 0) == -1) {
+		c->rcpt_bad = 1;
+		/* What the user typed, cut, controls made harmless below. */
+		(void)snprintf(c->error, sizeof(c->error), "bad recipient "
+		    "address: %.200s", s);
+		return;
+	}
+	c->nrcpt++;
+}
+
+/* Whether fd is a sealed memory file of an acceptable size. */
+static const char *
+control_submit_fdcheck(int fd)
+{
+	struct stat	 st;
+	uint64_t	 max;
+	int		 seals;
+
+	max = conf->max_message_size ? conf->max_message_size :
+	    CONTROL_SUBMIT_SIZE;
+	if (fd == -1)
+		return "no message";
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		return "the message is not a regular file";
+	if ((seals = fcntl(fd, F_GET_SEALS)) == -1 ||
+	    (seals & CONTROL_SUBMIT_SEALS) != CONTROL_SUBMIT_SEALS)
+		return "the message file is not sealed";
+	if ((uint64_t)st.st_size > max)
+		return "message too large";
+	return NULL;
+}
+
+static void
+control_submit(struct ctl_conn *c, struct imsg *imsg)
+{
+	struct mproc	*q = peers[PROC_QUEUE];
+	struct msg	 m;
+	struct mailaddr	 sender;
+	const char	*s, *why;
+	uint32_t	 ctlid;
+	size_t		 i;
+	int		 fd = imsg->fd;
+
+	imsg->fd = -1;
+	m_msg(&m, imsg);
+	m_get_u32(&m, &ctlid);
+	m_get_string(&m, &s);
+	m_end(&m);
+	if (c->pending != 0)
+		why = "busy";
+	else if (c->rcpt_bad)
+		why = c->error;
+	else if (c->nrcpt == 0)
+		why = "no recipient";
+	else if (control_submit_addr(s, &sender, 1) == -1)
+		why = "bad sender address";
+	else if ((why = control_submit_fdcheck(fd)) == NULL && q == NULL)
+		why = "no channel to queue";
+	if (why != NULL) {
+		char	 text[256];
+		size_t	 j;
+
+		(void)strlcpy(text, why, sizeof(text));
+		for (j = 0; text[j] != '\0'; j++)
+			if ((unsigned char)text[j] < ' ' || text[j] == 0x7f)
+				text[j] = '?';
+		log_warnx("control: uid %u: submission refused: %s",
+		    (unsigned)c->uid, text);
+		if (fd != -1)
+			close(fd);
+		free(c->rcpts);
+		c->rcpts = NULL;
+		c->nrcpt = 0;
+		c->rcpt_bad = 0;
+		c->error[0] = '\0';
+		control_conn_send(c, IMSG_CTL_END, q == NULL ? SQ_TEMPFAIL :
+		    SQ_PERMFAIL, text);
+		return;
+	}
+	for (i = 0; i < c->nrcpt; i++) {
+		m_create(q, IMSG_CTL_SUBMIT_RCPT, 0, -1);
+		m_add_u32(q, c->id);
+		m_add_mailaddr(q, &c->rcpts[i]);
+		m_close(q);
+	}
+	m_create(q, IMSG_CTL_SUBMIT, 0, fd);
+	m_add_u32(q, c->id);
+	m_add_u32(q, (uint32_t)c->uid);
+	m_add_u32(q, (uint32_t)c->pid);
+	m_add_mailaddr(q, &sender);
+	m_close(q);
+	log_debug("control: submission from uid %u, %zu recipients",
+	    (unsigned)c->uid, c->nrcpt);
+	free(c->rcpts);
+	c->rcpts = NULL;
+	c->nrcpt = 0;
+	c->pending = IMSG_CTL_SUBMIT;
+	c->waiting = 1U << PROC_QUEUE;
+	c->worst = SQ_OK;
+	c->error[0] = '\0';
+}
+
+/* queue's answer once a submission is durable (reqid: the ctlid). */
+static void
+control_submit_done(struct mproc *p, struct imsg *imsg)
+{
+	struct ctl_conn	*c;
+	struct msg	 m;
+	char		 line[64];
+	uint64_t	 reqid, msgid;
+	int		 status;
+
+	m_msg(&m, imsg);
+	m_get_u64(&m, &reqid);
+	m_get_int(&m, &status);
+	m_get_msgid(&m, &msgid);
+	m_end(&m);
+	if (reqid > UINT32_MAX || (c = control_conn_byid(reqid)) == NULL ||
+	    c->closing || c->pending != IMSG_CTL_SUBMIT) {
+		log_debug("control: submission answer for client %" PRIu64
+		    " dropped", reqid);
+		return;
+	}
+	if (status == SQ_OK) {
+		(void)snprintf(line, sizeof(line), "queued as %" PRIu64,
+		    msgid);
+		control_conn_line(c, line);
+		control_conn_finish(c, SQ_OK, "");
+	} else
+		control_conn_finish(c, status == SQ_PERMFAIL ? SQ_PERMFAIL :
+		    SQ_TEMPFAIL, "the queue could not store the message");
+	control_conn_update(c);
+}
+
 static void
 control_dispatch_client(struct ctl_conn *c, struct imsg *imsg)
 {
 	struct ctl_request	 req;
 
 	control_nrequests++;
+	/* The only requests open to everyone, with their own parser. */
+	if (imsg->hdr.type == IMSG_CTL_SUBMIT_RCPT ||
+	    imsg->hdr.type == IMSG_CTL_SUBMIT) {
+		void	(*saved)(const char *) = m_error;
+
+		if (setjmp(control_jmp) != 0) {
+			m_error = saved;
+			if (imsg->fd != -1) {
+				close(imsg->fd);
+				imsg->fd = -1;
+			}
+			log_warnx("control: client %u (uid %u): malformed "
+			    "submission", c->id, (unsigned)c->uid);
+			control_conn_finish(c, SQ_PERMFAIL,
+			    "malformed request");
+			control_conn_close(c);
+			return;
+		}
+		m_error = control_bad_request;
+		if (imsg->hdr.type == IMSG_CTL_SUBMIT_RCPT) {
+			if (imsg->fd != -1) {
+				close(imsg->fd);
+				imsg->fd = -1;
+			}
+			control_submit_rcpt(c, imsg);
+		} else
+			control_submit(c, imsg);
+		m_error = saved;
+		return;
+	}
 	if (control_parse(imsg, &req) == -1) {
 		log_warnx("control: client %u (uid %u): malformed request "
 		    "(type %u, %zu octets)", c->id, (unsigned)c->uid,
@@ -865,14 +1107,20 @@ static void
 control_dispatch_proc(struct mproc *p, struct imsg *imsg)
 {
 	switch (imsg->hdr.type) {
+	case IMSG_QUEUE_COMMIT:
+		if (p->proc != PROC_QUEUE)
+			break;
+		control_submit_done(p, imsg);
+		return;
 	case IMSG_CTL_LINE:
 	case IMSG_CTL_END:
 		control_reply(p, imsg);
-		break;
+		return;
 	default:
-		fatalx("control: unexpected imsg %u from %s",
-		    imsg->hdr.type, p->name);
+		break;
 	}
+	fatalx("control: unexpected imsg %u from %s", imsg->hdr.type,
+	    p->name);
 }
 
 void

@@ -42,4 +42,11 @@ int	ctl_parse_args(int argc, char **argv, struct ctl_request *out,
  */
 int	ctl_parse_msgid(const char *s, uint64_t *id);
 
+/*
+ * sendmail(8), sqmailctl called by that name (sendmail.c): submit the
+ * message on stdin through the control socket sock.  Returns the exit
+ * code, or -1 for -bp (the caller shows the queue, as mailq).
+ */
+int	sendmail_main(int argc, char **argv, const char *sock);
+
 #endif

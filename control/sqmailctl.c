@@ -258,7 +258,8 @@ main(int argc, char *argv[])
 {
 	struct ctl_request	 req;
 	struct imsgbuf		 ibuf;
-	const char		*env;
+	static char		*mailq_argv[] = { "show", "queue", NULL };
+	const char		*env, *name;
 	char			 err[256];
 	int			 ch, fd, exitcode;
 
@@ -266,6 +267,24 @@ main(int argc, char *argv[])
 		ctlc_socket = env;
 	else
 		ctlc_socket = CTL_SOCKET_DEFAULT;
+
+	/* The names programs call: sendmail, and mailq = show queue. */
+	if ((name = strrchr(argv[0], '/')) != NULL)
+		name++;
+	else
+		name = argv[0];
+	if (strcmp(name, "sendmail") == 0 &&
+	    (exitcode = sendmail_main(argc, argv, ctlc_socket)) != -1)
+		return exitcode;
+	if (strcmp(name, "sendmail") == 0 || strcmp(name, "mailq") == 0) {
+		if (strcmp(name, "mailq") == 0 && argc > 1) {
+			fprintf(stderr, "usage: mailq\n");
+			return EX_USAGE;
+		}
+		argc = 2;
+		argv = mailq_argv;
+		goto parse;
+	}
 
 	/* "+": the options end at the command, whatever follows it. */
 	while ((ch = getopt(argc, argv, "+s:")) != -1) {
@@ -281,6 +300,7 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc == 0)
 		ctlc_usage();
+ parse:
 	if (ctl_parse_args(argc, argv, &req, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sqmailctl: %s\n", err);
 		ctlc_usage();

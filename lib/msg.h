@@ -128,6 +128,22 @@ enum imsg_type {
 				 *   mapped; SQ_PERMFAIL: not mapped; SQ_TEMPFAIL:
 				 *   the table failed), string user ("" unless
 				 *   SQ_OK), string key (the key that matched) */
+	/*
+	 * sendmail(8): a local submission through the control socket, from
+	 * any user.  The client sends its recipients, then the message as a
+	 * sealed memory file; control adds the uid the kernel gave it and
+	 * passes both on to queue, which writes the Received line, resolves
+	 * the recipients through lka (IMSG_LKA_RESOLVE) and commits as for
+	 * smtp.  queue answers IMSG_QUEUE_COMMIT (reqid = ctlid) once the
+	 * message is durable, or IMSG_CTL_END with the reason it was not.
+	 */
+	IMSG_CTL_SUBMIT_RCPT,	/* client->control: u32 ctlid, string rcpt
+				 * control->queue: u32 ctlid, mailaddr rcpt */
+	IMSG_CTL_SUBMIT,	/* client->control: u32 ctlid, string sender
+				 *   ("" or "<>": the null sender), fd (the
+				 *   message, LF line ends, sealed memfd)
+				 * control->queue: u32 ctlid, u32 uid, u32 pid,
+				 *   mailaddr sender, fd */
 
 	IMSG_TYPE_MAX
 };

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "imsg.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "mproc.h"
 #include "msg.h"
 #include "proc.h"
@@ -66,6 +69,10 @@ static void	queue_dispatch_smtp(struct mproc *, struct imsg *);
 static void	queue_dispatch_lka(struct mproc *, struct imsg *);
 static void	queue_dispatch_deliver(struct mproc *, struct imsg *);
 static void	queue_dispatch_control(struct mproc *, struct imsg *);
+static void	queue_submit_rcpt(struct mproc *, struct imsg *);
+static void	queue_submit_start(struct mproc *, struct imsg *);
+static void	queue_submit_lka(struct mproc *, struct imsg *);
+static int	queue_submit_ours(struct imsg *);
 
 static int
 qincoming_cmp(struct qincoming *a, struct qincoming *b)
@@ -401,6 +408,10 @@ queue_dispatch_lka(struct mproc *p, struct imsg *imsg)
 	switch (imsg->hdr.type) {
 	case IMSG_LKA_RCPT_DEST:
 	case IMSG_LKA_RESOLVE:
+		if (queue_submit_ours(imsg)) {
+			queue_submit_lka(p, imsg);
+			return;
+		}
 		queue_sched_lka(p, imsg);
 		return;
 	}
@@ -425,6 +436,10 @@ queue_dispatch_deliver(struct mproc *p, struct imsg *imsg)
 static void
 queue_dispatch_control(struct mproc *p, struct imsg *imsg)
 {
+	if (imsg->hdr.type == IMSG_CTL_SUBMIT) {
+		queue_submit_start(p, imsg);	/* takes the descriptor */
+		return;
+	}
 	if (imsg->fd != -1) {
 		close(imsg->fd);
 		imsg->fd = -1;
@@ -438,8 +453,306 @@ queue_dispatch_control(struct mproc *p, struct imsg *imsg)
 	case IMSG_CTL_REMOVE:
 		queue_sched_ctl(p, imsg);
 		return;
+	case IMSG_CTL_SUBMIT_RCPT:
+		queue_submit_rcpt(p, imsg);
+		return;
 	}
 	fatalx("queue: unexpected imsg %u from control", imsg->hdr.type);
+}
+
+/*
+ * sendmail(8): local submissions relayed by control.  The recipients
+ * come first (IMSG_CTL_SUBMIT_RCPT), then IMSG_CTL_SUBMIT with the uid
+ * the kernel gave control and the message as a sealed memory file.  We
+ * write our Received line and the message into incoming/, resolve each
+ * recipient through lka as a bounce's is (relaying allowed: the sender
+ * is on this host), then commit as for smtp; control hears
+ * IMSG_QUEUE_COMMIT with its ctlid as the reqid, or IMSG_CTL_END when
+ * the message was refused before that.  lka's answers carry a reqid
+ * with QUEUE_SUBMIT_REQID set, which the scheduler's never have.
+ */
+#define QUEUE_SUBMIT_REQID	(1ULL << 63)
+#define QUEUE_SUBMIT_MAX	128	/* submissions at once */
+#define QUEUE_SUBMIT_RCPTS	1000	/* recipients of one */
+#define QUEUE_SUBMIT_SIZE	(1ULL << 30)	/* when the conf says 0 */
+
+struct qsubmit {
+	TAILQ_ENTRY(qsubmit)	 entry;
+	uint32_t		 ctlid;
+	uint64_t		 reqid;
+	uint64_t		 msgid;		/* 0: not stored yet */
+	struct mailaddr		*rcpts;
+	size_t			 nrcpt;
+	size_t			 next;		/* the one lka resolves */
+	int			 overflow;
+	unsigned		 uid;
+	char			 sender[SQ_ADDR_MAX];
+	char			 client[64];
+};
+TAILQ_HEAD(qsubmit_list, qsubmit);
+static struct qsubmit_list	 queue_submits =
+				    TAILQ_HEAD_INITIALIZER(queue_submits);
+static size_t			 queue_nsubmits;
+static uint64_t			 queue_submit_nextreq;
+
+static struct qsubmit *
+queue_submit_find(uint32_t ctlid, uint64_t reqid)
+{
+	struct qsubmit	*qs;
+
+	TAILQ_FOREACH(qs, &queue_submits, entry)
+		if ((ctlid != 0 && qs->ctlid == ctlid) ||
+		    (reqid != 0 && qs->reqid == reqid))
+			return qs;
+	return NULL;
+}
+
+static void
+queue_submit_free(struct qsubmit *qs)
+{
+	TAILQ_REMOVE(&queue_submits, qs, entry);
+	queue_nsubmits--;
+	free(qs->rcpts);
+	free(qs);
+}
+
+/* Refuse qs: its incoming file goes, control hears why. */
+static void
+queue_submit_fail(struct mproc *p, struct qsubmit *qs, int status,
+    const char *why)
+{
+	struct qincoming	*in;
+
+	if (qs->msgid != 0 && (in = queue_incoming_find(qs->msgid)) != NULL) {
+		queue_incoming_free(in);
+		queue_fs_abort(qs->msgid);
+	}
+	log_info("queue: local submission from uid %u refused: %s", qs->uid,
+	    why);
+	ctl_end(p, qs->ctlid, status, why);
+	queue_submit_free(qs);
+}
+
+static void
+queue_submit_rcpt(struct mproc *p, struct imsg *imsg)
+{
+	struct msg	 m;
+	struct mailaddr	 addr;
+	struct qsubmit	*qs;
+	struct mailaddr	*r;
+	uint32_t	 ctlid;
+	size_t		 ncap;
+
+	m_msg(&m, imsg);
+	m_get_u32(&m, &ctlid);
+	m_get_mailaddr(&m, &addr);
+	m_end(&m);
+	if ((qs = queue_submit_find(ctlid, 0)) == NULL) {
+		if (queue_nsubmits >= QUEUE_SUBMIT_MAX ||
+		    (qs = calloc(1, sizeof(*qs))) == NULL)
+			return;		/* the SUBMIT finds nothing: refused */
+		qs->ctlid = ctlid;
+		TAILQ_INSERT_TAIL(&queue_submits, qs, entry);
+		queue_nsubmits++;
+	}
+	if (qs->overflow)
+		return;
+	if (qs->nrcpt >= QUEUE_SUBMIT_RCPTS) {
+		qs->overflow = 1;
+		return;
+	}
+	if ((qs->nrcpt & (qs->nrcpt - 1)) == 0) {
+		ncap = qs->nrcpt ? qs->nrcpt * 2 : 1;
+		if ((r = reallocarray(qs->rcpts, ncap, sizeof(*r))) == NULL) {
+			qs->overflow = 1;
+			return;
+		}
+		qs->rcpts = r;
+	}
+	qs->rcpts[qs->nrcpt++] = addr;
+}
+
+/* Ask lka for the next recipient's destinations, or commit. */
+static void
+queue_submit_next(struct mproc *ctl, struct qsubmit *qs)
+{
+	struct mproc	*lka = peers[PROC_LKA];
+
+	if (qs->next == qs->nrcpt) {
+		log_info("queue: msg %" PRIu64 ": local submission from uid "
+		    "%u, %zu recipient%s", qs->msgid, qs->uid, qs->nrcpt,
+		    qs->nrcpt == 1 ? "" : "s");
+		queue_commit(ctl, 0, qs->ctlid, qs->msgid, qs->sender,
+		    conf->hostname, qs->client, "local");
+		queue_submit_free(qs);
+		return;
+	}
+	if (lka == NULL) {
+		queue_submit_fail(ctl, qs, SQ_TEMPFAIL, "no channel to lka");
+		return;
+	}
+	qs->reqid = QUEUE_SUBMIT_REQID | ++queue_submit_nextreq;
+	m_create(lka, IMSG_LKA_RESOLVE, 0, -1);
+	m_add_u64(lka, qs->reqid);
+	m_add_mailaddr(lka, &qs->rcpts[qs->next]);
+	m_close(lka);
+}
+
+static int
+queue_submit_ours(struct imsg *imsg)
+{
+	uint64_t	 reqid;
+
+	if (imsg->hdr.len - IMSG_HEADER_SIZE < sizeof(reqid))
+		return 0;
+	memcpy(&reqid, imsg->data, sizeof(reqid));
+	return (reqid & QUEUE_SUBMIT_REQID) != 0;
+}
+
+static void
+queue_submit_lka(struct mproc *p, struct imsg *imsg)
+{
+	struct msg	 m;
+	struct dest	 dest;
+	struct qsubmit	*qs;
+	struct mproc	*ctl = peers[PROC_CONTROL];
+	const char	*reply;
+	uint64_t	 reqid;
+	int		 status;
+
+	m_msg(&m, imsg);
+	m_get_u64(&m, &reqid);
+	if (imsg->hdr.type == IMSG_LKA_RCPT_DEST) {
+		m_get_dest(&m, &dest);
+		m_end(&m);
+		if ((qs = queue_submit_find(0, reqid)) != NULL)
+			queue_rcpt(qs->msgid, &dest);
+		return;
+	}
+	m_get_int(&m, &status);
+	m_get_string(&m, &reply);
+	m_end(&m);
+	if ((qs = queue_submit_find(0, reqid)) == NULL || ctl == NULL)
+		return;
+	if (status != SQ_OK) {
+		queue_submit_fail(ctl, qs, status == SQ_PERMFAIL ?
+		    SQ_PERMFAIL : SQ_TEMPFAIL, reply[0] != '\0' ? reply :
+		    "recipient refused");
+		return;
+	}
+	qs->next++;
+	queue_submit_next(ctl, qs);
+}
+
+/* Received and the message into fd; -1 with a reason in why. */
+static int
+queue_submit_copy(struct qsubmit *qs, int src, int dst, const char **why)
+{
+	char		 buf[65536], date[64];
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+	uint64_t	 max, total = 0;
+	ssize_t		 n, w, off;
+	int		 len;
+
+	max = conf->max_message_size ? conf->max_message_size :
+	    QUEUE_SUBMIT_SIZE;
+	*why = "cannot store the message";
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		return -1;
+	len = snprintf(buf, sizeof(buf), "Received: (from uid %u)\n\tby %s "
+	    "(sqmail) with local id %" PRIu64 ";\n\t%s\n", qs->uid,
+	    conf->hostname, qs->msgid, date);
+	if (len < 0 || (size_t)len >= sizeof(buf) ||
+	    write(dst, buf, len) != len)
+		return -1;
+	for (;;) {
+		/* pread: the file offset is the client's to move. */
+		if ((n = pread(src, buf, sizeof(buf), total)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		total += n;
+		if (total > max) {
+			*why = "message too large";
+			return -1;
+		}
+		for (off = 0; off < n; off += w)
+			if ((w = write(dst, buf + off, n - off)) == -1) {
+				if (errno != EINTR)
+					return -1;
+				w = 0;
+			}
+	}
+	return 0;
+}
+
+static void
+queue_submit_start(struct mproc *p, struct imsg *imsg)
+{
+	struct msg		 m;
+	struct mailaddr		 sender;
+	struct qsubmit		*qs;
+	struct qincoming	*in;
+	const char		*why;
+	uint32_t		 ctlid, uid, pid;
+	int			 fd = imsg->fd, wfd = -1;
+
+	imsg->fd = -1;
+	m_msg(&m, imsg);
+	m_get_u32(&m, &ctlid);
+	m_get_u32(&m, &uid);
+	m_get_u32(&m, &pid);
+	m_get_mailaddr(&m, &sender);
+	m_end(&m);
+	if ((qs = queue_submit_find(ctlid, 0)) == NULL) {
+		ctl_end(p, ctlid, SQ_TEMPFAIL, "too many submissions at once");
+		goto done;
+	}
+	qs->uid = uid;
+	(void)snprintf(qs->client, sizeof(qs->client), "uid %u pid %u", uid,
+	    pid);
+	if (fd == -1 || qs->overflow || qs->nrcpt == 0 ||
+	    mailaddr_to_text(&sender, qs->sender, sizeof(qs->sender)) == -1) {
+		queue_submit_fail(p, qs, SQ_PERMFAIL, fd == -1 ?
+		    "no message" : qs->nrcpt == 0 ? "no recipient" :
+		    "too many recipients");
+		goto done;
+	}
+	if (queue_nincoming >= QUEUE_INCOMING_MAX ||
+	    queue_fs_create(&qs->msgid, &wfd) != SQ_OK ||
+	    (in = calloc(1, sizeof(*in))) == NULL) {
+		if (wfd != -1) {
+			close(wfd);
+			queue_fs_abort(qs->msgid);
+		}
+		qs->msgid = 0;
+		queue_submit_fail(p, qs, SQ_TEMPFAIL,
+		    "cannot store the message now");
+		goto done;
+	}
+	in->id = qs->msgid;
+	errno = 0;
+	RB_INSERT(qincoming_tree, &queue_incoming, in);
+	queue_nincoming++;
+	if (queue_submit_copy(qs, fd, wfd, &why) == -1) {
+		if (errno != 0 && strcmp(why, "message too large") != 0)
+			log_warn("queue: msg %" PRIu64 ": local submission",
+			    qs->msgid);
+		close(wfd);
+		queue_submit_fail(p, qs, strcmp(why, "message too large") ==
+		    0 ? SQ_PERMFAIL : SQ_TEMPFAIL, why);
+		goto done;
+	}
+	close(wfd);
+	queue_submit_next(p, qs);
+ done:
+	if (fd != -1)
+		close(fd);
 }
 
 void
