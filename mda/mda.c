@@ -583,7 +583,8 @@ mda_dispatch_agent(struct mproc *p, struct imsg *imsg)
 	a->nrunning--;
 	log_debug("mda: delivery %016llx to %s: status %d: %s",
 	    (unsigned long long)d->id, d->dest.addr, status, text);
-	if (status == SQ_OK && d->nfwd > 0)
+	/* d->text set: a forward could not be kept, the start fails it. */
+	if (status == SQ_OK && (d->nfwd > 0 || d->text[0] != '\0'))
 		mda_forward_start(d, text);	/* still running */
 	else {
 		mda_nrunning--;
