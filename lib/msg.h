@@ -144,6 +144,24 @@ enum imsg_type {
 				 *   message, LF line ends, sealed memfd)
 				 * control->queue: u32 ctlid, u32 uid, u32 pid,
 				 *   mailaddr sender, fd */
+	/*
+	 * Forward lines of .qmail files (dot-qmail(5)).  The agent sends its
+	 * forward addresses before the IMSG_AGENT_DONE of that delivery; mda
+	 * checks them and, when the agent reports success, asks the queue
+	 * for the new message; the delivery is reported only after that
+	 * answer.  The sender and the Delivered-To address come from mda,
+	 * never from the agent.
+	 */
+	IMSG_AGENT_FORWARD,	/* agent->mda: u64 delivery id, int owner (1: a
+				 *   -owner file exists), string address (one
+				 *   per forward, at most MDA_FORWARD_MAX) */
+	IMSG_QUEUE_FORWARD_RCPT,/* mda->queue: u64 reqid, string address (one
+				 *   per forward, before IMSG_QUEUE_FORWARD) */
+	IMSG_QUEUE_FORWARD,	/* mda->queue: u64 reqid, u64 msgid (the original),
+				 *   string sender, string dtaddr (Delivered-To)
+				 * queue->mda: u64 reqid, int sq_status, string
+				 *   text, u64 msgid (the new message; sent only
+				 *   once it is durable) */
 
 	IMSG_TYPE_MAX
 };

@@ -29,7 +29,7 @@ static void	 agent_dispatch(struct mproc *, struct imsg *);
 static void	 agent_lost(struct mproc *);
 static int	 agent_mda_gone(int);
 static int	 agent_deliver(const char *, const struct dest *, int,
-		    char *, size_t);
+		    struct mda_forwards *, char *, size_t);
 
 static struct mproc	 agent_mp;
 static char		 agent_user[SQ_USER_MAX + 1];
@@ -91,12 +91,14 @@ agent_mda_gone(int fd)
 static void
 agent_dispatch(struct mproc *p, struct imsg *imsg)
 {
+	struct mda_forwards fw;
 	struct dest	 dest;
 	struct msg	 m;
 	const char	*sender;
 	char		 text[SQ_ERROR_MAX];
 	sigset_t	 set, old;
 	uint64_t	 id, msgid;
+	size_t		 i;
 	int		 status;
 
 	switch (imsg->hdr.type) {
@@ -123,7 +125,8 @@ agent_dispatch(struct mproc *p, struct imsg *imsg)
 		sigaddset(&set, SIGHUP);
 		sigprocmask(SIG_BLOCK, &set, &old);
 		text[0] = '\0';
-		status = agent_deliver(sender, &dest, imsg->fd, text,
+		memset(&fw, 0, sizeof(fw));
+		status = agent_deliver(sender, &dest, imsg->fd, &fw, text,
 		    sizeof(text));
 		if (imsg->fd != -1)
 			close(imsg->fd);
@@ -131,6 +134,18 @@ agent_dispatch(struct mproc *p, struct imsg *imsg)
 		log_debug("agent: %s: delivery %016llx msg %016llx to %s: "
 		    "status %d: %s", agent_user, (unsigned long long)id,
 		    (unsigned long long)msgid, dest.addr, status, text);
+		/*
+		 * The forwards of a successful delivery, before its report:
+		 * mda has the queue store them before the delivery counts.
+		 */
+		for (i = 0; status == SQ_OK && i < fw.n; i++) {
+			m_create(p, IMSG_AGENT_FORWARD, 0, -1);
+			m_add_u64(p, id);
+			m_add_int(p, fw.owner);
+			m_add_string(p, fw.addr[i]);
+			m_close(p);
+		}
+		mda_forwards_free(&fw);
 		m_create(p, IMSG_AGENT_DONE, 0, -1);
 		m_add_u64(p, id);
 		m_add_int(p, status);
@@ -153,8 +168,8 @@ agent_dispatch(struct mproc *p, struct imsg *imsg)
  * as; "%u" is the user lka chose (the same one when sqmaild runs as root).
  */
 static int
-agent_deliver(const char *sender, const struct dest *d, int fd, char *text,
-    size_t len)
+agent_deliver(const char *sender, const struct dest *d, int fd,
+    struct mda_forwards *fw, char *text, size_t len)
 {
 	struct mda_qaddr q;
 	char		 path[PATH_MAX], *hdr;
@@ -187,9 +202,9 @@ agent_deliver(const char *sender, const struct dest *d, int fd, char *text,
 	loops = mda_header_loops(hdr, n, d->addr, &hops);
 	free(hdr);
 	if (loops) {
+		/* qmail-local's words. */
 		(void)snprintf(text, len, "This message is looping: it "
-		    "already carries a Delivered-To line for %s (#5.4.6)",
-		    d->addr);
+		    "already has my Delivered-To line. (#5.4.6)");
 		return SQ_PERMFAIL;
 	}
 	if (hops >= SQ_HOPS_MAX) {
@@ -204,7 +219,7 @@ agent_deliver(const char *sender, const struct dest *d, int fd, char *text,
 	 */
 	if (strcmp(d->user, agent_user) == 0 &&
 	    mda_qmail_split(d->addr, agent_user, &q) == 1) {
-		st = mda_dotqmail(&q, sender, agent_home, fd, text, len);
+		st = mda_dotqmail(&q, sender, agent_home, fd, fw, text, len);
 		if (st != MDA_DQ_DEFAULT)
 			return st;
 		text[0] = '\0';

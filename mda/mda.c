@@ -12,6 +12,13 @@
  * EOF, never on its own, so no delivery is sent to an agent that is going.
  * Agents run as users and are not trusted: anything odd from one closes
  * its channel and fails what it had, temporarily.
+ *
+ * Forwards (.qmail forward lines): the agent sends the addresses, then
+ * its report.  A successful delivery with forwards then leaves its agent
+ * (which may take the next one) and waits here, still counted as
+ * running, until the queue has stored the new message; only then is it
+ * reported done.  The new message's sender and Delivered-To address are
+ * made here from what the queue gave mda, not taken from the agent.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -27,7 +34,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dotqmail.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "mda.h"
 #include "mproc.h"
 #include "msg.h"
@@ -41,6 +50,10 @@ struct mda_delivery {
 	char				 sender[SQ_ADDR_MAX];
 	struct dest			 dest;
 	int				 fd;	/* until handed to the agent */
+	char				**fwd;	/* forward addresses, checked */
+	size_t				 nfwd;
+	int				 owner;	/* the agent saw an owner file */
+	char				 text[SQ_ERROR_MAX];	/* while forwarding */
 };
 TAILQ_HEAD(mda_dlist, mda_delivery);
 
@@ -97,10 +110,18 @@ static void	 mda_agent_idle(int, short, void *);
 static void	 mda_agent_settle(struct mda_agent *);
 static void	 mda_agent_free(struct mda_agent *);
 static void	 mda_agent_badmsg(const char *);
+static void	 mda_delivery_free(struct mda_delivery *);
+static int	 mda_forward_add(struct mda_delivery *, int, const char *,
+		    char *, size_t);
+static void	 mda_forward_start(struct mda_delivery *, const char *);
+static void	 mda_forward_done(struct imsg *);
 
 static struct mda_user_tree	 mda_users = RB_INITIALIZER(&mda_users);
 static struct mda_id_tree	 mda_forking = RB_INITIALIZER(&mda_forking);
 static TAILQ_HEAD(, mda_agent)	 mda_runq = TAILQ_HEAD_INITIALIZER(mda_runq);
+/* Done by their agents, waiting for the queue to store their forwards. */
+static struct mda_dlist		 mda_forwarding =
+				    TAILQ_HEAD_INITIALIZER(mda_forwarding);
 static size_t			 mda_nagents;	/* forking or ready */
 static size_t			 mda_nrunning;
 static size_t			 mda_nwaiting;
@@ -147,6 +168,9 @@ mda_dispatch_queue(struct mproc *p, struct imsg *imsg)
 	switch (imsg->hdr.type) {
 	case IMSG_DELIVER:
 		mda_deliver(imsg);
+		break;
+	case IMSG_QUEUE_FORWARD:
+		mda_forward_done(imsg);
 		break;
 	default:
 		fatalx("mda: unexpected imsg %u from queue", imsg->hdr.type);
@@ -468,18 +492,14 @@ mda_agent_fail(struct mda_agent *a, int status, const char *text, int all)
 		a->nrunning--;
 		mda_nrunning--;
 		mda_done(d->id, status, text);
-		if (d->fd != -1)
-			close(d->fd);
-		free(d);
+		mda_delivery_free(d);
 	}
 	while (all && (d = TAILQ_FIRST(&a->waiting)) != NULL) {
 		TAILQ_REMOVE(&a->waiting, d, entry);
 		a->nwaiting--;
 		mda_nwaiting--;
 		mda_done(d->id, status, text);
-		if (d->fd != -1)
-			close(d->fd);
-		free(d);
+		mda_delivery_free(d);
 	}
 	mda_runq_update(a);
 }
@@ -504,13 +524,14 @@ mda_dispatch_agent(struct mproc *p, struct imsg *imsg)
 	struct msg		 m;
 	void			(*saved)(const char *);
 	const char		*s;
-	char			 text[SQ_ERROR_MAX], why[128];
+	char			 text[SQ_ERROR_MAX], why[SQ_ERROR_MAX];
 	uint64_t		 id;
 	int			 status;
 
 	if (imsg->fd != -1)
 		close(imsg->fd);	/* an agent sends none */
-	if (imsg->hdr.type != IMSG_AGENT_DONE) {
+	if (imsg->hdr.type != IMSG_AGENT_DONE &&
+	    imsg->hdr.type != IMSG_AGENT_FORWARD) {
 		(void)snprintf(why, sizeof(why), "unexpected imsg %u",
 		    imsg->hdr.type);
 		mda_agent_kill(a, why);
@@ -527,11 +548,10 @@ mda_dispatch_agent(struct mproc *p, struct imsg *imsg)
 	m_error = mda_agent_badmsg;
 	m_msg(&m, imsg);
 	m_get_u64(&m, &id);
-	m_get_int(&m, &status);
+	m_get_int(&m, &status);		/* FORWARD: the owner flag */
 	m_get_string(&m, &s);
 	m_end(&m);
 	m_error = saved;
-	(void)strlcpy(text, s, sizeof(text));
 
 	TAILQ_FOREACH(d, &a->running, entry)
 		if (d->id == id)
@@ -542,6 +562,12 @@ mda_dispatch_agent(struct mproc *p, struct imsg *imsg)
 		mda_agent_kill(a, why);
 		return;
 	}
+	if (imsg->hdr.type == IMSG_AGENT_FORWARD) {
+		if (mda_forward_add(d, status, s, why, sizeof(why)) == -1)
+			mda_agent_kill(a, why);
+		return;
+	}
+	(void)strlcpy(text, s, sizeof(text));
 	if (status != SQ_OK && status != SQ_TEMPFAIL &&
 	    status != SQ_PERMFAIL) {
 		(void)snprintf(why, sizeof(why), "bad status %d", status);
@@ -555,11 +581,16 @@ mda_dispatch_agent(struct mproc *p, struct imsg *imsg)
 
 	TAILQ_REMOVE(&a->running, d, entry);
 	a->nrunning--;
-	mda_nrunning--;
 	log_debug("mda: delivery %016llx to %s: status %d: %s",
 	    (unsigned long long)d->id, d->dest.addr, status, text);
-	mda_done(d->id, status, text);
-	free(d);
+	/* d->text set: a forward could not be kept, the start fails it. */
+	if (status == SQ_OK && (d->nfwd > 0 || d->text[0] != '\0'))
+		mda_forward_start(d, text);	/* still running */
+	else {
+		mda_nrunning--;
+		mda_done(d->id, status, text);
+		mda_delivery_free(d);
+	}
 	mda_runq_update(a);
 	mda_agent_settle(a);
 	mda_schedule();
@@ -663,4 +694,166 @@ mda_agent_free(struct mda_agent *a)
 		TAILQ_REMOVE(&mda_runq, a, runq);
 	RB_REMOVE(mda_user_tree, &mda_users, a);
 	free(a);
+}
+
+static void
+mda_delivery_free(struct mda_delivery *d)
+{
+	size_t	 i;
+
+	if (d->fd != -1)
+		close(d->fd);
+	for (i = 0; i < d->nfwd; i++)
+		free(d->fwd[i]);
+	free(d->fwd);
+	free(d);
+}
+
+/*
+ * A forward address from the agent: the agent's parser took it already,
+ * so one that does not parse here, or one too many, is a broken agent
+ * (-1, why set).  A bare local part gets our host name, as qmail's
+ * envnoathost.  Out of memory is no fault of the agent: the delivery
+ * then fails temporarily when it reports (d->text says so).
+ */
+static int
+mda_forward_add(struct mda_delivery *d, int owner, const char *s,
+    char *why, size_t whylen)
+{
+	struct mailaddr	 ma;
+	char		 buf[SQ_ADDR_MAX], **nf;
+	size_t		 n = strlen(s);
+	const char	*host;
+
+	if (d->nfwd >= MDA_FORWARD_MAX || (owner != 0 && owner != 1) ||
+	    (d->nfwd > 0 && owner != d->owner)) {
+		(void)snprintf(why, whylen, "bad forward for delivery "
+		    "%016llx", (unsigned long long)d->id);
+		return -1;
+	}
+	memset(&ma, 0, sizeof(ma));
+	if (memchr(s, '@', n) == NULL) {
+		host = conf != NULL ? conf->hostname : "";
+		if (n == 0 || n > SQ_LOCALPART_MAX ||
+		    !mailaddr_is_dotstring(s, n) ||
+		    mailaddr_parse_domain(host, strlen(host), ma.domain,
+		    sizeof(ma.domain)) == -1)
+			goto bad;
+		memcpy(ma.user, s, n);
+		ma.user[n] = '\0';
+	} else if (mailaddr_parse(s, n, &ma) == -1)
+		goto bad;
+	if (mailaddr_to_text(&ma, buf, sizeof(buf)) == -1)
+		goto bad;
+	if ((nf = reallocarray(d->fwd, d->nfwd + 1, sizeof(*nf))) == NULL)
+		goto nomem;
+	d->fwd = nf;
+	if ((d->fwd[d->nfwd] = strdup(buf)) == NULL)
+		goto nomem;
+	d->nfwd++;
+	d->owner = owner;
+	return 0;
+ bad:
+	(void)snprintf(why, whylen, "invalid forward address for delivery "
+	    "%016llx", (unsigned long long)d->id);
+	return -1;
+ nomem:
+	log_warn("mda: forward");
+	(void)strlcpy(d->text, "out of memory (#4.3.0)", sizeof(d->text));
+	return 0;
+}
+
+/*
+ * The agent reported success with forwards: ask the queue for the new
+ * message.  Its sender is the one the queue gave for this delivery, or
+ * local-owner@host of the delivery's own address when the agent saw an
+ * owner file (dot-qmail(5)); its Delivered-To line names the delivery's
+ * address.  The agent chooses neither.
+ */
+static void
+mda_forward_start(struct mda_delivery *d, const char *text)
+{
+	struct mproc	*p = peers[PROC_QUEUE];
+	char		 sender[SQ_ADDR_MAX], local[SQ_LOCALPART_MAX + 1];
+	const char	*at;
+	size_t		 i, n;
+
+	if (d->text[0] != '\0') {		/* mda_forward_add failed */
+		mda_nrunning--;
+		mda_done(d->id, SQ_TEMPFAIL, d->text);
+		mda_delivery_free(d);
+		return;
+	}
+	if ((at = strrchr(d->dest.addr, '@')) == NULL ||
+	    (n = at - d->dest.addr) > SQ_LOCALPART_MAX) {
+		mda_nrunning--;
+		mda_done(d->id, SQ_TEMPFAIL, "cannot forward from this "
+		    "address (#4.3.0)");
+		mda_delivery_free(d);
+		return;
+	}
+	memcpy(local, d->dest.addr, n);
+	local[n] = '\0';
+	if (dotqmail_newsender(d->sender, local, at + 1, d->owner, 0, sender,
+	    sizeof(sender)) == -1) {
+		mda_nrunning--;
+		mda_done(d->id, SQ_PERMFAIL, "the forward's sender address "
+		    "is too long (#5.1.7)");
+		mda_delivery_free(d);
+		return;
+	}
+	(void)strlcpy(d->text, text, sizeof(d->text));
+	TAILQ_INSERT_TAIL(&mda_forwarding, d, entry);
+	log_debug("mda: delivery %016llx to %s: forwarding to %zu "
+	    "addresses from <%s>", (unsigned long long)d->id, d->dest.addr,
+	    d->nfwd, sender);
+	for (i = 0; i < d->nfwd; i++) {
+		m_create(p, IMSG_QUEUE_FORWARD_RCPT, 0, -1);
+		m_add_u64(p, d->id);
+		m_add_string(p, d->fwd[i]);
+		m_close(p);
+	}
+	m_create(p, IMSG_QUEUE_FORWARD, 0, -1);
+	m_add_u64(p, d->id);
+	m_add_u64(p, d->msgid);
+	m_add_string(p, sender);
+	m_add_string(p, d->dest.addr);
+	m_close(p);
+}
+
+/* The queue stored the forward (or could not): the delivery ends. */
+static void
+mda_forward_done(struct imsg *imsg)
+{
+	struct mda_delivery	*d;
+	struct msg		 m;
+	const char		*text;
+	uint64_t		 id, newid;
+	int			 status;
+
+	m_msg(&m, imsg);
+	m_get_u64(&m, &id);
+	m_get_int(&m, &status);
+	m_get_string(&m, &text);
+	m_get_u64(&m, &newid);
+	m_end(&m);
+
+	TAILQ_FOREACH(d, &mda_forwarding, entry)
+		if (d->id == id)
+			break;
+	if (d == NULL)
+		fatalx("mda: forward answer for unknown delivery %016llx",
+		    (unsigned long long)id);
+	TAILQ_REMOVE(&mda_forwarding, d, entry);
+	mda_nrunning--;
+	if (status == SQ_OK) {
+		log_debug("mda: delivery %016llx to %s: forwarded as msg "
+		    "%016llx", (unsigned long long)id, d->dest.addr,
+		    (unsigned long long)newid);
+		mda_done(id, SQ_OK, d->text);
+	} else
+		mda_done(id, status == SQ_PERMFAIL ? SQ_PERMFAIL :
+		    SQ_TEMPFAIL, text);
+	mda_delivery_free(d);
+	mda_schedule();
 }

@@ -20,6 +20,7 @@
 #define MDA_HEADER_MAX		(256 * 1024)	/* header octets scanned */
 #define MDA_DEFAULT_MAILBOX	"~/Maildir/"	/* empty template */
 #define MDA_SUCCESS_TEXT	"did 1+0+0/"
+#define MDA_FORWARD_MAX		256	/* forward lines acted on per delivery */
 
 /* What a mailbox template expands to. */
 enum mda_kind {
@@ -56,13 +57,26 @@ struct mda_qaddr {
 	char	 ext[SQ_LOCALPART_MAX + 1];
 };
 
+/*
+ * The forward lines of a .qmail file that ran to success: the addresses
+ * as the file has them (mda checks them again) and whether the owner
+ * file exists (the forwards then go out from local-owner@host).
+ */
+struct mda_forwards {
+	char	*addr[MDA_FORWARD_MAX];
+	size_t	 n;
+	int	 owner;
+};
+
 extern int	 mda_program_timeout;	/* seconds for a |program line */
 /* 1 with q filled, or 0: addr is no qmail address of user. */
 int	 mda_qmail_split(const char *addr, const char *user,
 	    struct mda_qaddr *q);
 /* SQ_OK, SQ_TEMPFAIL, SQ_PERMFAIL (text set) or MDA_DQ_DEFAULT. */
 int	 mda_dotqmail(const struct mda_qaddr *, const char *sender,
-	    const char *home, int msgfd, char *text, size_t len);
+	    const char *home, int msgfd, struct mda_forwards *, char *text,
+	    size_t len);
+void	 mda_forwards_free(struct mda_forwards *);
 
 /* mda_util.c */
 int	 mda_localpart_ok(const char *);

@@ -243,11 +243,52 @@ mda_dq_open(int homefd, const struct mda_qaddr *q, char *name,
 	return -1;
 }
 
-/* Run the lines of dq in order; SQ_* with text set. */
+void
+mda_forwards_free(struct mda_forwards *fw)
+{
+	size_t	 i;
+
+	for (i = 0; i < fw->n; i++)
+		free(fw->addr[i]);
+	memset(fw, 0, sizeof(*fw));
+}
+
+/*
+ * Whether the owner file of q exists (.qmail-ext-owner, .qmail-owner for
+ * the basic address): its forwards then leave with local-owner@host as
+ * their sender.  qmail's VERP request (-owner-default as well) is not
+ * made: the owner address is used as is.  1, 0 or -1 (text set).
+ */
+static int
+mda_dq_owner(int homefd, const struct mda_qaddr *q, char *text, size_t len)
+{
+	struct stat	 sb;
+	char		 owner[DOTQMAIL_NAME_MAX + 1];
+	char		 ownerdef[DOTQMAIL_NAME_MAX + 1];
+
+	if (dotqmail_owner_names(q->dash, q->ext, owner, sizeof(owner),
+	    ownerdef, sizeof(ownerdef)) == -1)
+		return 0;
+	if (fstatat(homefd, owner, &sb, 0) == 0)
+		return 1;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;
+	(void)snprintf(text, len, "cannot stat %s: %s (#4.3.0)", owner,
+	    mda_strerror(errno));
+	return -1;
+}
+
+/*
+ * Run the lines of dq in order; SQ_* with text set.  Forward lines are
+ * gathered in fw and go out after the other lines, as in qmail-local:
+ * the agent hands them to mda, which has the queue make the new message
+ * before the delivery counts as done.
+ */
 static int
 mda_dq_run(const struct dotqmail *dq, const struct mda_qaddr *q,
     const char *sender, const char *home, int homefd, int msgfd,
-    const char *name, const char *dflt, char *text, size_t len)
+    const char *name, const char *dflt, struct mda_forwards *fw,
+    char *text, size_t len)
 {
 	struct dotqmail_env	*env = NULL;
 	struct dotqmail_envin	 in;
@@ -346,25 +387,43 @@ mda_dq_run(const struct dotqmail *dq, const struct mda_qaddr *q,
 			}
 			break;
 		case DOTQMAIL_FORWARD:
-			/* mda_dotqmail refused the file before. */
-			(void)snprintf(text, len, "forward lines are not "
-			    "supported yet (#4.3.0)");
-			st = SQ_TEMPFAIL;
-			goto done;
+			if (fw->n >= MDA_FORWARD_MAX) {
+				(void)snprintf(text, len, "%s: more than %d "
+				    "forward lines (#4.7.0)", name,
+				    MDA_FORWARD_MAX);
+				st = SQ_TEMPFAIL;
+				goto done;
+			}
+			if ((fw->addr[fw->n] = strdup(a)) == NULL) {
+				(void)snprintf(text, len, "out of memory "
+				    "(#4.3.0)");
+				st = SQ_TEMPFAIL;
+				goto done;
+			}
+			fw->n++;
+			break;
 		}
 		text[0] = '\0';
 	}
  stop:
-	(void)snprintf(text, len, "did %zu+0+%zu/", nfile, nprog);
+	if (fw->n > 0 && (fw->owner = mda_dq_owner(homefd, q, text,
+	    len)) == -1) {
+		st = SQ_TEMPFAIL;
+		goto done;
+	}
+	(void)snprintf(text, len, "did %zu+%zu+%zu/", nfile, fw->n, nprog);
 	st = SQ_OK;
  done:
+	if (st != SQ_OK)
+		mda_forwards_free(fw);	/* a failed delivery forwards nothing */
 	free(env);
 	return st;
 }
 
 int
 mda_dotqmail(const struct mda_qaddr *q, const char *sender,
-    const char *home, int msgfd, char *text, size_t len)
+    const char *home, int msgfd, struct mda_forwards *fw, char *text,
+    size_t len)
 {
 	struct dotqmail	*dq = NULL;
 	struct stat	 sb;
@@ -442,16 +501,8 @@ mda_dotqmail(const struct mda_qaddr *q, const char *sender,
 		st = MDA_DQ_DEFAULT;
 		goto done;
 	}
-	if (dq->nforward > 0) {
-		log_info("agent: %s: %s: forward lines are not supported yet",
-		    q->addr, name);
-		(void)snprintf(text, len, "%s: forward lines are not supported "
-		    "yet (#4.3.0)", name);
-		st = SQ_TEMPFAIL;
-		goto done;
-	}
-	st = mda_dq_run(dq, q, sender, home, homefd, msgfd, name, dflt, text,
-	    len);
+	st = mda_dq_run(dq, q, sender, home, homefd, msgfd, name, dflt, fw,
+	    text, len);
  done:
 	dotqmail_free(dq);
 	free(buf);

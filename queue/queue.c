@@ -3,6 +3,7 @@
  * being received, and the batching of store operations (group commit).
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <bsd/sys/queue.h>
 #include <bsd/sys/tree.h>
 
@@ -50,7 +51,38 @@ struct qcommit {
 	uint32_t		 peerid;
 };
 
+/*
+ * A forward from mda (.qmail forward lines): its addresses, resolved by
+ * lka one by one (each with its own request id, FWD_REQBIT set so that
+ * the answers are told from the scheduler's), then the new message is
+ * written, committed in a batch, and only then answered.
+ */
+#define FWD_REQBIT	(1ULL << 62)	/* QUEUE_SUBMIT_REQID is bit 63 */
+
+struct qforward {
+	TAILQ_ENTRY(qforward)	 entry;
+	uint64_t		 reqid;		/* mda's */
+	uint64_t		 lkabase;	/* lka request ids lkabase + i */
+	int			 started;	/* IMSG_QUEUE_FORWARD came */
+	uint64_t		 origid;
+	char			 dtaddr[SQ_ADDR_MAX];	/* Delivered-To */
+	char			**addrs;
+	size_t			 naddr;
+	size_t			 nanswered;
+	struct dest		*dests;
+	size_t			 ndest;
+	int			 status;	/* worst answer so far */
+	char			 text[SQ_ERROR_MAX];
+	struct queue_job	 job;
+	struct envelope		 env;
+};
+TAILQ_HEAD(qforward_list, qforward);
+
 struct queue_stats	 queue_stats;
+
+static struct qforward_list	 queue_forwards =
+				    TAILQ_HEAD_INITIALIZER(queue_forwards);
+static uint64_t			 queue_fwd_reqid;
 
 static struct qincoming_tree	 queue_incoming =
 				    RB_INITIALIZER(&queue_incoming);
@@ -69,6 +101,9 @@ static void	queue_dispatch_smtp(struct mproc *, struct imsg *);
 static void	queue_dispatch_lka(struct mproc *, struct imsg *);
 static void	queue_dispatch_deliver(struct mproc *, struct imsg *);
 static void	queue_dispatch_control(struct mproc *, struct imsg *);
+static void	queue_forward_rcpt(uint64_t, const char *);
+static void	queue_forward(uint64_t, uint64_t, const char *, const char *);
+static int	queue_forward_lka(struct imsg *);
 static void	queue_submit_rcpt(struct mproc *, struct imsg *);
 static void	queue_submit_start(struct mproc *, struct imsg *);
 static void	queue_submit_lka(struct mproc *, struct imsg *);
@@ -412,7 +447,8 @@ queue_dispatch_lka(struct mproc *p, struct imsg *imsg)
 			queue_submit_lka(p, imsg);
 			return;
 		}
-		queue_sched_lka(p, imsg);
+		if (!queue_forward_lka(imsg))
+			queue_sched_lka(p, imsg);
 		return;
 	}
 	fatalx("queue: unexpected imsg %u from lka", imsg->hdr.type);
@@ -421,6 +457,10 @@ queue_dispatch_lka(struct mproc *p, struct imsg *imsg)
 static void
 queue_dispatch_deliver(struct mproc *p, struct imsg *imsg)
 {
+	struct msg	 m;
+	const char	*addr, *sender, *dtaddr;
+	uint64_t	 reqid, id;
+
 	if (imsg->fd != -1) {
 		close(imsg->fd);
 		imsg->fd = -1;
@@ -428,6 +468,26 @@ queue_dispatch_deliver(struct mproc *p, struct imsg *imsg)
 	switch (imsg->hdr.type) {
 	case IMSG_DELIVER_DONE:
 		queue_sched_deliver_done(p, imsg);
+		return;
+	case IMSG_QUEUE_FORWARD_RCPT:
+		if (p != peers[PROC_MDA])
+			break;
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_string(&m, &addr);
+		m_end(&m);
+		queue_forward_rcpt(reqid, addr);
+		return;
+	case IMSG_QUEUE_FORWARD:
+		if (p != peers[PROC_MDA])
+			break;
+		m_msg(&m, imsg);
+		m_get_u64(&m, &reqid);
+		m_get_u64(&m, &id);
+		m_get_string(&m, &sender);
+		m_get_string(&m, &dtaddr);
+		m_end(&m);
+		queue_forward(reqid, id, sender, dtaddr);
 		return;
 	}
 	fatalx("queue: unexpected imsg %u from %s", imsg->hdr.type, p->name);
@@ -753,6 +813,308 @@ queue_submit_start(struct mproc *p, struct imsg *imsg)
  done:
 	if (fd != -1)
 		close(fd);
+}
+
+/*
+ * mda: forwards.  mda is trusted (it checked the agent's addresses and
+ * made the sender itself); what is checked here is what the store needs.
+ */
+static struct qforward *
+queue_forward_find(uint64_t reqid)
+{
+	struct qforward	*f;
+
+	TAILQ_FOREACH(f, &queue_forwards, entry)
+		if (f->reqid == reqid)
+			return f;
+	return NULL;
+}
+
+static void
+queue_forward_free(struct qforward *f)
+{
+	size_t	 i;
+
+	TAILQ_REMOVE(&queue_forwards, f, entry);
+	for (i = 0; i < f->naddr; i++)
+		free(f->addrs[i]);
+	free(f->addrs);
+	free(f->dests);
+	envelope_free(&f->env);
+	free(f);
+}
+
+static void
+queue_forward_reply(struct qforward *f, int status, const char *text,
+    uint64_t id)
+{
+	struct mproc	*p = peers[PROC_MDA];
+
+	m_create(p, IMSG_QUEUE_FORWARD, 0, -1);
+	m_add_u64(p, f->reqid);
+	m_add_int(p, status);
+	m_add_string(p, text);
+	m_add_u64(p, id);
+	m_close(p);
+}
+
+/* Note a failure; a permanent one wins over a temporary one. */
+static void
+queue_forward_fail(struct qforward *f, int status, const char *text)
+{
+	if (f->status == SQ_PERMFAIL ||
+	    (f->status == SQ_TEMPFAIL && status != SQ_PERMFAIL))
+		return;
+	f->status = status;
+	(void)strlcpy(f->text, text, sizeof(f->text));
+	envelope_sanitize(f->text);
+}
+
+static void
+queue_forward_rcpt(uint64_t reqid, const char *addr)
+{
+	struct qforward	*f;
+	char		**na;
+
+	if ((f = queue_forward_find(reqid)) == NULL) {
+		if ((f = calloc(1, sizeof(*f))) == NULL) {
+			log_warn("queue: forward");
+			fatalx("queue: cannot hold a forward");
+		}
+		f->reqid = reqid;
+		f->status = SQ_OK;
+		TAILQ_INSERT_TAIL(&queue_forwards, f, entry);
+	}
+	if (f->started)
+		fatalx("queue: forward address after its request");
+	if (f->naddr >= SQ_EXPAND_MAX) {
+		queue_forward_fail(f, SQ_TEMPFAIL, "too many forward "
+		    "addresses (#4.3.0)");
+		return;
+	}
+	if ((na = reallocarray(f->addrs, f->naddr + 1, sizeof(*na))) ==
+	    NULL || (na[f->naddr] = strdup(addr)) == NULL) {
+		if (na != NULL)
+			f->addrs = na;
+		queue_forward_fail(f, SQ_TEMPFAIL, "out of memory (#4.3.0)");
+		return;
+	}
+	f->addrs = na;
+	f->naddr++;
+}
+
+static void	queue_forward_store(struct qforward *);
+
+/* mda's request: have lka resolve every address. */
+static void
+queue_forward(uint64_t reqid, uint64_t origid, const char *sender,
+    const char *dtaddr)
+{
+	struct qforward	*f;
+	struct mailaddr	 ma;
+	struct mproc	*p = peers[PROC_LKA];
+	size_t		 i;
+
+	if ((f = queue_forward_find(reqid)) == NULL || f->started)
+		fatalx("queue: forward request %" PRIu64 " without "
+		    "addresses", reqid);
+	f->started = 1;
+	f->origid = origid;
+	if (strlcpy(f->env.sender, sender, sizeof(f->env.sender)) >=
+	    sizeof(f->env.sender) || strlcpy(f->dtaddr, dtaddr,
+	    sizeof(f->dtaddr)) >= sizeof(f->dtaddr) ||
+	    strchr(dtaddr, '\n') != NULL)
+		queue_forward_fail(f, SQ_PERMFAIL, "forward sender or "
+		    "recipient too long (#5.1.7)");
+	for (i = 0; i < f->naddr; i++)
+		if (mailaddr_parse(f->addrs[i], strlen(f->addrs[i]),
+		    &ma) == -1)
+			queue_forward_fail(f, SQ_PERMFAIL, "invalid forward "
+			    "address (#5.1.3)");
+	if (f->naddr == 0 || p == NULL)
+		queue_forward_fail(f, SQ_TEMPFAIL, "cannot resolve the "
+		    "forward addresses (#4.3.0)");
+	if (f->status != SQ_OK) {
+		queue_forward_reply(f, f->status, f->text, 0);
+		queue_forward_free(f);
+		return;
+	}
+	queue_fwd_reqid += f->naddr;
+	f->lkabase = (queue_fwd_reqid - f->naddr) | FWD_REQBIT;
+	for (i = 0; i < f->naddr; i++) {
+		(void)mailaddr_parse(f->addrs[i], strlen(f->addrs[i]), &ma);
+		m_create(p, IMSG_LKA_RESOLVE, 0, -1);
+		m_add_u64(p, f->lkabase + i);
+		m_add_mailaddr(p, &ma);
+		m_close(p);
+	}
+}
+
+/*
+ * An answer from lka for a forward: 1 when it was one (handled), 0 when
+ * it belongs to the scheduler.
+ */
+static int
+queue_forward_lka(struct imsg *imsg)
+{
+	struct qforward	*f;
+	struct msg	 m;
+	struct dest	 dest, *nd;
+	const char	*reply;
+	char		 text[SQ_ERROR_MAX];
+	uint64_t	 reqid;
+	size_t		 i;
+	int		 status;
+
+	m_msg(&m, imsg);
+	m_get_u64(&m, &reqid);
+	if ((reqid & (FWD_REQBIT | QUEUE_SUBMIT_REQID)) != FWD_REQBIT)
+		return 0;
+	TAILQ_FOREACH(f, &queue_forwards, entry)
+		if (f->started && reqid >= f->lkabase &&
+		    reqid - f->lkabase < f->naddr)
+			break;
+	if (f == NULL)
+		fatalx("queue: lka answered unknown forward %" PRIu64, reqid);
+	i = reqid - f->lkabase;
+	if (imsg->hdr.type == IMSG_LKA_RCPT_DEST) {
+		m_get_dest(&m, &dest);
+		m_end(&m);
+		if (f->ndest >= QUEUE_RCPT_MAX ||
+		    (nd = reallocarray(f->dests, f->ndest + 1,
+		    sizeof(*nd))) == NULL) {
+			queue_forward_fail(f, SQ_TEMPFAIL, "out of memory "
+			    "(#4.3.0)");
+			return 1;
+		}
+		f->dests = nd;
+		f->dests[f->ndest++] = dest;
+		return 1;
+	}
+	m_get_int(&m, &status);
+	m_get_string(&m, &reply);
+	m_end(&m);
+	if (status != SQ_OK) {
+		(void)snprintf(text, sizeof(text), "forward to %s: %s",
+		    f->addrs[i], reply[0] != '\0' ? reply :
+		    status == SQ_PERMFAIL ? "refused (#5.1.1)" :
+		    "cannot resolve (#4.3.0)");
+		queue_forward_fail(f, status == SQ_PERMFAIL ? SQ_PERMFAIL :
+		    SQ_TEMPFAIL, text);
+	}
+	if (++f->nanswered < f->naddr)
+		return 1;
+	if (f->status == SQ_OK && f->ndest == 0)
+		queue_forward_fail(f, SQ_TEMPFAIL, "no destination for the "
+		    "forward (#4.3.0)");
+	if (f->status != SQ_OK) {
+		log_info("queue: msg %" PRIu64 ": forward from %s failed: %s",
+		    f->origid, f->dtaddr, f->text);
+		queue_forward_reply(f, f->status, f->text, 0);
+		queue_forward_free(f);
+		return 1;
+	}
+	queue_forward_store(f);
+	return 1;
+}
+
+static void
+queue_forward_committed(struct queue_job *job)
+{
+	struct qforward	*f = job->arg;
+
+	if (job->op.status != SQ_OK) {
+		log_warnx("queue: msg %" PRIu64 ": the forward could not be "
+		    "stored", f->origid);
+		queue_forward_reply(f, SQ_TEMPFAIL, "the forward could not "
+		    "be stored (#4.3.0)", 0);
+		queue_forward_free(f);
+		return;
+	}
+	log_info("forward msg %" PRIu64 " qp %" PRIu64 " from %s",
+	    f->origid, f->env.id, f->dtaddr);
+	queue_forward_reply(f, SQ_OK, "", f->env.id);
+	queue_stats.messages_in++;
+	queue_sched_add(&f->env, 1);	/* takes the rcpts */
+	f->env.rcpts = NULL;
+	f->env.nrcpt = 0;
+	queue_forward_free(f);
+}
+
+/*
+ * Write the new message, "Delivered-To: dtaddr" and the original's
+ * octets (as qmail-local forwards), and commit it with the next batch:
+ * mda hears of it only once it is durable.
+ */
+static void
+queue_forward_store(struct qforward *f)
+{
+	char		 buf[65536], dtline[SQ_ADDR_MAX + 32];
+	ssize_t		 n;
+	size_t		 i;
+	time_t		 now = time(NULL);
+	uint64_t	 id;
+	int		 fd = -1, in = -1, len;
+
+	if (queue_fs_create(&id, &fd) != SQ_OK)
+		goto fail;
+	if ((in = queue_fs_open_message(f->origid)) == -1) {
+		log_warn("queue: msg %" PRIu64 ": forward", f->origid);
+		goto fail;
+	}
+	len = snprintf(dtline, sizeof(dtline), "Delivered-To: %s\n",
+	    f->dtaddr);
+	if (len < 0 || (size_t)len >= sizeof(dtline) ||
+	    queue_fs_write(fd, dtline, len) == -1)
+		goto fail;
+	while ((n = queue_fs_read(in, buf, sizeof(buf))) > 0)
+		if (queue_fs_write(fd, buf, n) == -1)
+			goto fail;
+	if (n == -1) {
+		log_warn("queue: msg %" PRIu64 ": forward", f->origid);
+		goto fail;
+	}
+	close(in);
+	in = -1;
+	close(fd);
+	fd = -1;
+
+	if ((f->env.rcpts = reallocarray(NULL, f->ndest,
+	    sizeof(*f->env.rcpts))) == NULL) {
+		queue_fs_abort(id);
+		goto fail;
+	}
+	f->env.id = id;
+	f->env.ctime = now;
+	queue_copy_info(f->env.helo, conf != NULL &&
+	    conf->hostname[0] != '\0' ? conf->hostname : "localhost",
+	    sizeof(f->env.helo));
+	(void)strlcpy(f->env.proto, "FORWARD", sizeof(f->env.proto));
+	f->env.nrcpt = f->ndest;
+	for (i = 0; i < f->ndest; i++) {
+		memset(&f->env.rcpts[i], 0, sizeof(f->env.rcpts[i]));
+		f->env.rcpts[i].dest = f->dests[i];
+		f->env.rcpts[i].state = RCPT_PENDING;
+		f->env.rcpts[i].next_try = now;
+	}
+	f->job.op.type = QUEUE_OP_COMMIT;
+	f->job.op.env = &f->env;
+	f->job.done = queue_forward_committed;
+	f->job.arg = f;
+	f->job.reqid = f->reqid;
+	queue_submit(&f->job);
+	return;
+
+ fail:
+	if (in != -1)
+		close(in);
+	if (fd != -1) {
+		close(fd);
+		queue_fs_abort(id);
+	}
+	queue_forward_reply(f, SQ_TEMPFAIL, "cannot write the forwarded "
+	    "message (#4.3.0)", 0);
+	queue_forward_free(f);
 }
 
 void

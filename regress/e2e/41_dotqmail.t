@@ -7,8 +7,8 @@ runs them in order (did_2+0+1/) and the program sees the qmail-command
 environment; exit 99 stops the lines after it, 100 bounces (the QSBMF
 bounce reaches the sender), 111 defers; user-ext finds .qmail-ext,
 .qmail-foo-default and .qmail-default, and an extension without a file
-bounces; a group-writable .qmail, a forward line, a program past the
-timeout and a sticky home all defer.
+bounces; a group-writable .qmail, a program past the timeout and a
+sticky home all defer (forwards: 42_dotqmail_forward.t).
 """
 import atexit
 import os
@@ -235,17 +235,6 @@ def group_writable_dotqmail_defers(t, d, h):
          "group-writable: nothing delivered")
 
 
-def forward_lines_defer(t, d, h):
-    h.write(".qmail-fwd", "./fwdbox\n&someone@example.org\n")
-    mark = d.log_mark()
-    send(t, d, "fwd", addr("fwd"))
-    expect_result(t, d, mark, addr("fwd"), "deferral",
-                  r"forward_lines_are_not_supported_yet_\(#4\.3\.0\)",
-                  "a forward line")
-    t.ok(not os.path.exists(h.path("fwdbox")),
-         "a file with a forward line: nothing delivered")
-
-
 def program_timeout_defers(t, d, h):
     h.write(".qmail-slow", "|sleep 30\n")
     mark = d.log_mark()
@@ -306,7 +295,6 @@ def main():
         exit_111_defers,
         default_files_for_extensions,
         group_writable_dotqmail_defers,
-        forward_lines_defer,
         program_timeout_defers,
         sticky_home_defers,
         sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
