@@ -105,4 +105,10 @@ struct envelope {
 
 #define ENVELOPE_MAX		(1024 * 1024)	/* encoded envelope size limit */
 
+/*
+ * lib/timingsafe.c: whether a and b are equal, in a time that does not
+ * depend on where they differ.
+ */
+int	timingsafe_equal(const void *, const void *, size_t);
+
 #endif

@@ -78,18 +78,6 @@ lka_auth_cram_secret(const char *val, char *out, size_t outlen)
 	return 0;
 }
 
-/* Compare without an early exit: the time does not say where they differ. */
-static int
-lka_cram_equal(const char *a, const char *b, size_t len)
-{
-	volatile unsigned char	 d = 0;
-	size_t			 i;
-
-	for (i = 0; i < len; i++)
-		d |= (unsigned char)a[i] ^ (unsigned char)b[i];
-	return d == 0;
-}
-
 int
 lka_auth_cram_check(struct sqconf *c, const char *tname, const char *user,
     const char *challenge, const char *digest)
@@ -136,7 +124,7 @@ lka_auth_cram_check(struct sqconf *c, const char *tname, const char *user,
 	}
 	mine[2 * MD5_DIGEST_LEN] = '\0';
 	if (strlen(digest) == 2 * MD5_DIGEST_LEN &&
-	    lka_cram_equal(mine, digest, 2 * MD5_DIGEST_LEN) && usable)
+	    timingsafe_equal(mine, digest, 2 * MD5_DIGEST_LEN) && usable)
 		status = SQ_OK;
 done:
 	explicit_bzero(val, sizeof(val));

@@ -71,18 +71,6 @@ static size_t		 pauth_nrunning, pauth_nwaiting;
 
 static void	pauth_start_next(void);
 
-/* Compare without an early exit. */
-static int
-pauth_equal(const char *a, const char *b, size_t len)
-{
-	volatile unsigned char	 d = 0;
-	size_t			 i;
-
-	for (i = 0; i < len; i++)
-		d |= (unsigned char)a[i] ^ (unsigned char)b[i];
-	return d == 0;
-}
-
 /* passwd and shadow, crypt(3).  Runs in the child. */
 static int
 pauth_shadow(const char *user, const char *pass)
@@ -139,7 +127,7 @@ pauth_shadow(const char *user, const char *pass)
 		return SQ_TEMPFAIL;
 	}
 	hlen = strlen(hash);
-	if (strlen(out) == hlen && pauth_equal(out, hash, hlen))
+	if (strlen(out) == hlen && timingsafe_equal(out, hash, hlen))
 		return SQ_OK;
 	return SQ_PERMFAIL;
 }
