@@ -634,45 +634,14 @@ qmail_vdom_key_ok(const char *s, size_t n)
 	return qmail_vdom_domain_ok(s, n);
 }
 
-static int
-qmail_vdom_cmp(const void *a, const void *b)
-{
-	const struct qmail_vdom_ent	*ea = a, *eb = b;
-	int				 r;
-
-	if ((r = strcmp(ea->key, eb->key)) != 0)
-		return r;
-	if (ea->line != eb->line)
-		return ea->line < eb->line ? -1 : 1;
-	return 0;
-}
-
-static int
-qmail_vdom_keycmp(const void *k, const void *e)
-{
-	const struct qmail_vdom_ent	*ent = e;
-
-	return strcmp(k, ent->key);
-}
-
-void
-qmail_vdoms_free(struct qmail_vdoms *vd)
-{
-	if (vd == NULL)
-		return;
-	free(vd->ents);
-	free(vd->mem);
-	free(vd);
-}
-
 int
-qmail_vdoms_parse(const char *buf, size_t len, struct qmail_vdoms **out,
+qmail_vdoms_parse(const char *buf, size_t len, struct table_file **out,
     size_t *errline, const char **errstr)
 {
-	struct qmail_vdoms	*vd;
-	struct qmail_vdom_ent	*ne;
+	struct table_file	*vd;
+	struct table_file_ent	*ne;
 	const char		*s, *colon;
-	size_t			 pos, n, line, wpos, cap, i, j, k, p;
+	size_t			 pos, n, line, wpos, cap, k, p;
 	int			 nl;
 
 	*out = NULL;
@@ -741,47 +710,25 @@ qmail_vdoms_parse(const char *buf, size_t len, struct qmail_vdoms **out,
 		vd->ents[vd->nents].key = vd->mem + wpos;
 		qmail_lowercpy(vd->mem + wpos, s, k);
 		wpos += k + 1;
-		vd->ents[vd->nents].prefix = vd->mem + wpos;
+		vd->ents[vd->nents].val = vd->mem + wpos;
 		memcpy(vd->mem + wpos, colon + 1, p);
 		vd->mem[wpos + p] = '\0';
 		wpos += p + 1;
 		vd->ents[vd->nents].line = line;
 		vd->nents++;
 	}
-	if (vd->nents > 1)
-		qsort(vd->ents, vd->nents, sizeof(*vd->ents), qmail_vdom_cmp);
 	/* As qmail's constmap: the last line of a key wins. */
-	for (i = 0, j = 0; i < vd->nents; i++) {
-		if (i + 1 < vd->nents &&
-		    strcmp(vd->ents[i].key, vd->ents[i + 1].key) == 0) {
-			if (vd->dupline == 0 || vd->ents[i].line < vd->dupline)
-				vd->dupline = vd->ents[i].line;
-			continue;
-		}
-		vd->ents[j++] = vd->ents[i];
-	}
-	vd->nents = j;
+	table_file_sort(vd, 1);
 	*out = vd;
 	return 0;
  fail:
 	*errline = line;
-	qmail_vdoms_free(vd);
+	table_file_free(vd);
 	return -1;
 }
 
-static const char *
-qmail_vdom_get(const struct qmail_vdoms *vd, const char *key)
-{
-	const struct qmail_vdom_ent	*e;
-
-	if (vd->nents == 0)
-		return NULL;
-	e = bsearch(key, vd->ents, vd->nents, sizeof(*e), qmail_vdom_keycmp);
-	return e == NULL ? NULL : e->prefix;
-}
-
 const char *
-qmail_vdoms_match(const struct qmail_vdoms *vd, const char *local,
+qmail_vdoms_match(const struct table_file *vd, const char *local,
     const char *domain)
 {
 	char		 key[SQ_LOCALPART_MAX + 1 + SQ_DOMAIN_MAX + 1];
@@ -797,17 +744,17 @@ qmail_vdoms_match(const struct qmail_vdoms *vd, const char *local,
 	qmail_lowercpy(key + ln + 1, domain, dn);
 	dom = key + ln + 1;
 
-	if ((p = qmail_vdom_get(vd, key)) != NULL ||
-	    (p = qmail_vdom_get(vd, dom)) != NULL)
+	if ((p = table_file_get(vd, key)) != NULL ||
+	    (p = table_file_get(vd, dom)) != NULL)
 		return p;
 	for (i = 0; i < dn; i++)
-		if (dom[i] == '.' && (p = qmail_vdom_get(vd, dom + i)) != NULL)
+		if (dom[i] == '.' && (p = table_file_get(vd, dom + i)) != NULL)
 			return p;
-	return qmail_vdom_get(vd, "");
+	return table_file_get(vd, "");
 }
 
 int
-qmail_vdoms_lookup(const struct qmail_vdoms *vd, const char *local,
+qmail_vdoms_lookup(const struct table_file *vd, const char *local,
     const char *domain, char *out, size_t outlen)
 {
 	const char	*prefix;

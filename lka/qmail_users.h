@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "sqmail.h"
+#include "table.h"
 
 #define QMAIL_ASSIGN_FILE_MAX	(64 * 1024 * 1024)	/* octets */
 #define QMAIL_ASSIGN_LINE_MAX	2048	/* octets in a line, LF excluded */
@@ -180,23 +181,13 @@ int	qmail_owner_sys(void *arg, const char *path, uid_t *uid);
  * prefix has at most QMAIL_FIELD_MAX octets.  Keys are stored lowered.  As
  * in qmail, of two lines with the same key the last one counts.
  */
-struct qmail_vdom_ent {
-	const char	*key;		/* lowercased */
-	const char	*prefix;	/* "" for an exception */
-	size_t		 line;
-};
-
-struct qmail_vdoms {
-	char			*mem;
-	struct qmail_vdom_ent	*ents;	/* sorted by key, unique */
-	size_t			 nents;
-	/* First line whose key is repeated later (overridden), or 0. */
-	size_t			 dupline;
-};
-
+/*
+ * The parsed file is a table_file (lka/table.h; free it with
+ * table_file_free()) whose values are the prefixes, "" for an exception;
+ * dupline is the first line whose key a later line overrides, or 0.
+ */
 int	qmail_vdoms_parse(const char *buf, size_t len,
-	    struct qmail_vdoms **out, size_t *errline, const char **errstr);
-void	qmail_vdoms_free(struct qmail_vdoms *);
+	    struct table_file **out, size_t *errline, const char **errstr);
 
 /*
  * The prefix for local@domain, trying as qmail-send does and taking the
@@ -205,7 +196,7 @@ void	qmail_vdoms_free(struct qmail_vdoms *);
  * "".  Returns the prefix ("" when the matching line is an exception), or
  * NULL when no key matches or the address is too long to be a key.
  */
-const char *qmail_vdoms_match(const struct qmail_vdoms *, const char *local,
+const char *qmail_vdoms_match(const struct table_file *, const char *local,
 	    const char *domain);
 
 /*
@@ -215,7 +206,7 @@ const char *qmail_vdoms_match(const struct qmail_vdoms *, const char *local,
  * the result is longer than SQ_LOCALPART_MAX or outlen - 1 octets.  out
  * is "" unless QMAIL_FOUND.
  */
-int	qmail_vdoms_lookup(const struct qmail_vdoms *, const char *local,
+int	qmail_vdoms_lookup(const struct table_file *, const char *local,
 	    const char *domain, char *out, size_t outlen);
 
 #endif

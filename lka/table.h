@@ -65,6 +65,12 @@ int	table_file_parse(const char *buf, size_t len, struct table_file **out,
 	    size_t *errline, const char **errstr);
 /* Value of a lowercased key, or NULL. */
 const char *table_file_get(const struct table_file *, const char *key);
+/*
+ * Sort a table_file's entries by key and keep one per key: the first
+ * line's, or with lastwins the last line's (qmail's constmap); dupline
+ * gets the first line dropped, or 0.
+ */
+void	table_file_sort(struct table_file *, int lastwins);
 void	table_file_free(struct table_file *);
 
 /* Backends, called through table.c only. */

@@ -103,7 +103,7 @@ table_file_parse(const char *buf, size_t len, struct table_file **out,
 	struct table_file	*tf;
 	struct table_file_ent	*ents;
 	const char		*s;
-	size_t			 pos, n, line, cap, wpos, i, j;
+	size_t			 pos, n, line, cap, wpos, i;
 	size_t			 klen, voff, vlen;
 	int			 r, nl;
 
@@ -168,12 +168,28 @@ table_file_parse(const char *buf, size_t len, struct table_file **out,
 		tf->ents[tf->nents].line = line;
 		tf->nents++;
 	}
+	table_file_sort(tf, 0);
+	*out = tf;
+	return 0;
+ fail:
+	*errline = line;
+	table_file_free(tf);
+	return -1;
+}
+
+void
+table_file_sort(struct table_file *tf, int lastwins)
+{
+	size_t	 i, j, keep;
+
 	if (tf->nents > 1)
 		qsort(tf->ents, tf->nents, sizeof(*tf->ents), table_file_cmp);
-	/* Duplicates: the first line wins, the others are dropped. */
+	/* Equal keys are in line order: keep the first or the last. */
 	for (i = 0, j = 0; i < tf->nents; i++) {
-		if (j > 0 && strcmp(tf->ents[j - 1].key,
-		    tf->ents[i].key) == 0) {
+		keep = lastwins ? i + 1 == tf->nents || strcmp(tf->ents[i].key,
+		    tf->ents[i + 1].key) != 0 : j == 0 ||
+		    strcmp(tf->ents[j - 1].key, tf->ents[i].key) != 0;
+		if (!keep) {
 			if (tf->dupline == 0 || tf->ents[i].line < tf->dupline)
 				tf->dupline = tf->ents[i].line;
 			continue;
@@ -181,12 +197,6 @@ table_file_parse(const char *buf, size_t len, struct table_file **out,
 		tf->ents[j++] = tf->ents[i];
 	}
 	tf->nents = j;
-	*out = tf;
-	return 0;
- fail:
-	*errline = line;
-	table_file_free(tf);
-	return -1;
 }
 
 const char *

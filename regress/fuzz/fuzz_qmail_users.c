@@ -258,7 +258,7 @@ fuzz_getpw_check(const char *local)
 }
 
 static void
-fuzz_vdoms(const struct qmail_vdoms *vd, const char *local,
+fuzz_vdoms(const struct table_file *vd, const char *local,
     const char *domain)
 {
 	char		 out[SQ_LOCALPART_MAX + 1];
@@ -271,10 +271,10 @@ fuzz_vdoms(const struct qmail_vdoms *vd, const char *local,
 			abort();
 		if (i > 0 && strcmp(vd->ents[i - 1].key, vd->ents[i].key) >= 0)
 			abort();
-		if (strlen(vd->ents[i].prefix) > QMAIL_FIELD_MAX ||
-		    (vd->ents[i].prefix[0] != '\0' &&
-		    !mailaddr_is_dotstring(vd->ents[i].prefix,
-		    strlen(vd->ents[i].prefix))))
+		if (strlen(vd->ents[i].val) > QMAIL_FIELD_MAX ||
+		    (vd->ents[i].val[0] != '\0' &&
+		    !mailaddr_is_dotstring(vd->ents[i].val,
+		    strlen(vd->ents[i].val))))
 			abort();
 		/* A domain key is found for its domain, unless x@domain is. */
 		if (vd->ents[i].key[0] != '\0' && vd->ents[i].key[0] != '.' &&
@@ -286,7 +286,7 @@ fuzz_vdoms(const struct qmail_vdoms *vd, const char *local,
 				    vd->ents[i].key) == 0)
 					break;
 			if (p == NULL || (j == vd->nents &&
-			    p != vd->ents[i].prefix))
+			    p != vd->ents[i].val))
 				abort();
 		}
 	}
@@ -320,7 +320,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct qmail_assign	*qa;
-	struct qmail_vdoms	*vd;
+	struct table_file	*vd;
 	const char		*errstr, *buf;
 	char			 local[256], *at, *domain;
 	size_t			 n, len, errline;
@@ -353,7 +353,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (vd == NULL || errstr != NULL)
 			abort();
 		fuzz_vdoms(vd, local, domain);
-		qmail_vdoms_free(vd);
+		table_file_free(vd);
 	} else if (vd != NULL || errstr == NULL)
 		abort();
 

@@ -639,7 +639,7 @@ test_vdoms(void)
 {
 	const struct vdom_row		*r;
 	const struct vdom_err_row	*er;
-	struct qmail_vdoms		*vd;
+	struct table_file		*vd;
 	const char			*errstr, *p;
 	char				 name[128], out[SQ_LOCALPART_MAX + 1];
 	char				 big[4096];
@@ -689,13 +689,13 @@ test_vdoms(void)
 	big[SQ_DOMAIN_MAX + 1] = '\0';
 	is_int(qmail_vdoms_lookup(vd, "x", big, out, sizeof(out)), QMAIL_NONE,
 	    "vdoms_domain_too_long_not_virtual");
-	qmail_vdoms_free(vd);
+	table_file_free(vd);
 
 	res = qmail_vdoms_parse("a.example:b\n", 12, &vd, &errline, &errstr);
 	if (res == 0) {
 		is_int(qmail_vdoms_lookup(vd, "x", "other.org", out,
 		    sizeof(out)), QMAIL_NONE, "vdoms_no_catch_all_no_match");
-		qmail_vdoms_free(vd);
+		table_file_free(vd);
 	} else
 		ok(0, "vdoms_no_catch_all_no_match");
 
@@ -709,7 +709,7 @@ test_vdoms(void)
 			if (!ok(res == 0 && vd != NULL, name))
 				printf("#   line %zu: %s\n", errline,
 				    errstr ? errstr : "");
-			qmail_vdoms_free(vd);
+			table_file_free(vd);
 			continue;
 		}
 		ok(res == -1 && vd == NULL, name);
