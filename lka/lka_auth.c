@@ -173,7 +173,7 @@ struct authjob {
 	uint64_t		 reqid;
 	int			 dummy;
 	int			 status;	/* the worker's verdict */
-	char			 tname[64];	/* struct table's, for logs */
+	char			 tname[64];	/* for logs */
 	char			 user[LKA_AUTH_USER_MAX + 1];
 	char			 hash[CRYPT_OUTPUT_SIZE];
 	char			 pass[LKA_AUTH_PASS_MAX + 1];
@@ -185,9 +185,9 @@ static struct {
 	pthread_cond_t		 work;
 	struct authjoblist	 todo;		/* under mtx */
 	struct authjoblist	 done;		/* under mtx */
-	size_t			 njobs;		/* main thread only */
-	int			 nthreads;	/* main thread only */
-	int			 pipe[2];	/* done: a worker writes a byte */
+	size_t			 njobs;		/* loop only */
+	int			 nthreads;	/* loop only */
+	int			 pipe[2];	/* a byte per job done */
 } auth_pool = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
 	TAILQ_HEAD_INITIALIZER(auth_pool.todo),
@@ -272,8 +272,8 @@ auth_pool_start(void)
 			log_warn("lka: auth: pipe");
 			return -1;
 		}
-		event_set(&auth_pool_ev, auth_pool.pipe[0], EV_READ | EV_PERSIST,
-		    auth_pool_done, NULL);
+		event_set(&auth_pool_ev, auth_pool.pipe[0],
+		    EV_READ | EV_PERSIST, auth_pool_done, NULL);
 		event_add(&auth_pool_ev, NULL);
 	}
 	/* Signals stay with the main thread (libevent handles them). */
