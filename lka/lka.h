@@ -43,6 +43,9 @@ int	lka_check_sender(struct sqconf *, const struct mailaddr *sender,
  * lka_auth.c: check SMTP AUTH credentials against the users table named
  * tname: SQ_OK, SQ_PERMFAIL (unknown user, locked, wrong password) or
  * SQ_TEMPFAIL (the table failed, or holds a hash libcrypt cannot use).
+ * Synchronous: it hashes in the caller's thread, so the daemon does not
+ * call it from the event loop (lka_auth_request() hands the hashing to
+ * worker threads).
  */
 int	lka_auth_check(struct sqconf *, const char *tname, const char *user,
 	    const char *pass);
@@ -50,8 +53,8 @@ int	lka_auth_check(struct sqconf *, const char *tname, const char *user,
 /*
  * Check SMTP AUTH credentials with the listener's backend: src is a
  * table name or an auth source ('@' first, see struct authsrc).  The
- * answer (IMSG_LKA_AUTH) goes to p now or, for a program or the system
- * users, when the check ends.
+ * answer (IMSG_LKA_AUTH) goes to p now or, for a table, a program, LDAP
+ * or the system users, when the check ends.
  */
 #define LKA_AUTH_USER_MAX	255	/* octets of a user name (as smtp's) */
 #define LKA_AUTH_PASS_MAX	1024	/* octets of a password (as smtp's) */

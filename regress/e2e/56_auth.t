@@ -12,13 +12,18 @@ for MAIL before AUTH on an "auth required" listener, 500 5.5.6 for a
 response line over 12288 octets, 421 after three failures.  An
 authenticated client relays (the message waits in the queue for a
 remote domain), with ESMTPSA as protocol word and the user in the log.
+lka hashes in worker threads: while 20 AUTH checks of a yescrypt hash
+are under way, a RCPT on another connection is answered before the last
+of them (an order, not a time, is asserted).
 """
 import base64
 import os
+import select
 import smtplib
 import ssl
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
@@ -37,6 +42,8 @@ AUTH_CONF = """\
 # Many failures from 127.0.0.1 on purpose: no per-address lockout here
 # (56_auth_cram.t tests it).
 limit auth-failures 0
+# slow_auth_leaves_lka_responsive: 20 AUTH sessions and one more at once.
+limit sessions-per-ip 40
 received auth
 pki "{mx}" {{ certificate "{dir}/mx.crt" key "{dir}/mx.key" }}
 table vusers "file:{dir}/vusers"
@@ -335,6 +342,71 @@ def starttls_forgets_plaintext_auth(t, d, x):
     c.close()
 
 
+def slow_auth_leaves_lka_responsive(t, d, x):
+    """
+    lka hashes a password in worker threads, not on its event loop: with
+    20 yescrypt checks queued (2 threads, each check tens of milliseconds
+    or more), a RCPT sent once the first check has answered must be
+    answered before the last one.  On the loop, the RCPT would wait
+    behind all of them.  Replies that arrive in the same poll round as
+    the RCPT's count as earlier, so the check errs towards failing.
+    """
+    if x.yes is None:
+        t.skip("lka answers a RCPT while slow AUTH checks run",
+               "mkpasswd (package whois) with yescrypt is not installed")
+        return
+    n = 20
+    rc = sqtest.Client(x.plainport)
+    rc.greeting()
+    rc.ehlo()
+    r = rc.cmd("MAIL FROM:<%s>" % SENDER)
+    t.reply(r, 250, "2.1.0", "responsiveness: MAIL on the RCPT session",
+            rc)
+    clients = []
+    for i in range(n):
+        c = sqtest.Client(x.plainport)
+        c.greeting()
+        c.ehlo()
+        clients.append(c)
+    for c in clients:
+        c.send("AUTH PLAIN " + plain(USER2, PASS2) + "\r\n")
+    pending = {c.sock: c for c in clients}
+    codes = []
+    sent = False
+    rcpt = None
+    before = None
+    end = sqtest.deadline(TIMEOUT * 4)
+    while (pending or rcpt is None) and time.monotonic() < end:
+        socks = list(pending)
+        if sent and rcpt is None:
+            socks.append(rc.sock)
+        ready, _, _ = select.select(socks, [], [],
+                                    max(0.05, end - time.monotonic()))
+        for s in ready:
+            if s in pending:
+                r = pending.pop(s).reply()
+                codes.append(r.code if r else None)
+        if rc.sock in ready:
+            rcpt = rc.reply()
+            before = len(codes)
+        if codes and not sent:
+            # The first AUTH answer is in: lka has the others queued.
+            rc.send("RCPT TO:<%s>\r\n" % YOU)
+            sent = True
+    t.ok(len(codes) == n and all(c == 235 for c in codes),
+         "responsiveness: %d concurrent AUTH with a yescrypt hash: all 235"
+         % n, codes)
+    t.ok(rcpt is not None and rcpt.code == 250,
+         "responsiveness: the RCPT to a local user gets 250",
+         rcpt.raw if rcpt else rc.transcript_tail())
+    t.ok(before is not None and before < n,
+         "responsiveness: the RCPT is answered while AUTH checks are still "
+         "hashing (%s of %d answered before it)" % (before, n))
+    rc.close()
+    for c in clients:
+        c.close()
+
+
 def broken_table_is_temporary(t, d, x):
     c = starttls(x.brokenport)
     c.ehlo()
@@ -360,6 +432,7 @@ def main():
         failures_are_limited,
         auth_required_listener,
         starttls_forgets_plaintext_auth,
+        slow_auth_leaves_lka_responsive,
         broken_table_is_temporary,
         sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
     ], d, x)
