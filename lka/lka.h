@@ -40,17 +40,6 @@ int	lka_check_sender(struct sqconf *, const struct mailaddr *sender,
 	    const struct sockaddr *client, char *reply, size_t replylen);
 
 /*
- * lka_auth.c: check SMTP AUTH credentials against the users table named
- * tname: SQ_OK, SQ_PERMFAIL (unknown user, locked, wrong password) or
- * SQ_TEMPFAIL (the table failed, or holds a hash libcrypt cannot use).
- * Synchronous: it hashes in the caller's thread, so the daemon does not
- * call it from the event loop (lka_auth_request() hands the hashing to
- * worker threads).
- */
-int	lka_auth_check(struct sqconf *, const char *tname, const char *user,
-	    const char *pass);
-
-/*
  * Check SMTP AUTH credentials with the listener's backend: src is a
  * table name or an auth source ('@' first, see struct authsrc).  The
  * answer (IMSG_LKA_AUTH) goes to p now or, for a table, a program, LDAP

@@ -39,18 +39,6 @@
 /* Hashed when the user is unknown, so that the answer takes as long. */
 #define LKA_AUTH_DUMMY	"$6$sqmailsqmailsq$"
 
-/* Compare without an early exit: the time does not say where they differ. */
-static int
-lka_auth_equal(const char *a, const char *b, size_t len)
-{
-	volatile unsigned char	 d = 0;
-	size_t			 i;
-
-	for (i = 0; i < len; i++)
-		d |= (unsigned char)a[i] ^ (unsigned char)b[i];
-	return d == 0;
-}
-
 /* Whether hash looks like a crypt(3) hash at all ("*", "!..." lock). */
 static int
 lka_auth_hash_ok(const char *hash)
@@ -117,7 +105,7 @@ lka_auth_verify(const char *pass, const char *hash, int dummy,
 		status = SQ_TEMPFAIL;
 	else {
 		hlen = strlen(hash);
-		if (strlen(out) == hlen && lka_auth_equal(out, hash, hlen))
+		if (strlen(out) == hlen && timingsafe_equal(out, hash, hlen))
 			status = SQ_OK;
 	}
 	explicit_bzero(cd, sizeof(*cd));
@@ -129,29 +117,6 @@ lka_auth_unsupported(const char *tname, const char *user)
 {
 	log_warnx("lka: auth: table %s: user %s: hash not supported by "
 	    "crypt(3)", tname, user);
-}
-
-int
-lka_auth_check(struct sqconf *c, const char *tname, const char *user,
-    const char *pass)
-{
-	struct crypt_data	*cd;
-	char			 hash[CRYPT_OUTPUT_SIZE];
-	int			 status, dummy;
-
-	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
-		log_warn("lka: auth");
-		return SQ_TEMPFAIL;
-	}
-	status = lka_auth_lookup(c, tname, user, hash, &dummy);
-	if (status == -1) {
-		status = lka_auth_verify(pass, hash, dummy, cd);
-		if (status == SQ_TEMPFAIL)
-			lka_auth_unsupported(tname, user);
-	}
-	explicit_bzero(hash, sizeof(hash));
-	freezero(cd, sizeof(*cd));
-	return status;
 }
 
 /*
