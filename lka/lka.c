@@ -292,7 +292,7 @@ lka_main(void)
 
 	proc_loop_init();
 	lka_route_init();
-	lka_auth_prog_init();
+	lka_child_init();
 	event_dispatch();
 	fatalx("lka: event loop ended");
 }

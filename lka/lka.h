@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <event.h>
 #include <stdint.h>
 
 #include "sqmail.h"
@@ -55,13 +56,48 @@ void	lka_auth_answer(struct mproc *, uint64_t reqid, int status);
 void	lka_auth_system_done(uint32_t id, int status);
 
 /*
+ * lka_child.c: children that give an AUTH verdict by their exit status
+ * (exit_ok: SQ_OK, exit_bad: SQ_PERMFAIL, else, a signal or the timeout:
+ * SQ_TEMPFAIL), run from a pool: spawn forks one and returns its pid (or
+ * -1), done gets the verdict and owns the child from then on.  A struct
+ * lka_child sits in the caller's request; set its what (for logs) and
+ * timeout.  lka_child_run() returns -1 when waitmax are waiting already.
+ */
+struct lka_child;
+struct lka_childpool {
+	const char			*name;
+	size_t				 concurrency;
+	size_t				 waitmax;
+	int				 exit_ok;
+	int				 exit_bad;
+	pid_t				(*spawn)(struct lka_child *);
+	void				(*done)(struct lka_child *, int status);
+	/* lka_child.c's */
+	int				 ready;
+	TAILQ_ENTRY(lka_childpool)	 entry;
+	TAILQ_HEAD(, lka_child)		 running, waiting;
+	size_t				 nrunning, nwaiting;
+};
+struct lka_child {
+	TAILQ_ENTRY(lka_child)		 entry;
+	struct lka_childpool		*pool;
+	const char			*what;
+	time_t				 timeout;
+	pid_t				 pid;
+	int				 timedout;
+	struct event			 ev_timeout;
+};
+int	lka_child_run(struct lka_childpool *, struct lka_child *);
+/* Watch SIGCHLD on lka's loop (lka_child_run() does it too). */
+void	lka_child_init(void);
+
+/*
  * lka_auth_prog.c: run a checkpassword program.  Returns -1 when the
  * answer will follow (the program runs or waits its turn), or a status
  * to answer now.
  */
 int	lka_auth_prog(struct mproc *, uint64_t reqid, const struct authsrc *,
 	    const char *user, const char *pass);
-void	lka_auth_prog_init(void);
 
 /*
  * lka_auth_ldap.c: check against an LDAP server (a forked child per

@@ -58,27 +58,22 @@
 #define LDAP_EXPANDED_MAX	(AUTH_LDAP_STR + 3 * LKA_AUTH_USER_MAX * 4)
 
 struct authldapreq {
-	TAILQ_ENTRY(authldapreq) entry;
+	struct lka_child	 c;		/* first: the pool's view */
 	struct mproc		*p;
 	uint64_t		 reqid;
 	struct authsrc		 as;		/* copied: reloads; wiped */
 	char			 user[LKA_AUTH_USER_MAX + 1];
 	char			 pass[LKA_AUTH_PASS_MAX + 1];	/* wiped */
-	pid_t			 pid;		/* 0: waiting */
-	int			 timedout;
-	struct event		 ev_timeout;
 };
-TAILQ_HEAD(authldaplist, authldapreq);
 
-static struct authldaplist	 ldap_running =
-    TAILQ_HEAD_INITIALIZER(ldap_running);
-static struct authldaplist	 ldap_waiting =
-    TAILQ_HEAD_INITIALIZER(ldap_waiting);
-static size_t			 ldap_nrunning, ldap_nwaiting;
-static struct event		 ldap_ev_sigchld;
-static int			 ldap_sigchld_set;
+static pid_t	ldap_spawn(struct lka_child *);
+static void	ldap_done(struct lka_child *, int);
 
-static void	ldap_start_next(void);
+static struct lka_childpool	 ldap_pool = {
+	.name = "ldap", .concurrency = LDAP_CONCURRENCY,
+	.waitmax = LDAP_WAIT_MAX, .exit_ok = LDAP_EXIT_OK,
+	.exit_bad = LDAP_EXIT_BAD, .spawn = ldap_spawn, .done = ldap_done
+};
 
 /*
  * Put user into a DN or filter template in place of each "%u" ("%%" is a
@@ -292,114 +287,32 @@ done:
 	_exit(status);
 }
 
+/* The verdict: answer and forget the request. */
 static void
-ldap_free(struct authldapreq *r)
+ldap_done(struct lka_child *c, int status)
 {
-	if (r->pid != 0 && evtimer_initialized(&r->ev_timeout))
-		evtimer_del(&r->ev_timeout);
+	struct authldapreq	*r = (struct authldapreq *)c;
+
+	lka_auth_answer(r->p, r->reqid, status);
 	freezero(r, sizeof(*r));
 }
 
-static void
-ldap_finish(struct authldapreq *r, int status)
+static pid_t
+ldap_spawn(struct lka_child *c)
 {
-	lka_auth_answer(r->p, r->reqid, status);
-	ldap_free(r);
-}
-
-static void
-ldap_timeout(int fd, short ev, void *arg)
-{
-	struct authldapreq	*r = arg;
-
-	log_warnx("lka: auth: ldap: %s: no verdict in %lld s; given up",
-	    r->as.ldap.url, (long long)r->as.timeout);
-	r->timedout = 1;
-	(void)kill(r->pid, SIGKILL);
-}
-
-static int
-ldap_status(struct authldapreq *r, int wstatus)
-{
-	if (r->timedout)
-		return SQ_TEMPFAIL;
-	if (WIFEXITED(wstatus)) {
-		switch (WEXITSTATUS(wstatus)) {
-		case LDAP_EXIT_OK:
-			return SQ_OK;
-		case LDAP_EXIT_BAD:
-			return SQ_PERMFAIL;
-		default:
-			return SQ_TEMPFAIL;
-		}
-	}
-	if (WIFSIGNALED(wstatus))
-		log_warnx("lka: auth: ldap: check killed by signal %d",
-		    WTERMSIG(wstatus));
-	return SQ_TEMPFAIL;
-}
-
-/* SIGCHLD: reap our children that ended (checkpassword reaps its own). */
-static void
-ldap_sigchld(int sig, short ev, void *arg)
-{
-	struct authldapreq	*r, *tmp;
+	struct authldapreq	*r = (struct authldapreq *)c;
 	pid_t			 pid;
-	int			 wstatus;
 
-	TAILQ_FOREACH_SAFE(r, &ldap_running, entry, tmp) {
-		while ((pid = waitpid(r->pid, &wstatus, WNOHANG)) == -1 &&
-		    errno == EINTR)
-			;
-		if (pid == 0)
-			continue;
-		TAILQ_REMOVE(&ldap_running, r, entry);
-		ldap_nrunning--;
-		if (pid == -1) {
-			log_warn("lka: auth: ldap: waitpid %d", (int)r->pid);
-			ldap_finish(r, SQ_TEMPFAIL);
-		} else
-			ldap_finish(r, ldap_status(r, wstatus));
-	}
-	ldap_start_next();
-}
-
-static int
-ldap_spawn(struct authldapreq *r)
-{
-	struct timeval	 tv;
-
-	if ((r->pid = fork()) == -1) {
+	if ((pid = fork()) == -1) {
 		log_warn("lka: auth: ldap: fork");
-		r->pid = 0;
 		return -1;
 	}
-	if (r->pid == 0)
+	if (pid == 0)
 		ldap_child(r);
 	/* The child has its own copy; ours is of no more use. */
 	explicit_bzero(r->pass, sizeof(r->pass));
 	explicit_bzero(r->as.ldap.search_pw, sizeof(r->as.ldap.search_pw));
-	evtimer_set(&r->ev_timeout, ldap_timeout, r);
-	tv.tv_sec = r->as.timeout;
-	tv.tv_usec = 0;
-	evtimer_add(&r->ev_timeout, &tv);
-	TAILQ_INSERT_TAIL(&ldap_running, r, entry);
-	ldap_nrunning++;
-	return 0;
-}
-
-static void
-ldap_start_next(void)
-{
-	struct authldapreq	*r;
-
-	while (ldap_nrunning < LDAP_CONCURRENCY &&
-	    (r = TAILQ_FIRST(&ldap_waiting)) != NULL) {
-		TAILQ_REMOVE(&ldap_waiting, r, entry);
-		ldap_nwaiting--;
-		if (ldap_spawn(r) == -1)
-			ldap_finish(r, SQ_TEMPFAIL);
-	}
+	return pid;
 }
 
 int
@@ -414,16 +327,6 @@ lka_auth_ldap(struct mproc *p, uint64_t reqid, const struct authsrc *as,
 	if (strlen(user) > LKA_AUTH_USER_MAX ||
 	    strlen(pass) > LKA_AUTH_PASS_MAX)
 		return SQ_PERMFAIL;
-	if (!ldap_sigchld_set) {
-		signal_set(&ldap_ev_sigchld, SIGCHLD, ldap_sigchld, NULL);
-		signal_add(&ldap_ev_sigchld, NULL);
-		ldap_sigchld_set = 1;
-	}
-	if (ldap_nwaiting >= LDAP_WAIT_MAX) {
-		log_warnx("lka: auth: ldap: %zu checks waiting already",
-		    ldap_nwaiting);
-		return SQ_TEMPFAIL;
-	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		log_warn("lka: auth: ldap");
 		return SQ_TEMPFAIL;
@@ -435,8 +338,11 @@ lka_auth_ldap(struct mproc *p, uint64_t reqid, const struct authsrc *as,
 		r->as.timeout = AUTH_LDAP_TIMEOUT;
 	(void)strlcpy(r->user, user, sizeof(r->user));
 	(void)strlcpy(r->pass, pass, sizeof(r->pass));
-	TAILQ_INSERT_TAIL(&ldap_waiting, r, entry);
-	ldap_nwaiting++;
-	ldap_start_next();
+	r->c.what = r->as.ldap.url;
+	r->c.timeout = r->as.timeout;
+	if (lka_child_run(&ldap_pool, &r->c) == -1) {
+		freezero(r, sizeof(*r));
+		return SQ_TEMPFAIL;
+	}
 	return -1;
 }
