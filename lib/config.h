@@ -180,6 +180,7 @@ struct domain {
 	int			 route_smtps;	/* implicit TLS (port 465 style) */
 	char			 auth_user[128];	/* AUTH to the route; "" none */
 	char			 auth_secret[256];
+	char			 auth_src[64];	/* AUTH of user@domain, or "" */
 	int			 auth_plaintext;	/* AUTH without TLS too */
 	time_t			 lifetime;	/* queue lifetime here; 0: global */
 	int			 remote;	/* route or tls: not local */

@@ -161,6 +161,7 @@ static void	conf_listen_clientca(const char *);
 static void	conf_listen_authcert(const char *);
 static void	conf_listen_auth(const char *);
 static void	conf_listen_authsrc(enum auth_backend, const char *, uint64_t);
+static void	conf_domain_auth(int);
 static void	conf_ldap_begin(const char *);
 static void	conf_ldap_opt(int, const char *);
 static void	conf_ldap_end(void);
@@ -188,6 +189,12 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	BASE BINDDN FILTER LDAP SEARCHDN SEARCHPASSWORD STARTTLS
 %token <v.kw>	CLIENTCA RECEIVED
 %token		ERROR
+/*
+ * One: "auth" after a route line's options on the same line is taken as
+ * the route's ("route ... auth USER SECRET"); a domain's own "auth" goes
+ * on a line of its own.
+ */
+%expect 1
 %token <v.string>	STRING
 %type <v.string>	tname optgroup
 %type <v.kw>		keyword
@@ -426,6 +433,11 @@ listenopts	: /* empty */
 		}
 		;
 
+/* A domain's own AUTH backend, for users named user@domain. */
+domauth		: USERS tname		{ conf_listen_auth($2); }
+		| authsrc
+		;
+
 /* AUTH backends other than a users table: see struct authsrc. */
 authsrc		: SYSTEM {
 			conf_listen_authsrc(AUTHB_SYSTEM, NULL, 0);
@@ -519,7 +531,9 @@ routeopts	: /* empty */
 		}
 		;
 
-domopt		: DELIVER MAILDIR STRING {
+domopt		: AUTH			{ conf_domain_auth(1); }
+		    domauth		{ conf_domain_auth(0); }
+		| DELIVER MAILDIR STRING {
 			conf_deliver(MBOX_MAILDIR, $3);
 		}
 		| DELIVER MBOX STRING	{ conf_deliver(MBOX_MBOX, $3); }
@@ -2105,6 +2119,29 @@ conf_listen_auth(const char *name)
 		return;
 	}
 	(void)strlcpy(ps.lauth, name, sizeof(ps.lauth));
+}
+
+/*
+ * domain ... { auth ... }: the backend rules write the listener's field
+ * (ps.lauth); around a domain's, it is emptied first and its result goes
+ * to the domain block, which then checks the AUTH of user@domain.
+ */
+static void
+conf_domain_auth(int begin)
+{
+	if (begin) {
+		ps.lauth[0] = '\0';
+		return;
+	}
+	if (ps.dom != NULL && ps.lauth[0] != '\0') {
+		if (ps.dom->auth_src[0] != '\0')
+			conf_error("domain %s: more than one auth backend",
+			    ps.dom->name);
+		else
+			(void)strlcpy(ps.dom->auth_src, ps.lauth,
+			    sizeof(ps.dom->auth_src));
+	}
+	ps.lauth[0] = '\0';
 }
 
 /* 64-bit FNV-1a: names a checkpassword source by its settings. */

@@ -385,6 +385,8 @@ lka_auth_request(struct mproc *p, uint64_t reqid, const char *src,
     const char *user, const char *pass)
 {
 	struct authsrc	*as;
+	struct domain	*d;
+	const char	*at;
 	int		 status;
 
 	if (strlen(user) > LKA_AUTH_USER_MAX ||
@@ -393,6 +395,11 @@ lka_auth_request(struct mproc *p, uint64_t reqid, const char *src,
 		lka_auth_answer(p, reqid, SQ_PERMFAIL);
 		return;
 	}
+	/* user@domain, whose domain block names a backend: that one. */
+	if ((at = strrchr(user, '@')) != NULL && at[1] != '\0' &&
+	    (d = config_domain(conf, at + 1)) != NULL &&
+	    d->auth_src[0] != '\0')
+		src = d->auth_src;
 	if (src[0] != AUTH_SRC_PREFIX) {
 		if ((status = lka_auth_table(p, reqid, src, user, pass)) != -1)
 			lka_auth_answer(p, reqid, status);

@@ -59,7 +59,26 @@ listen on 127.0.0.1 port {pamport} auth system pam "{pam}" auth plaintext
 domain "example.test" {{
 	deliver maildir "{dir}/mail/%u/Maildir/"
 }}
+domain "cpdom.test" {{
+	deliver maildir "{dir}/mail/%u/Maildir/"
+	auth checkpassword "{dir}/cp-dom"
+}}
 """
+
+# The backend of the domain block cpdom.test: one user, one password.
+DOM_USER = "dom@cpdom.test"
+DOM_PASS = "pw of dom"
+CP_DOM = """#!/usr/bin/python3
+import os, sys
+data = b""
+while len(data) < 8192:
+    b = os.read(3, 4096)
+    if not b:
+        break
+    data += b
+parts = data.split(b"\\0")
+sys.exit(0 if parts[:2] == [b"%s", b"%s"] else 1)
+""" % (DOM_USER, DOM_PASS)
 
 CP_OK = """#!/usr/bin/python3
 import os, sys
@@ -122,6 +141,18 @@ def checkpassword_accepts_one_user(t, d, x):
     t.reply(r, 535, "5.7.8", "checkpassword: wrong password 535")
     r = auth(x["cpport"], "dave@example.test", CP_PASS)
     t.reply(r, 535, "5.7.8", "checkpassword: another user 535")
+
+
+def a_domain_block_names_its_own_backend(t, d, x):
+    # The system listener: user@cpdom.test goes to cpdom.test's program.
+    r = auth(x["sysport"], DOM_USER, DOM_PASS)
+    t.reply(r, 235, "2.7.0", "user@cpdom.test on the system listener: the "
+            "domain's checkpassword says yes, 235")
+    r = auth(x["sysport"], DOM_USER, "wrong")
+    t.reply(r, 535, "5.7.8", "... and no to a wrong password, 535")
+    r = auth(x["cpport"], CP_USER, CP_PASS)
+    t.reply(r, 235, "2.7.0", "a domain without its own backend keeps the "
+            "listener's")
 
 
 def checkpassword_failures_are_temporary(t, d, x):
@@ -255,12 +286,13 @@ def main():
         os.makedirs(d.path("out"))
         os.chmod(d.path("out"), 0o1777)
         for name, text in (("cp-ok", CP_OK), ("cp-slow", CP_SLOW),
-                           ("cp-111", CP_111)):
+                           ("cp-111", CP_111), ("cp-dom", CP_DOM)):
             d.write(name, text)
             os.chmod(d.path(name), 0o755)
         d.start()
         sqtest.run(t, [
             checkpassword_accepts_one_user,
+            a_domain_block_names_its_own_backend,
             checkpassword_failures_are_temporary,
             checkpassword_many_at_once,
             system_users,

@@ -223,6 +223,12 @@ field(struct sqconf *c, const char *key)
 					strlcat(buf, " plaintext", sizeof(buf));
 			}
 		}
+	} else if (strcmp(key, "domain_auth") == 0) {
+		TAILQ_FOREACH(d, &c->domains, entry) {
+			snprintf(one, sizeof(one), "%s%s=%s", buf[0] ? "," : "",
+			    d->name, d->auth_src);
+			strlcat(buf, one, sizeof(buf));
+		}
 	} else if (strcmp(key, "domain_lifetime") == 0) {
 		if ((d = TAILQ_FIRST(&c->domains)) != NULL)
 			snprintf(buf, sizeof(buf), "%lld",
@@ -488,6 +494,10 @@ static const struct good goods[] = {
 	    "agent_program_timeout", "2" },
 	{ "default_received_auth", "", "received_auth", "0" },
 	{ "received_auth", "received auth\n", "received_auth", "1" },
+	{ "domain_auth", "table u file:/u\ndomain a.test {\n\tauth users u\n"
+	    "}\ndomain b.test {\n\tauth system\n}\ndomain c.test {\n\t"
+	    "route \"[192.0.2.1]\" auth \"x\" \"y\"\n}\n", "domain_auth",
+	    "a.test=u,b.test=@system,c.test=" },
 
 	/* macros */
 	{ "macro_string", "dir = \"/srv/spool\"\nspool $dir\n", "spool",
@@ -863,6 +873,9 @@ static const struct bad bads[] = {
 	    "test.conf:1: limit auth-window 0 is out of range", 1 },
 	{ "agent_program_timeout_too_long", "agent program-timeout 2d\n",
 	    "test.conf:1: agent program-timeout 172800 is out of range", 1 },
+	{ "domain_two_auth", "table u file:/u\ndomain a.test {\n\tauth "
+	    "users u\n\tauth system\n}\n", "test.conf:4: domain a.test: more "
+	    "than one auth backend", 1 },
 	{ "remote_concurrency_zero", "remote concurrency 0\n",
 	    "test.conf:1: remote concurrency 0 is out of range (1 to 10000)",
 	    1 },
