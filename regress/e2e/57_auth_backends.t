@@ -68,7 +68,8 @@ domain "cpdom.test" {{
 # The backend of the domain block cpdom.test: one user, one password.
 DOM_USER = "dom@cpdom.test"
 DOM_PASS = "pw of dom"
-CP_DOM = """#!/usr/bin/python3
+# What each checkpassword script of the test starts with: fd 3 read.
+READ_FD3 = """#!/usr/bin/python3
 import os, sys
 data = b""
 while len(data) < 8192:
@@ -77,19 +78,11 @@ while len(data) < 8192:
         break
     data += b
 parts = data.split(b"\\0")
-sys.exit(0 if parts[:2] == [b"%s", b"%s"] else 1)
+"""
+CP_DOM = READ_FD3 + """sys.exit(0 if parts[:2] == [b"%s", b"%s"] else 1)
 """ % (DOM_USER, DOM_PASS)
 
-CP_OK = """#!/usr/bin/python3
-import os, sys
-data = b""
-while len(data) < 8192:
-    b = os.read(3, 4096)
-    if not b:
-        break
-    data += b
-parts = data.split(b"\\0")
-null = all(os.path.realpath("/proc/self/fd/%%d" %% i) == "/dev/null"
+CP_OK = READ_FD3 + """null = all(os.path.realpath("/proc/self/fd/%%d" %% i) == "/dev/null"
            for i in (0, 1))
 with open(os.path.join(os.path.dirname(__file__), "out", "cp-%%d" %%
           os.getpid()), "w") as f:
