@@ -10,98 +10,26 @@ bounce reaches the sender), 111 defers; user-ext finds .qmail-ext,
 bounces; a group-writable .qmail, a program past the timeout and a
 sticky home all defer (forwards: 42_dotqmail_forward.t).
 """
-import atexit
 import os
-import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
-from sqtest import make_message, expect_delivered
+from sqtest import expect_delivered
+import dotqmailtest as dq
+from dotqmailtest import DOM, expect_result
 
-DAEMON_USER = "_sqmaild"
-QUEUE_USER = "_sqmailq"
 RCPT_USER = "sqdqtest"
-DOM = "example.test"
 SENDER = "%s-bounces@%s" % (RCPT_USER, DOM)
-
-CONF = """\
-hostname "mx.sqtest.test"
-user "{duser}"
-queue user "{quser}"
-chroot "{dir}/empty"
-spool "{spool}"
-control socket "{sock}"
-listen on 127.0.0.1 port {port}
-dns servers "127.0.0.1:9"
-queue retry-min 1s
-queue retry-max 2s
-agent idle 2s
-agent program-timeout 2s
-domain "example.test" {{
-	deliver maildir "~/Maildir/"
-}}
-"""
-
 ENV_FILE = "env.out"
 
 
-class Home:
-    def __init__(self, pw):
-        self.pw = pw
-        self.dir = pw.pw_dir
-
-    def path(self, *p):
-        return os.path.join(self.dir, *p)
-
-    def own(self, p):
-        os.lchown(p, self.pw.pw_uid, self.pw.pw_gid)
-
-    def write(self, name, text, mode=0o644):
-        p = self.path(name)
-        with open(p, "w") as f:
-            f.write(text)
-        os.chmod(p, mode)
-        self.own(p)
-        return p
-
-    def maildir(self, name):
-        for sub in ("", "tmp", "new", "cur"):
-            p = self.path(name, sub)
-            os.makedirs(p, exist_ok=True)
-            self.own(p)
-        return self.path(name)
-
-
 def addr(ext=None):
-    return "%s%s@%s" % (RCPT_USER, "-" + ext if ext else "", DOM)
-
-
-def result(t, d, mark, rcpt):
-    """(what, text) of the first delivery to rcpt after mark, or None."""
-    sd = d.wait_for_log(r"^starting delivery (\d+): msg \d+ to local %s$"
-                        % re.escape(rcpt), since=mark)
-    if not sd:
-        return None
-    r = d.wait_for_log(r"^delivery %s: (\w+): (.*)$" % sd.group(1),
-                       since=mark)
-    return (r.group(1), r.group(2)) if r else None
+    return dq.addr(RCPT_USER, ext)
 
 
 def send(t, d, subject, rcpt, sender=SENDER):
-    m = make_message(subject, "body of %s\n" % subject, sender=sender,
-                     to=rcpt)
-    code, text = d.send(m, sender=sender, rcpts=[rcpt])
-    t.is_(code, 250, "%s: a message to %s -> 250" % (subject, rcpt), text)
-    return m
-
-
-def expect_result(t, d, mark, rcpt, what, pattern, name):
-    r = result(t, d, mark, rcpt)
-    t.ok(r is not None and r[0] == what and re.search(pattern, r[1]),
-         "%s: log: delivery D: %s: /%s/" % (name, what, pattern),
-         "got %r" % (r,), "\n".join(d.log_text(mark).splitlines()[-15:]))
+    return dq.send(t, d, subject, rcpt, sender)
 
 
 def no_dotqmail_is_the_default_mailbox(t, d, h):
@@ -258,34 +186,11 @@ def sticky_home_defers(t, d, h):
 
 def main():
     t = sqtest.Tap()
-    if os.getuid() != 0:
-        t.skip_all("needs root (uid 0): the agent runs as a real user")
-    du = sqtest.ensure_user(DAEMON_USER)
-    qu = sqtest.ensure_user(QUEUE_USER)
-    if du is None or qu is None:
-        t.skip_all("cannot create the users %s and %s (useradd)" % (
-            DAEMON_USER, QUEUE_USER))
-    home = os.path.join(sqtest.scratch_root(), "home", RCPT_USER)
-    if sqtest.ensure_user(RCPT_USER, home=home) is not None:
-        subprocess.run(["userdel", RCPT_USER], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-    pw = sqtest.ensure_user(RCPT_USER, home=home)
-    if pw is None:
-        t.skip_all("cannot create the user %s (useradd)" % RCPT_USER)
-    atexit.register(lambda: subprocess.run(
-        ["userdel", RCPT_USER], stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL))
-    os.makedirs(home, mode=0o755)
-    os.chmod(os.path.dirname(home), 0o755)
-    h = Home(pw)
-    h.own(home)
-    h.maildir("Maildir")
+    dq.require_root(t, "the agent runs as a real user")
+    h = dq.make_user(t, RCPT_USER)
     h.maildir("bounces")
     h.write(".qmail-bounces", "./bounces/\n")
-    d = sqtest.Daemon(t, conf=CONF, as_root=True, duser=DAEMON_USER,
-                      quser=QUEUE_USER)
-    os.makedirs(d.path("empty"), mode=0o755)
-    d.start()
+    d = dq.start_daemon(t, "2s")
     sqtest.run(t, [
         no_dotqmail_is_the_default_mailbox,
         extension_without_a_file_bounces,

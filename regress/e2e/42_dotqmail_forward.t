@@ -8,97 +8,22 @@ forward's sender local-owner@host; two addresses forwarding to each other
 bounce with #5.4.6 and nothing is delivered twice; a forward to a remote
 domain is queued as a remote delivery; an invalid forward address bounces.
 """
-import atexit
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
-from sqtest import make_message
+import dotqmailtest as dq
+from dotqmailtest import DOM, addr, expect_result
 
-DAEMON_USER = "_sqmaild"
-QUEUE_USER = "_sqmailq"
 USER_A = "sqfwda"
 USER_B = "sqfwdb"
-DOM = "example.test"
 SENDER = "%s-bounces@%s" % (USER_A, DOM)
-
-CONF = """\
-hostname "mx.sqtest.test"
-user "{duser}"
-queue user "{quser}"
-chroot "{dir}/empty"
-spool "{spool}"
-control socket "{sock}"
-listen on 127.0.0.1 port {port}
-dns servers "127.0.0.1:9"
-queue retry-min 1s
-queue retry-max 2s
-agent idle 2s
-agent program-timeout 5s
-domain "example.test" {{
-	deliver maildir "~/Maildir/"
-}}
-"""
-
-
-class Home:
-    def __init__(self, pw):
-        self.pw = pw
-        self.dir = pw.pw_dir
-
-    def path(self, *p):
-        return os.path.join(self.dir, *p)
-
-    def own(self, p):
-        os.lchown(p, self.pw.pw_uid, self.pw.pw_gid)
-
-    def write(self, name, text, mode=0o644):
-        p = self.path(name)
-        with open(p, "w") as f:
-            f.write(text)
-        os.chmod(p, mode)
-        self.own(p)
-        return p
-
-    def maildir(self, name):
-        for sub in ("", "tmp", "new", "cur"):
-            p = self.path(name, sub)
-            os.makedirs(p, exist_ok=True)
-            self.own(p)
-        return self.path(name)
-
-
-def addr(user, ext=None):
-    return "%s%s@%s" % (user, "-" + ext if ext else "", DOM)
-
-
-def result(t, d, mark, rcpt):
-    """(what, text) of the first delivery to rcpt after mark, or None."""
-    sd = d.wait_for_log(r"^starting delivery (\d+): msg \d+ to local %s$"
-                        % re.escape(rcpt), since=mark)
-    if not sd:
-        return None
-    r = d.wait_for_log(r"^delivery %s: (\w+): (.*)$" % sd.group(1),
-                       since=mark)
-    return (r.group(1), r.group(2)) if r else None
 
 
 def send(t, d, subject, rcpt, sender=SENDER):
-    m = make_message(subject, "body of %s\n" % subject, sender=sender,
-                     to=rcpt)
-    code, text = d.send(m, sender=sender, rcpts=[rcpt])
-    t.is_(code, 250, "%s: a message to %s -> 250" % (subject, rcpt), text)
-    return m
-
-
-def expect_result(t, d, mark, rcpt, what, pattern, name):
-    r = result(t, d, mark, rcpt)
-    t.ok(r is not None and r[0] == what and re.search(pattern, r[1]),
-         "%s: log: delivery D: %s: /%s/" % (name, what, pattern),
-         "got %r" % (r,), "\n".join(d.log_text(mark).splitlines()[-15:]))
+    return dq.send(t, d, subject, rcpt, sender)
 
 
 def mine(m):
@@ -216,42 +141,14 @@ def invalid_forward_address_bounces(t, d, a, b):
     t.ok(not os.path.exists(a.path("badbox")), "nothing delivered")
 
 
-def make_user(t, name):
-    home = os.path.join(sqtest.scratch_root(), "home", name)
-    if sqtest.ensure_user(name, home=home) is not None:
-        subprocess.run(["userdel", name], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-    pw = sqtest.ensure_user(name, home=home)
-    if pw is None:
-        t.skip_all("cannot create the user %s (useradd)" % name)
-    atexit.register(lambda: subprocess.run(
-        ["userdel", name], stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL))
-    os.makedirs(home, mode=0o755)
-    os.chmod(os.path.dirname(home), 0o755)
-    h = Home(pw)
-    h.own(home)
-    h.maildir("Maildir")
-    return h
-
-
 def main():
     t = sqtest.Tap()
-    if os.getuid() != 0:
-        t.skip_all("needs root (uid 0): the agents run as real users")
-    du = sqtest.ensure_user(DAEMON_USER)
-    qu = sqtest.ensure_user(QUEUE_USER)
-    if du is None or qu is None:
-        t.skip_all("cannot create the users %s and %s (useradd)" % (
-            DAEMON_USER, QUEUE_USER))
-    a = make_user(t, USER_A)
-    b = make_user(t, USER_B)
+    dq.require_root(t, "the agents run as real users")
+    a = dq.make_user(t, USER_A)
+    b = dq.make_user(t, USER_B)
     a.maildir("bounces")
     a.write(".qmail-bounces", "./bounces/\n")
-    d = sqtest.Daemon(t, conf=CONF, as_root=True, duser=DAEMON_USER,
-                      quser=QUEUE_USER)
-    os.makedirs(d.path("empty"), mode=0o755)
-    d.start()
+    d = dq.start_daemon(t, "5s")
     sqtest.run(t, [
         forward_to_the_other_user,
         maildir_and_forward,

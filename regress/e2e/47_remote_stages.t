@@ -147,28 +147,20 @@ def verbs_of(session):
     return [c.split()[0].upper() for c in session]
 
 
-def result_in(log, rcpt):
-    """
-    The result of the first delivery to rcpt in log, from "starting
-    delivery D: msg M to remote RCPT" and "delivery D: WHAT: TEXT": a
-    match with groups (what, text), or None.
-    """
-    start = re.search(r"(?m)^starting delivery (\d+): msg \d+ to remote "
-                      r"%s$" % re.escape(rcpt), log)
-    if start is None:
-        return None
-    return re.search(r"(?m)^delivery %s: (success|deferral|failure): (.*)$"
-                     % start.group(1), log)
+def line(r):
+    """A delivery_in() result as its log line, for diagnostics."""
+    return "delivery %s: %s: %s" % r if r else "no delivery line"
 
 
 def deliveries(d, rcpts, since=0, seconds=None):
     """
     Wait (bounded, all at once) until the first delivery after since to
-    each of rcpts has its result logged; {rcpt: match or None}.
+    each of rcpts has its result logged; {rcpt: (id, what, text) or
+    None}, as sqtest.delivery_in().
     """
     def results():
         log = d.log_text(since)
-        return {r: result_in(log, r) for r in rcpts}
+        return {r: sqtest.delivery_in(log, r) for r in rcpts}
     try:
         sqtest.wait_for("results of deliveries to %s" % ", ".join(rcpts),
                         lambda: all(results().values()), seconds)
@@ -222,10 +214,10 @@ def each_stage_gets_the_result_a_mail_admin_expects(t, d, cases, accept):
     results = deliveries(d, [k.rcpt for k in cases])
     for k in cases:
         r = k.result = results[k.rcpt]
-        if not t.ok(r is not None and r.group(1) == k.what and
-                    re.search(k.text, r.group(2)), "%s: logged as delivery "
+        if not t.ok(r is not None and r[1] == k.what and
+                    re.search(k.text, r[2]), "%s: logged as delivery "
                     "N: %s: %s" % (k.name, k.what, k.text.replace("\\", "")),
-                    "got: %s" % (r.group(0) if r else "no delivery line")):
+                    "got: %s" % line(r)):
             continue
         ss = [verbs_of(s) for s in k.sink.wait_sessions(1)]
         verbs = k.verbs
@@ -307,9 +299,8 @@ def a_refused_recipient_leaves_the_others_delivered(t, d, cases, accept):
              "%s: the same message went to %s at its own server" % (
                  k.name, k.also), got)
         r = delivery(d, k.also)
-        t.ok(r is not None and r.group(1) == "success", "%s: delivery to "
-             "%s logged as success" % (k.name, k.also),
-             r.group(0) if r else None)
+        t.ok(r is not None and r[1] == "success", "%s: delivery to "
+             "%s logged as success" % (k.name, k.also), line(r))
 
 
 def a_retry_delivers_what_was_deferred(t, d, cases, accept):
@@ -323,9 +314,9 @@ def a_retry_delivers_what_was_deferred(t, d, cases, accept):
     results = deliveries(d, [k.rcpt for k in todo], since=mark)
     for k in todo:
         r = results[k.rcpt]
-        t.ok(r is not None and r.group(1) == "success" and
-             re.search(ACCEPTED % LOCAL, r.group(2)), "%s: retried and "
-             "delivered" % k.name, r.group(0) if r else "no delivery line")
+        t.ok(r is not None and r[1] == "success" and
+             re.search(ACCEPTED % LOCAL, r[2]), "%s: retried and "
+             "delivered" % k.name, line(r))
         got = k.sink.wait_messages(1, timeout=10 if r else 0)
         t.ok(len(got) == 1 and carries(got[0].data, k.msg) and
              got[0].rcpts == [k.rcpt], "%s: once, byte for byte, to %s only"
@@ -354,10 +345,9 @@ def a_refused_greeting_makes_way_for_the_next_address(t, d, pairs):
         code_, text = d.send(msg, rcpts=("x@" + domain,))
         t.is_(code_, 250, "%s: accepted" % name, text)
         r = delivery(d, "x@" + domain)
-        t.ok(r is not None and r.group(1) == "success" and
-             re.search(ACCEPTED % re.escape(second.host), r.group(2)),
-             "%s: delivered by %s" % (name, second.host),
-             r.group(0) if r else None)
+        t.ok(r is not None and r[1] == "success" and
+             re.search(ACCEPTED % re.escape(second.host), r[2]),
+             "%s: delivered by %s" % (name, second.host), line(r))
         got = second.wait_messages(1)
         t.ok(len(got) == 1 and carries(got[0].data, msg), "%s: the second "
              "address has the message" % name, got)

@@ -380,19 +380,6 @@ def forged_lines(text, patterns):
             if any(re.search(p, l) for p in patterns)]
 
 
-def delivery_result(d, msgid, rcpt, since, seconds=40):
-    """(delivery id, outcome, reason) of msg to rcpt, or None."""
-    m = d.wait_for_log(r"^starting delivery (\d+): msg %s to remote %s$" % (
-        msgid, re.escape(rcpt)), since, seconds)
-    if m is None:
-        return None
-    r = d.wait_for_log(r"^delivery %s: (\w+): (.*)$" % m.group(1), since,
-                       seconds)
-    if r is None:
-        return None
-    return m.group(1), r.group(1), r.group(2)
-
-
 def bounce_for(d, rcpt):
     """The bounce naming rcpt in the sender's Maildir, or None."""
     def mine(m):
@@ -438,7 +425,7 @@ def run_case(t, d, c, mta_pid):
     msgid = sqtest.qp_of(text)
     t.ok(code == 250 and msgid, "%s: accepted for %s" % (name, c.rcpt),
          text)
-    res = delivery_result(d, msgid, c.rcpt, since)
+    res = d.delivery_result(c.rcpt, since, msgid, seconds=40)
     conns = peer.wait_connections(1)
     peer_diag = "peer %s (%s):\n%s" % (name, c.why, peer.describe())
     if not t.ok(res is not None, "%s: a delivery result is logged" % name,

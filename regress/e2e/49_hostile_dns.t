@@ -107,16 +107,6 @@ def show(d, case):
     return d.ctl("show", "routes", name(case))
 
 
-def delivery_of(d, rcpt):
-    """(result, reason) of the first delivery to rcpt, as logged."""
-    m = d.wait_for_log(r"^.*starting delivery (\d+): msg \d+ to remote " +
-                       re.escape(rcpt) + "$")
-    if m is None:
-        return None, None
-    m = d.wait_for_log(r"delivery %s: (\w+): (.*)$" % m.group(1))
-    return (m.group(1), m.group(2)) if m else (None, None)
-
-
 def send(d, case):
     code, text = d.send(make_message("to " + case),
                         rcpts=("x@" + name(case),))
@@ -210,7 +200,7 @@ def main():
         for c in TCP_CASES:
             routes[c[0]] = show(d, c[0])
             sent[c[0]] = send(d, c[0])
-            deliveries[c[0]] = delivery_of(d, "x@" + name(c[0]))
+            deliveries[c[0]] = d.delivery_outcome("x@" + name(c[0]))
         # UDP cases: every show routes at once, in threads (the lies that
         # end in a resolver timeout take 14 s), and every message.
 
@@ -225,7 +215,7 @@ def main():
         for th in threads:
             th.join(60 * sqtest.SCALE)
         for c in UDP_CASES:
-            deliveries[c[0]] = delivery_of(d, "x@" + name(c[0]))
+            deliveries[c[0]] = d.delivery_outcome("x@" + name(c[0]))
         t.note("all lookups and deliveries done in %.0f s" %
                (time.monotonic() - started))
 

@@ -136,20 +136,6 @@ def send(t, d, domain, subject):
     return msg
 
 
-def delivery_of(d, rcpt, since=0):
-    """
-    (result, reason) of the first delivery to rcpt after log offset
-    since, as logged ("delivery N: deferral: REASON"), waiting (bounded);
-    (None, None) if none is logged in time.
-    """
-    m = d.wait_for_log(r"^.*starting delivery (\d+): msg \d+ to remote " +
-                       re.escape(rcpt) + "$", since)
-    if m is None:
-        return None, None
-    m = d.wait_for_log(r"delivery %s: (\w+): (.*)$" % m.group(1), since)
-    return (m.group(1), m.group(2)) if m else (None, None)
-
-
 def delivered_line(d, since, pattern):
     """The success line of a delivery after log offset since."""
     return d.wait_for_log(r"delivery \d+: success: " + pattern, since)
@@ -242,7 +228,7 @@ def every_mx_unreachable_is_a_deferral(t, d, peers, dns):
     p8, p9, p6 = peers
     since = d.log_mark()
     send(t, d, "unreach.test", "every MX unreachable")
-    what, why = delivery_of(d, "x@unreach.test", since)
+    what, why = d.delivery_outcome("x@unreach.test", since)
     t.is_(what, "deferral", "unreachable: a deferral", why)
     t.is_(why, "127.0.0.6:_connect:_Connection_refused_(#4.4.1)",
           "unreachable: the reason is the last host's error "

@@ -1124,6 +1124,24 @@ class Daemon:
         except WaitTimeout:
             return None
 
+    def delivery_result(self, rcpt, since=0, msgid=r"\d+", seconds=None):
+        """
+        Wait until the first delivery to rcpt after log offset since has
+        its result logged (delivery_in()); (id, what, text), or None at the
+        deadline.
+        """
+        try:
+            return wait_for("the result of a delivery to %s" % rcpt,
+                            lambda: delivery_in(self.log_text(since), rcpt,
+                                                msgid), seconds, 0.1)
+        except WaitTimeout:
+            return None
+
+    def delivery_outcome(self, rcpt, since=0, seconds=None):
+        """(what, text) of delivery_result(), or (None, None)."""
+        r = self.delivery_result(rcpt, since, seconds=seconds)
+        return (r[1], r[2]) if r else (None, None)
+
     def _dump_log(self):
         if self not in _daemons or (not self.running() and
                                     self is not _daemons[-1]):
@@ -1218,6 +1236,22 @@ class Daemon:
 
     def wait_for_maildir(self, n, maildir=None, seconds=None, pred=None):
         return wait_for_maildir(maildir or self.maildir, n, seconds, pred)
+
+
+def delivery_in(log, rcpt, msgid=r"\d+"):
+    """
+    The first delivery to rcpt (of message msgid, a pattern) in log text,
+    from qmail-send's lines "starting delivery D: msg M to local|remote
+    RCPT" and "delivery D: WHAT: TEXT": (D, WHAT, TEXT), or None while its
+    result is not in log.
+    """
+    start = re.search(r"(?m)^starting delivery (\d+): msg %s to "
+                      r"(?:local|remote) %s$" % (msgid, re.escape(rcpt)), log)
+    if start is None:
+        return None
+    r = re.search(r"(?m)^delivery %s: (\w+): (.*)$" % start.group(1),
+                  log[start.end():])
+    return (start.group(1), r.group(1), r.group(2)) if r else None
 
 
 def parse_queue(text):
