@@ -186,7 +186,7 @@ def sticky_home_defers(t, d, h):
 
 def main():
     t = sqtest.Tap()
-    dq.require_root(t, "the agent runs as a real user")
+    sqtest.require_root(t, "the agent runs as a real user")
     h = dq.make_user(t, RCPT_USER)
     h.maildir("bounces")
     h.write(".qmail-bounces", "./bounces/\n")

@@ -143,7 +143,7 @@ def invalid_forward_address_bounces(t, d, a, b):
 
 def main():
     t = sqtest.Tap()
-    dq.require_root(t, "the agents run as real users")
+    sqtest.require_root(t, "the agents run as real users")
     a = dq.make_user(t, USER_A)
     b = dq.make_user(t, USER_B)
     a.maildir("bounces")

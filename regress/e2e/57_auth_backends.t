@@ -27,8 +27,6 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqtest
 
-DAEMON_USER = "_sqmaild"
-QUEUE_USER = "_sqmailq"
 SYS_USER = "sqtbkuser"
 SYS_LOCKED = "sqtbklocked"
 SYS_ROOT = "sqtbkroot"          # uid 0 (useradd -o -u 0)
@@ -39,14 +37,7 @@ PAM_FILE = "/etc/pam.d/" + PAM_SERVICE
 CP_USER = "carol@example.test"
 CP_PASS = "pw of carol"
 
-CONF = """\
-hostname "mx.sqtest.test"
-user "{duser}"
-queue user "{quser}"
-chroot "{dir}/empty"
-spool "{spool}"
-control socket "{sock}"
-listen on 127.0.0.1 port {port}
+CONF = sqtest.ROOT_CONF_HEAD + """\
 dns servers "127.0.0.1:9"
 # Many failures from 127.0.0.1 on purpose: no per-address lockout here.
 limit auth-failures 0
@@ -256,15 +247,9 @@ def remove_users():
 
 def main():
     t = sqtest.Tap()
-    if os.getuid() != 0:
-        t.skip_all("needs root (uid 0): test users, PAM, shadow")
+    sqtest.require_root(t, "test users, PAM, shadow")
     if not os.path.exists("/usr/bin/python3"):
         t.skip_all("the checkpassword test program needs /usr/bin/python3")
-    du = sqtest.ensure_user(DAEMON_USER)
-    qu = sqtest.ensure_user(QUEUE_USER)
-    if du is None or qu is None:
-        t.skip_all("cannot create the users %s and %s (useradd)" % (
-            DAEMON_USER, QUEUE_USER))
     try:
         ok, why = make_users()
         if not ok:
@@ -272,9 +257,7 @@ def main():
         x = dict(cpport=sqtest.free_port(), slowport=sqtest.free_port(),
                  p111port=sqtest.free_port(), noneport=sqtest.free_port(),
                  sysport=sqtest.free_port(), pamport=sqtest.free_port())
-        d = sqtest.Daemon(t, conf=CONF, as_root=True, duser=DAEMON_USER,
-                          quser=QUEUE_USER, pam=PAM_SERVICE, **x)
-        os.makedirs(d.path("empty"), mode=0o755)
+        d = sqtest.root_daemon(t, CONF, pam=PAM_SERVICE, **x)
         os.makedirs(d.path("mail"), mode=0o755)
         os.makedirs(d.path("out"))
         os.chmod(d.path("out"), 0o1777)

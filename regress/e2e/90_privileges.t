@@ -17,18 +17,9 @@ import sqtest
 from sqtest import make_message, expect_delivered
 
 SENDER = "sender@example.test"
-DAEMON_USER = "_sqmaild"
-QUEUE_USER = "_sqmailq"
 RCPT_USER = "sqtestrcpt"
 
-CONF = """\
-hostname "mx.sqtest.test"
-user "{duser}"
-queue user "{quser}"
-chroot "{dir}/empty"
-spool "{spool}"
-control socket "{sock}"
-listen on 127.0.0.1 port {port}
+CONF = sqtest.ROOT_CONF_HEAD + """\
 relay from {{ 127.0.0.2/32 }}
 # no DNS server here: remote mail waits (tests stay on loopback)
 dns servers "127.0.0.1:9"
@@ -146,16 +137,8 @@ def delivery_runs_as_the_recipient(t, d, du, qu):
 
 def main():
     t = sqtest.Tap()
-    if os.getuid() != 0:
-        t.skip_all("needs root (uid 0) to start sqmaild privileged")
-    du = sqtest.ensure_user(DAEMON_USER)
-    qu = sqtest.ensure_user(QUEUE_USER)
-    if du is None or qu is None:
-        t.skip_all("cannot create the users %s and %s (useradd)" % (
-            DAEMON_USER, QUEUE_USER))
-    d = sqtest.Daemon(t, conf=CONF, as_root=True, duser=DAEMON_USER,
-                      quser=QUEUE_USER)
-    os.makedirs(d.path("empty"), mode=0o755)
+    du, qu = sqtest.require_root(t, "to start sqmaild privileged")
+    d = sqtest.root_daemon(t, CONF)
     os.makedirs(d.path("mail"), mode=0o755)
     d.start()
     sqtest.run(t, [

@@ -13,18 +13,9 @@ import subprocess
 import sqtest
 from sqtest import make_message
 
-DAEMON_USER = "_sqmaild"
-QUEUE_USER = "_sqmailq"
 DOM = "example.test"
 
-CONF = """\
-hostname "mx.sqtest.test"
-user "{duser}"
-queue user "{quser}"
-chroot "{dir}/empty"
-spool "{spool}"
-control socket "{sock}"
-listen on 127.0.0.1 port {port}
+CONF = sqtest.ROOT_CONF_HEAD + """\
 dns servers "127.0.0.1:9"
 queue retry-min 1s
 queue retry-max 2s
@@ -65,16 +56,6 @@ class Home:
         return self.path(name)
 
 
-def require_root(t, why):
-    """Skip unless root; make sure the daemon's users exist."""
-    if os.getuid() != 0:
-        t.skip_all("needs root (uid 0): %s" % why)
-    if sqtest.ensure_user(DAEMON_USER) is None or \
-            sqtest.ensure_user(QUEUE_USER) is None:
-        t.skip_all("cannot create the users %s and %s (useradd)" % (
-            DAEMON_USER, QUEUE_USER))
-
-
 def make_user(t, name):
     """A fresh user with its home in the scratch directory and a Maildir."""
     home = os.path.join(sqtest.scratch_root(), "home", name)
@@ -96,10 +77,8 @@ def make_user(t, name):
 
 
 def start_daemon(t, program_timeout):
-    d = sqtest.Daemon(t, conf=CONF, as_root=True, duser=DAEMON_USER,
-                      quser=QUEUE_USER, program_timeout=program_timeout)
-    os.makedirs(d.path("empty"), mode=0o755)
-    return d.start()
+    return sqtest.root_daemon(t, CONF,
+                              program_timeout=program_timeout).start()
 
 
 def addr(user, ext=None):

@@ -771,6 +771,20 @@ domain "{domain}" {{
 {domains}
 """
 
+# The daemon as a site runs it, started as root: users of its own and a
+# chroot (require_root(), root_daemon()); a test's conf starts so.
+ROOT_DAEMON_USER = "_sqmaild"
+ROOT_QUEUE_USER = "_sqmailq"
+ROOT_CONF_HEAD = """\
+hostname "mx.sqtest.test"
+user "{duser}"
+queue user "{quser}"
+chroot "{dir}/empty"
+spool "{spool}"
+control socket "{sock}"
+listen on 127.0.0.1 port {port}
+"""
+
 # Local parts of example.test that exist (recipients table).
 LOCAL_USERS = ["you", "alice", "bob", "carol", "sender", "postmaster",
                "list", "loop"]
@@ -1236,6 +1250,29 @@ class Daemon:
 
     def wait_for_maildir(self, n, maildir=None, seconds=None, pred=None):
         return wait_for_maildir(maildir or self.maildir, n, seconds, pred)
+
+
+def require_root(t, why):
+    """
+    Skip unless root; make sure the root daemon's users exist and return
+    their passwd entries (daemon, queue).
+    """
+    if os.getuid() != 0:
+        t.skip_all("needs root (uid 0): %s" % why)
+    du = ensure_user(ROOT_DAEMON_USER)
+    qu = ensure_user(ROOT_QUEUE_USER)
+    if du is None or qu is None:
+        t.skip_all("cannot create the users %s and %s (useradd)" % (
+            ROOT_DAEMON_USER, ROOT_QUEUE_USER))
+    return du, qu
+
+
+def root_daemon(t, conf, **params):
+    """A Daemon started as root with ROOT_CONF_HEAD's users and chroot."""
+    d = Daemon(t, conf=conf, as_root=True, duser=ROOT_DAEMON_USER,
+               quser=ROOT_QUEUE_USER, **params)
+    os.makedirs(d.path("empty"), mode=0o755)
+    return d
 
 
 def delivery_in(log, rcpt, msgid=r"\d+"):
