@@ -1051,7 +1051,6 @@ queue_forward_store(struct qforward *f)
 {
 	char		 buf[65536], dtline[SQ_ADDR_MAX + 32];
 	ssize_t		 n;
-	size_t		 i;
 	time_t		 now = time(NULL);
 	uint64_t	 id;
 	int		 fd = -1, in = -1, len;
@@ -1084,19 +1083,9 @@ queue_forward_store(struct qforward *f)
 		queue_fs_abort(id);
 		goto fail;
 	}
-	f->env.id = id;
-	f->env.ctime = now;
-	queue_copy_info(f->env.helo, conf != NULL &&
+	envelope_made(&f->env, id, now, conf != NULL &&
 	    conf->hostname[0] != '\0' ? conf->hostname : "localhost",
-	    sizeof(f->env.helo));
-	(void)strlcpy(f->env.proto, "FORWARD", sizeof(f->env.proto));
-	f->env.nrcpt = f->ndest;
-	for (i = 0; i < f->ndest; i++) {
-		memset(&f->env.rcpts[i], 0, sizeof(f->env.rcpts[i]));
-		f->env.rcpts[i].dest = f->dests[i];
-		f->env.rcpts[i].state = RCPT_PENDING;
-		f->env.rcpts[i].next_try = now;
-	}
+	    "FORWARD", f->dests, f->ndest);
 	f->job.op.type = QUEUE_OP_COMMIT;
 	f->job.op.env = &f->env;
 	f->job.done = queue_forward_committed;

@@ -46,6 +46,14 @@
 int		 envelope_decode(const char *, size_t, struct envelope *);
 char		*envelope_encode(const struct envelope *, size_t *);
 void		 envelope_free(struct envelope *);
+/*
+ * The envelope of a message the queue makes itself (a bounce, a forward):
+ * id, ctime now, helo, proto, and one pending recipient, due now, per
+ * dest; env->rcpts holds room for ndest already.
+ */
+void		 envelope_made(struct envelope *, uint64_t id, time_t now,
+		    const char *helo, const char *proto,
+		    const struct dest *dests, size_t ndest);
 /* Why the last envelope_decode() failed, e.g. "line 4: unknown key". */
 const char	*envelope_error(void);
 const char	*envelope_state_name(enum rcpt_state);

@@ -115,6 +115,26 @@ envelope_free(struct envelope *env)
 	env->nrcpt = 0;
 }
 
+void
+envelope_made(struct envelope *env, uint64_t id, time_t now, const char *helo,
+    const char *proto, const struct dest *dests, size_t ndest)
+{
+	size_t	 i;
+
+	env->id = id;
+	env->ctime = now;
+	(void)strlcpy(env->helo, helo, sizeof(env->helo));
+	envelope_sanitize(env->helo);
+	(void)strlcpy(env->proto, proto, sizeof(env->proto));
+	env->nrcpt = ndest;
+	for (i = 0; i < ndest; i++) {
+		memset(&env->rcpts[i], 0, sizeof(env->rcpts[i]));
+		env->rcpts[i].dest = dests[i];
+		env->rcpts[i].state = RCPT_PENDING;
+		env->rcpts[i].next_try = now;
+	}
+}
+
 /*
  * Encoding.
  */

@@ -920,18 +920,9 @@ sched_bounce_store(struct qmsg *m, struct qresolve *res)
 	    sizeof(*b->env.rcpts))) == NULL)
 		goto fail;
 	b->origid = m->env.id;
-	b->env.id = id;
-	b->env.ctime = now;
+	envelope_made(&b->env, id, now, sched_hostname(), "QSBMF", res->dests,
+	    res->ndest);
 	b->env.flags = res->dbounce ? ENV_DBOUNCE : ENV_BOUNCE;
-	(void)strlcpy(b->env.helo, sched_hostname(), sizeof(b->env.helo));
-	(void)strlcpy(b->env.proto, "QSBMF", sizeof(b->env.proto));
-	b->env.nrcpt = res->ndest;
-	for (i = 0; i < res->ndest; i++) {
-		memset(&b->env.rcpts[i], 0, sizeof(b->env.rcpts[i]));
-		b->env.rcpts[i].dest = res->dests[i];
-		b->env.rcpts[i].state = RCPT_PENDING;
-		b->env.rcpts[i].next_try = now;
-	}
 	b->job.op.type = QUEUE_OP_COMMIT;
 	b->job.op.env = &b->env;
 	b->job.done = sched_bounce_committed;
