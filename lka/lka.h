@@ -90,6 +90,8 @@ struct lka_child {
 int	lka_child_run(struct lka_childpool *, struct lka_child *);
 /* Watch SIGCHLD on lka's loop (lka_child_run() does it too). */
 void	lka_child_init(void);
+/* Reap child pid when it exits, nothing more (its owner sees its end). */
+void	lka_child_reap(pid_t);
 
 /*
  * lka_auth_prog.c: run a checkpassword program.  Returns -1 when the
@@ -100,9 +102,9 @@ int	lka_auth_prog(struct mproc *, uint64_t reqid, const struct authsrc *,
 	    const char *user, const char *pass);
 
 /*
- * lka_auth_ldap.c: check against an LDAP server (a forked child per
- * check).  Returns -1 when the answer will follow, or a status to answer
- * now.  lka_auth_ldap_expand() puts a user, escaped, into a DN or filter
+ * lka_auth_ldap.c: check against an LDAP server (a pool of worker
+ * processes per source, each with an open connection).  Returns -1 when
+ * the answer will follow, or a status to answer now.  lka_auth_ldap_expand() puts a user, escaped, into a DN or filter
  * template; -1 when it does not fit.
  */
 int	lka_auth_ldap(struct mproc *, uint64_t reqid, const struct authsrc *,
