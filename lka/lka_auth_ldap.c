@@ -19,12 +19,14 @@
  * stopped; a process can be killed and replaced.  A worker also keeps
  * libldap's parsing of the server's bytes out of lka's address space.
  *
- * A worker whose connection is down reconnects: at once for the first
- * check after a connection that was in use broke (a server restarted or
- * closed an idle connection: that check is retried once on a new
- * connection), else after a backoff (LDAP_BACKOFF_MIN, doubling to
- * LDAP_BACKOFF_MAX seconds) during which checks fail at once (454) and
- * the worker tries again by itself when it ends.
+ * A worker whose connection is down reconnects.  A check that finds
+ * its connection broken under it (a server restarted, or closed an idle
+ * connection) is retried once on a new one.  A worker without a
+ * connection tries again by itself after a backoff (LDAP_BACKOFF_MIN
+ * seconds, doubling to LDAP_BACKOFF_MAX), and for a check at once unless
+ * an attempt failed less than LDAP_BACKOFF_MIN ago (then the check fails
+ * at once, 454): a server that is down sees at most one attempt a second
+ * from a busy worker, and one that is back is used at the next check.
  *
  * The two modes: bind as bind-dn with the user put in (escaped as an
  * RFC 4514 attribute value), or search base for filter with the user put
@@ -214,8 +216,9 @@ static struct {
 	time_t			 timeout;
 	LDAP			*ld;
 	int			 as_service;
-	time_t			 next_try;	/* 0: now */
+	time_t			 next_try;	/* idle reconnect; 0: now */
 	time_t			 backoff;
+	time_t			 last_try;	/* last failed attempt */
 } w;
 
 /* A result code that says the connection is gone (or never came). */
@@ -312,6 +315,7 @@ worker_connect(void)
 		goto fail;
 	w.backoff = 0;
 	w.next_try = 0;
+	w.last_try = 0;
 	log_debug("lka: auth: ldap: %s: connected (worker %d)", l->url,
 	    (int)getpid());
 	return 0;
@@ -319,7 +323,8 @@ fail:
 	worker_drop();
 	w.backoff = w.backoff == 0 ? LDAP_BACKOFF_MIN :
 	    w.backoff * 2 > LDAP_BACKOFF_MAX ? LDAP_BACKOFF_MAX : w.backoff * 2;
-	w.next_try = worker_now() + w.backoff;
+	w.last_try = worker_now();
+	w.next_try = w.last_try + w.backoff;
 	return -1;
 }
 
@@ -415,10 +420,16 @@ worker_check(const struct ldapmsg *m)
 	if (m->user[0] == '\0' || m->pass[0] == '\0')
 		return LDAP_V_BAD;	/* lka refuses both before: never sent */
 	if (w.ld == NULL) {
-		if (w.next_try != 0 && worker_now() < w.next_try) {
-			log_warnx("lka: auth: ldap: %s: not connected; next "
-			    "attempt in %lld s", w.l->url,
-			    (long long)(w.next_try - worker_now()));
+		/*
+		 * A check tries at once, unless an attempt failed within the
+		 * last LDAP_BACKOFF_MIN: one attempt a second per worker at
+		 * most while the server is down, and no longer a wait than
+		 * that once it is back.
+		 */
+		if (w.last_try != 0 &&
+		    worker_now() - w.last_try < LDAP_BACKOFF_MIN) {
+			log_warnx("lka: auth: ldap: %s: not connected (the "
+			    "last attempt failed just now)", w.l->url);
 			return LDAP_V_TEMP;
 		}
 		if (worker_connect() == -1)
