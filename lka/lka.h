@@ -147,6 +147,18 @@ int	lka_auth_cert_map(struct sqconf *, const char *tname, const char *hash,
 /* IMSG_LKA_AUTH_CERT from smtp: map and answer. */
 void	lka_auth_cert_imsg(struct mproc *, struct imsg *);
 
+/*
+ * lka_auth_sender.c: MAV ("auth sender-check").  Whether user (as
+ * authenticated) may use sender as MAIL FROM: its own address, its name
+ * at a local domain, or an address or @domain listed for it in table
+ * tname ("" or NULL: none).  SQ_OK, SQ_PERMFAIL, or SQ_TEMPFAIL when the
+ * table failed.
+ */
+int	lka_auth_sender_check(struct sqconf *, const char *tname,
+	    const char *user, const struct mailaddr *sender);
+/* IMSG_LKA_MAIL_AUTH from smtp: check, answer as IMSG_LKA_MAIL. */
+void	lka_auth_sender_imsg(struct mproc *, struct imsg *);
+
 /* lka_route.c: remote routes (route lines, MX) and show routes. */
 void	lka_route_init(void);
 void	lka_route_show(struct mproc *, uint32_t ctlid, const char *domain);
