@@ -57,6 +57,14 @@ struct listener {
 	char			*client_ca;	/* PEM; NULL: not read here */
 	size_t			 client_ca_len;
 	char			 auth_cert[64];	/* mapping table, "" none */
+	/*
+	 * MAV ("auth sender-check"): an authenticated session's MAIL FROM
+	 * must be one of its user's addresses (lka decides: see
+	 * lka/lka_auth_sender.c), with auth_senders (a table: user ->
+	 * addresses and @domains) adding to the implicit ones.
+	 */
+	int			 auth_sender_check;
+	char			 auth_senders[64];	/* table, "" none */
 	char			 where[128];	/* "file:line" of the listen line */
 };
 TAILQ_HEAD(listenerlist, listener);
@@ -122,6 +130,7 @@ enum auth_backend {
  */
 #define AUTH_LDAP_TIMEOUT	10	/* seconds, the default */
 #define AUTH_LDAP_STR		512	/* octets of a URL, DN or filter */
+#define AUTH_LDAP_POOL_MAX	64	/* connections of one source */
 struct authldap {
 	char			 url[AUTH_LDAP_STR];
 	char			 bind_dn[AUTH_LDAP_STR];	/* "": search */
@@ -131,6 +140,7 @@ struct authldap {
 	char			 search_pw[256];
 	char			 ca[PATH_MAX];		/* "": system CAs */
 	int			 starttls;
+	int			 pool;		/* connections; 0: the default */
 };
 
 struct authsrc {

@@ -163,6 +163,12 @@ enum imsg_type {
 				 *   text, u64 msgid (the new message; sent only
 				 *   once it is durable) */
 
+	/* smtp <-> lka: MAV ("auth sender-check"), see lka/lka_auth_sender.c */
+	IMSG_LKA_MAIL_AUTH,	/* smtp->lka: u64 reqid, sockaddr client, mailaddr
+				 *   sender, string user (authenticated), string
+				 *   table ("" none); instead of IMSG_LKA_MAIL
+				 * lka->smtp: answered as IMSG_LKA_MAIL */
+
 	IMSG_TYPE_MAX
 };
 

@@ -106,6 +106,8 @@ static struct {
 	char			 lclientca[PATH_MAX];	/* "" none */
 	struct conf_file	*lclientcaf;	/* its text, NULL: not here */
 	char			 lauthcert[64];	/* mapping table, "" none */
+	int			 lsendercheck;	/* "auth sender-check" */
+	char			 lsenders[64];	/* its table, "" none */
 } ps;
 
 /* auth ldap: the options being read (their own, not in ps). */
@@ -165,6 +167,7 @@ static void	conf_domain_auth(int);
 static void	conf_ldap_begin(const char *);
 static void	conf_ldap_opt(int, const char *);
 static void	conf_ldap_end(void);
+static void	conf_listen_sendercheck(const char *);
 static void	conf_tls_protocols(const char *);
 static void	conf_tls_ciphers(const char *);
 
@@ -188,6 +191,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	CHECKPASSWORD PAM SYSTEM TIMEOUT
 %token <v.kw>	BASE BINDDN FILTER LDAP SEARCHDN SEARCHPASSWORD STARTTLS
 %token <v.kw>	CLIENTCA RECEIVED
+%token <v.kw>	POOL SENDERCHECK
 %token		ERROR
 /*
  * One: "auth" after a route line's options on the same line is taken as
@@ -263,7 +267,7 @@ keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
 		| SYSLOG | TABLE | USER | USERS
 		| CHECKPASSWORD | PAM | SYSTEM | TIMEOUT
 		| BASE | BINDDN | FILTER | LDAP | SEARCHDN | SEARCHPASSWORD
-		| STARTTLS
+		| STARTTLS | POOL | SENDERCHECK
 		;
 
 main		: HOSTNAME STRING		{ conf_hostname($2); }
@@ -296,6 +300,8 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			ps.lauthplain = ps.lauthreq = 0;
 			ps.lclientca[0] = ps.lauthcert[0] = '\0';
 			ps.lclientcaf = NULL;
+			ps.lsendercheck = 0;
+			ps.lsenders[0] = '\0';
 		} listenopts {
 			conf_listen($3, $4, $5);
 		}
@@ -431,6 +437,10 @@ listenopts	: /* empty */
 		| listenopts AUTH CERTIFICATE tname {
 			conf_listen_authcert($4);
 		}
+		| listenopts AUTH SENDERCHECK	{ conf_listen_sendercheck(NULL); }
+		| listenopts AUTH SENDERCHECK TABLE tname {
+			conf_listen_sendercheck($5);
+		}
 		;
 
 /* A domain's own AUTH backend, for users named user@domain. */
@@ -461,7 +471,7 @@ authsrc		: SYSTEM {
 
 /*
  * auth ldap "URL" bind-dn "DN" | base "DN" filter "F" [search-dn "DN"
- * search-password "PW"], [starttls] [ca "FILE"] [timeout TIME].  "ca",
+ * search-password "PW"], [starttls] [ca "FILE"] [timeout TIME] [pool N].  "ca",
  * not "tls ca": "tls" after the options is the listener's STARTTLS.
  */
 ldapopts	: /* empty */
@@ -477,6 +487,16 @@ ldapopts	: /* empty */
 		| ldapopts TIMEOUT time {
 			if (conf_range("auth ldap timeout", $3, 1, 300) == 0)
 				ps_ldap_timeout = $3;
+			else
+				ps_ldap_bad = 1;
+		}
+		| ldapopts POOL number {
+			if (ps_ldap.pool != 0) {
+				conf_error("auth ldap: pool twice");
+				ps_ldap_bad = 1;
+			} else if (conf_range("auth ldap pool", $3, 1,
+			    AUTH_LDAP_POOL_MAX) == 0)
+				ps_ldap.pool = $3;
 			else
 				ps_ldap_bad = 1;
 		}
@@ -623,6 +643,7 @@ static const struct conf_keyword {
 	{ "pam",		PAM },
 	{ "pki",		PKI },
 	{ "plaintext",		PLAINTEXT },
+	{ "pool",		POOL },
 	{ "pop3",		POP3 },
 	{ "port",		PORT },
 	{ "postmaster",		POSTMASTER },
@@ -642,6 +663,7 @@ static const struct conf_keyword {
 	{ "route",		ROUTE },
 	{ "search-dn",		SEARCHDN },
 	{ "search-password",	SEARCHPASSWORD },
+	{ "sender-check",	SENDERCHECK },
 	{ "servers",		SERVERS },
 	{ "sessions",		SESSIONS },
 	{ "sessions-per-ip",	SESSIONSPERIP },
@@ -1433,6 +1455,8 @@ conf_listen_one(int af, const void *addr, uint64_t port, int proto)
 	(void)strlcpy(l->client_ca_path, ps.lclientca,
 	    sizeof(l->client_ca_path));
 	(void)strlcpy(l->auth_cert, ps.lauthcert, sizeof(l->auth_cert));
+	l->auth_sender_check = ps.lsendercheck;
+	(void)strlcpy(l->auth_senders, ps.lsenders, sizeof(l->auth_senders));
 	if (ps.lclientcaf != NULL) {
 		if ((l->client_ca = malloc(ps.lclientcaf->len + 1)) == NULL)
 			fatal("%s", __func__);
@@ -1534,6 +1558,11 @@ conf_listen_tls(const char *addr, int proto)
 static int
 conf_listen_authopts(const char *addr, int proto)
 {
+	if (ps.lsendercheck && ps.lauth[0] == '\0' && ps.lauthcert[0] == '\0') {
+		conf_error("listen on %s: auth sender-check needs a way to "
+		    "authenticate (an auth backend or auth certificate)", addr);
+		return -1;
+	}
 	if (ps.lauth[0] == '\0') {
 		if (ps.lauthplain || ps.lauthreq) {
 			conf_error("listen on %s: auth plaintext and auth "
@@ -2431,6 +2460,27 @@ conf_listen_authcert(const char *name)
 	}
 	conf_string(ps.lauthcert, sizeof(ps.lauthcert), name,
 	    "auth certificate");
+}
+
+/*
+ * listen on ... auth sender-check [table NAME]: an authenticated client's
+ * MAIL FROM must be one of its user's addresses.
+ */
+static void
+conf_listen_sendercheck(const char *name)
+{
+	if (ps.lsendercheck) {
+		conf_error("listen on: auth sender-check given twice");
+		return;
+	}
+	ps.lsendercheck = 1;
+	if (name == NULL)
+		return;
+	if (config_table(ps.conf, name) == NULL)
+		conf_error("table \"%s\" is not defined (define tables before "
+		    "the listeners that use them)", name);
+	conf_string(ps.lsenders, sizeof(ps.lsenders), name,
+	    "auth sender-check table");
 }
 
 /* listen on ... pki NAME: the block must come first, like a table. */

@@ -187,6 +187,10 @@ lka_dispatch_smtp(struct mproc *p, struct imsg *imsg)
 	case IMSG_LKA_AUTH_CERT:
 		lka_auth_cert_imsg(p, imsg);
 		break;
+	case IMSG_LKA_MAIL_AUTH:
+		lka_nlookups++;
+		lka_auth_sender_imsg(p, imsg);
+		break;
 	default:
 		lka_unexpected(p, imsg);
 	}

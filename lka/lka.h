@@ -90,6 +90,8 @@ struct lka_child {
 int	lka_child_run(struct lka_childpool *, struct lka_child *);
 /* Watch SIGCHLD on lka's loop (lka_child_run() does it too). */
 void	lka_child_init(void);
+/* Reap child pid when it exits, nothing more (its owner sees its end). */
+void	lka_child_reap(pid_t);
 
 /*
  * lka_auth_prog.c: run a checkpassword program.  Returns -1 when the
@@ -100,9 +102,9 @@ int	lka_auth_prog(struct mproc *, uint64_t reqid, const struct authsrc *,
 	    const char *user, const char *pass);
 
 /*
- * lka_auth_ldap.c: check against an LDAP server (a forked child per
- * check).  Returns -1 when the answer will follow, or a status to answer
- * now.  lka_auth_ldap_expand() puts a user, escaped, into a DN or filter
+ * lka_auth_ldap.c: check against an LDAP server (a pool of worker
+ * processes per source, each with an open connection).  Returns -1 when
+ * the answer will follow, or a status to answer now.  lka_auth_ldap_expand() puts a user, escaped, into a DN or filter
  * template; -1 when it does not fit.
  */
 int	lka_auth_ldap(struct mproc *, uint64_t reqid, const struct authsrc *,
@@ -144,6 +146,18 @@ int	lka_auth_cert_map(struct sqconf *, const char *tname, const char *hash,
 	    size_t keylen);
 /* IMSG_LKA_AUTH_CERT from smtp: map and answer. */
 void	lka_auth_cert_imsg(struct mproc *, struct imsg *);
+
+/*
+ * lka_auth_sender.c: MAV ("auth sender-check").  Whether user (as
+ * authenticated) may use sender as MAIL FROM: its own address, its name
+ * at a local domain, or an address or @domain listed for it in table
+ * tname ("" or NULL: none).  SQ_OK, SQ_PERMFAIL, or SQ_TEMPFAIL when the
+ * table failed.
+ */
+int	lka_auth_sender_check(struct sqconf *, const char *tname,
+	    const char *user, const struct mailaddr *sender);
+/* IMSG_LKA_MAIL_AUTH from smtp: check, answer as IMSG_LKA_MAIL. */
+void	lka_auth_sender_imsg(struct mproc *, struct imsg *);
 
 /* lka_route.c: remote routes (route lines, MX) and show routes. */
 void	lka_route_init(void);

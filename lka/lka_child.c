@@ -4,7 +4,10 @@
  * at most its concurrency at once; later ones wait in order, at most its
  * waitmax.  Each child has a timeout after which its process group is
  * killed and its verdict is a temporary failure.  SIGCHLD, one event on
- * lka's loop for every pool, reaps them: lka never waits.
+ * lka's loop for every pool, reaps them: lka never waits.  The same event
+ * reaps long-lived children whose owner learns of their end otherwise
+ * (the LDAP workers: their socket closes), handed over by
+ * lka_child_reap().
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -13,6 +16,7 @@
 #include <event.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lka.h"
@@ -23,6 +27,14 @@ static TAILQ_HEAD(, lka_childpool) child_pools =
     TAILQ_HEAD_INITIALIZER(child_pools);
 static struct event		 child_ev_sigchld;
 static int			 child_sigchld_set;
+
+/* Children to reap and nothing more (lka_child_reap()). */
+struct child_reap {
+	TAILQ_ENTRY(child_reap)	 entry;
+	pid_t			 pid;
+};
+static TAILQ_HEAD(, child_reap)	 child_reaps =
+    TAILQ_HEAD_INITIALIZER(child_reaps);
 
 static void	child_start_next(struct lka_childpool *);
 
@@ -73,9 +85,19 @@ child_sigchld(int sig, short ev, void *arg)
 {
 	struct lka_childpool	*pool;
 	struct lka_child	*c, *tmp;
+	struct child_reap	*r, *rtmp;
 	pid_t			 pid;
 	int			 wstatus;
 
+	TAILQ_FOREACH_SAFE(r, &child_reaps, entry, rtmp) {
+		while ((pid = waitpid(r->pid, &wstatus, WNOHANG)) == -1 &&
+		    errno == EINTR)
+			;
+		if (pid == 0)
+			continue;
+		TAILQ_REMOVE(&child_reaps, r, entry);
+		free(r);
+	}
 	TAILQ_FOREACH(pool, &child_pools, entry) {
 		TAILQ_FOREACH_SAFE(c, &pool->running, entry, tmp) {
 			while ((pid = waitpid(c->pid, &wstatus, WNOHANG)) ==
@@ -154,4 +176,19 @@ lka_child_run(struct lka_childpool *pool, struct lka_child *c)
 	pool->nwaiting++;
 	child_start_next(pool);
 	return 0;
+}
+
+void
+lka_child_reap(pid_t pid)
+{
+	struct child_reap	*r;
+
+	lka_child_init();
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		/* A zombie until lka exits: harmless, and said. */
+		log_warn("lka: child %d will not be reaped", (int)pid);
+		return;
+	}
+	r->pid = pid;
+	TAILQ_INSERT_TAIL(&child_reaps, r, entry);
 }

@@ -101,6 +101,9 @@ smtp_listen_init(void)
 		sl->auth_required = l->auth_required;
 		(void)strlcpy(sl->auth_cert, l->auth_cert,
 		    sizeof(sl->auth_cert));
+		sl->auth_sender_check = l->auth_sender_check;
+		(void)strlcpy(sl->auth_senders, l->auth_senders,
+		    sizeof(sl->auth_senders));
 		/* No context: smtps refuses, STARTTLS is not offered. */
 		(void)smtp_tls_listener(sl);
 		event_set(&sl->ev, sl->fd, EV_READ | EV_PERSIST, smtp_accept,

@@ -231,6 +231,9 @@ struct smtp_listener {
 	 * has a client CA; auth_cert names the table lka maps it with.
 	 */
 	char			 auth_cert[64];	/* "" none */
+	/* MAV ("auth sender-check"): lka checks an authenticated sender */
+	int			 auth_sender_check;
+	char			 auth_senders[64];	/* its table, "" none */
 };
 
 struct smtp_stats {

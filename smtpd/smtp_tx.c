@@ -123,6 +123,20 @@ smtp_cmd_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 
 	s->sender = addr;
 	s->wait = W_LKA_MAIL;
+	/*
+	 * MAV: an authenticated user's sender is checked by lka against the
+	 * user's addresses (it owns the tables), then as any other.
+	 */
+	if ((s->flags & SF_AUTH) && s->l->auth_sender_check) {
+		m_create(peers[PROC_LKA], IMSG_LKA_MAIL_AUTH, 0, -1);
+		m_add_u64(peers[PROC_LKA], s->id);
+		m_add_sockaddr(peers[PROC_LKA], (struct sockaddr *)&s->ss);
+		m_add_mailaddr(peers[PROC_LKA], &s->sender);
+		m_add_string(peers[PROC_LKA], s->auth_user);
+		m_add_string(peers[PROC_LKA], s->l->auth_senders);
+		m_close(peers[PROC_LKA]);
+		return;
+	}
 	m_create(peers[PROC_LKA], IMSG_LKA_MAIL, 0, -1);
 	m_add_u64(peers[PROC_LKA], s->id);
 	m_add_sockaddr(peers[PROC_LKA], (struct sockaddr *)&s->ss);

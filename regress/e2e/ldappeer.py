@@ -22,6 +22,7 @@ Environment: LDAPPEER_SLAPD names the slapd binary.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -76,9 +77,12 @@ def have_tools():
 
 class LdapPeer(peerutil.Peer):
 
-    def __init__(self, ldif="", port=None, tls=None):
-        """tls: (certificate, key) PEM paths for StartTLS and ldaps://."""
+    def __init__(self, ldif="", port=None, tls=None, debug="0"):
+        """tls: (certificate, key) PEM paths for StartTLS and ldaps://.
+        debug: slapd's -d level; "conns" or "stats" puts a line per
+        connection (conn=N) into the log (see conn_ids())."""
         self.ldif = ldif
+        self.debug = debug
         self.port = port or peerutil.free_port()
         self.url = "ldap://127.0.0.1:%d" % self.port
         self.tls = tls
@@ -116,6 +120,34 @@ class LdapPeer(peerutil.Peer):
         except OSError:
             return ""
 
+    def log_mark(self):
+        """Where the log ends now: pass it to accepts() and binds()."""
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def _log_since(self, mark):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(mark)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def accepts(self, mark=0):
+        """The conn= numbers of the connections slapd accepted since mark
+        (needs debug "conns" or "stats")."""
+        return [int(m.group(1)) for m in re.finditer(
+            r"conn=(\d+) fd=\d+ ACCEPT from", self._log_since(mark))]
+
+    def binds(self, mark=0, dn_prefix=""):
+        """(conn, dn) of every BIND slapd logged since mark whose DN starts
+        with dn_prefix (needs debug "stats")."""
+        return [(int(m.group(1)), m.group(2)) for m in re.finditer(
+            r'conn=(\d+) op=\d+ BIND dn="([^"]*)" method=',
+            self._log_since(mark)) if m.group(2).startswith(dn_prefix)]
+
     def _ldap(self, argv, data=None):
         return subprocess.run(argv + ["-x", "-H", self.url, "-o",
                                       "nettimeout=5"],
@@ -128,9 +160,9 @@ class LdapPeer(peerutil.Peer):
             raise LdapPeerError("no slapd")
         conf = self._conf()
         logf = open(self.log_path, "ab")
-        # -d 0: in the foreground, so that stop() has the process.
+        # -d: in the foreground, so that stop() has the process.
         self.proc = subprocess.Popen(
-            [slapd, "-d", "0", "-f", conf, "-h", self.url + "/" + (
+            [slapd, "-d", str(self.debug), "-f", conf, "-h", self.url + "/" + (
                 " " + self.ldaps_url + "/" if self.tls else "")],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
             start_new_session=True)
