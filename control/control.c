@@ -50,6 +50,10 @@
 #define CONTROL_SUBMIT_RCPTS	1000
 /* A submitted message, when the configuration sets no limit. */
 #define CONTROL_SUBMIT_SIZE	(1ULL << 30)
+/* Ids of the parent's offline pickups, as ctlids: never a client's. */
+#define CONTROL_PICKUP_BIT	0x80000000U
+/* Pickups in flight at once (the parent keeps fewer). */
+#define CONTROL_PICKUPS_MAX	64
 /* The seals a submitted memory file must carry: its content is fixed. */
 #define CONTROL_SUBMIT_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | \
 				    F_SEAL_GROW | F_SEAL_WRITE)
@@ -91,6 +95,27 @@ static uint32_t			 control_nextid = 1;
 static struct event		 control_ev_accept;
 static struct event		 control_ev_resume;
 static jmp_buf			 control_jmp;
+
+/*
+ * A file of the offline directory the parent hands over: its recipients
+ * until IMSG_PICKUP comes, then the submission queue is storing.  id is
+ * the parent's, and the ctlid toward queue is id | CONTROL_PICKUP_BIT.
+ */
+struct ctl_pickup {
+	TAILQ_ENTRY(ctl_pickup)	 entry;
+	uint32_t		 id;
+	int			 submitted;
+	uid_t			 uid;
+	struct mailaddr		*rcpts;
+	size_t			 nrcpt;
+	int			 rcpt_bad;
+	char			 error[256];
+};
+static TAILQ_HEAD(, ctl_pickup)	 control_pickups =
+				    TAILQ_HEAD_INITIALIZER(control_pickups);
+static size_t			 control_npickups;
+
+static void	control_pickup_done(uint32_t, int, const char *);
 
 /* Who answers show stats. */
 static const enum proc_type	 control_stats_procs[] = {
@@ -163,6 +188,9 @@ control_newid(void)
 
 	/* Ids are not reused until they wrap: a late reply finds nobody. */
 	do {
+		/* The high half is the parent's pickups'. */
+		if (control_nextid & CONTROL_PICKUP_BIT)
+			control_nextid = 1;
 		id = control_nextid++;
 	} while (id == 0 || control_conn_byid(id) != NULL);
 	return id;
@@ -846,6 +874,13 @@ control_submit_done(struct mproc *p, struct imsg *imsg)
 	m_get_int(&m, &status);
 	m_get_msgid(&m, &msgid);
 	m_end(&m);
+	if (reqid <= UINT32_MAX && (reqid & CONTROL_PICKUP_BIT)) {
+		(void)snprintf(line, sizeof(line), "queued as %" PRIu64,
+		    msgid);
+		control_pickup_done(reqid, status, status == SQ_OK ? line :
+		    "the queue could not store the message");
+		return;
+	}
 	if (reqid > UINT32_MAX || (c = control_conn_byid(reqid)) == NULL ||
 	    c->closing || c->pending != IMSG_CTL_SUBMIT) {
 		log_debug("control: submission answer for client %" PRIu64
@@ -861,6 +896,168 @@ control_submit_done(struct mproc *p, struct imsg *imsg)
 		control_conn_finish(c, status == SQ_PERMFAIL ? SQ_PERMFAIL :
 		    SQ_TEMPFAIL, "the queue could not store the message");
 	control_conn_update(c);
+}
+
+/*
+ * The offline directory: the parent read a file some user left there
+ * while sqmaild was down, and hands over its envelope and message with
+ * the uid that owns the file.  Checked as a client's submission is, then
+ * submitted to queue the same way; the parent hears IMSG_PICKUP back.
+ */
+static struct ctl_pickup *
+control_pickup_find(uint32_t id)
+{
+	struct ctl_pickup	*pk;
+
+	TAILQ_FOREACH(pk, &control_pickups, entry)
+		if (pk->id == id)
+			return pk;
+	return NULL;
+}
+
+static void
+control_pickup_free(struct ctl_pickup *pk)
+{
+	TAILQ_REMOVE(&control_pickups, pk, entry);
+	control_npickups--;
+	free(pk->rcpts);
+	free(pk);
+}
+
+static void
+control_pickup_answer(uint32_t id, int status, const char *text)
+{
+	struct mproc	*p = peers[PROC_PARENT];
+
+	m_create(p, IMSG_PICKUP, 0, -1);
+	m_add_u32(p, id);
+	m_add_int(p, status);
+	m_add_string(p, text);
+	m_close(p);
+}
+
+/* queue's answer about a pickup (id with CONTROL_PICKUP_BIT). */
+static void
+control_pickup_done(uint32_t ctlid, int status, const char *text)
+{
+	struct ctl_pickup	*pk;
+	uint32_t		 id = ctlid & ~CONTROL_PICKUP_BIT;
+
+	if ((pk = control_pickup_find(id)) == NULL || !pk->submitted) {
+		log_debug("control: answer for pickup %u dropped", id);
+		return;
+	}
+	if (status != SQ_OK && status != SQ_PERMFAIL)
+		status = SQ_TEMPFAIL;
+	control_pickup_answer(id, status, text);
+	control_pickup_free(pk);
+}
+
+static void
+control_pickup(struct mproc *p, struct imsg *imsg)
+{
+	struct mproc		*q = peers[PROC_QUEUE];
+	struct ctl_pickup	*pk;
+	struct mailaddr		 sender, *r;
+	struct msg		 m;
+	const char		*s, *why = NULL;
+	uint32_t		 id, uid = 0;
+	size_t			 i, ncap;
+	int			 fd = imsg->fd;
+
+	imsg->fd = -1;
+	m_msg(&m, imsg);
+	m_get_u32(&m, &id);
+	if (imsg->hdr.type == IMSG_PICKUP)
+		m_get_u32(&m, &uid);
+	m_get_string(&m, &s);
+	m_end(&m);
+	if (id == 0 || (id & CONTROL_PICKUP_BIT))
+		fatalx("control: bad pickup id %u from the parent", id);
+	if ((pk = control_pickup_find(id)) == NULL) {
+		if (control_npickups >= CONTROL_PICKUPS_MAX ||
+		    (pk = calloc(1, sizeof(*pk))) == NULL) {
+			/* The parent tries again at its next scan. */
+			if (imsg->hdr.type == IMSG_PICKUP) {
+				if (fd != -1)
+					close(fd);
+				control_pickup_answer(id, SQ_TEMPFAIL,
+				    "too many offline files at once");
+			}
+			return;
+		}
+		pk->id = id;
+		TAILQ_INSERT_TAIL(&control_pickups, pk, entry);
+		control_npickups++;
+	}
+	if (pk->submitted)
+		fatalx("control: pickup %u submitted twice", id);
+	if (imsg->hdr.type == IMSG_PICKUP_RCPT) {
+		if (fd != -1)
+			close(fd);
+		if (pk->rcpt_bad)
+			return;
+		if (pk->nrcpt >= CONTROL_SUBMIT_RCPTS) {
+			pk->rcpt_bad = 1;
+			(void)snprintf(pk->error, sizeof(pk->error), "more "
+			    "than %d recipients", CONTROL_SUBMIT_RCPTS);
+			return;
+		}
+		if ((pk->nrcpt & (pk->nrcpt - 1)) == 0) {
+			ncap = pk->nrcpt ? pk->nrcpt * 2 : 1;
+			if ((r = reallocarray(pk->rcpts, ncap,
+			    sizeof(*r))) == NULL) {
+				pk->rcpt_bad = 1;
+				(void)strlcpy(pk->error, "out of memory",
+				    sizeof(pk->error));
+				return;
+			}
+			pk->rcpts = r;
+		}
+		if (control_submit_addr(s, &pk->rcpts[pk->nrcpt], 0) == -1) {
+			pk->rcpt_bad = 1;
+			(void)snprintf(pk->error, sizeof(pk->error), "bad "
+			    "recipient address: %.200s", s);
+			return;
+		}
+		pk->nrcpt++;
+		return;
+	}
+
+	pk->uid = uid;
+	if (pk->rcpt_bad)
+		why = pk->error;
+	else if (pk->nrcpt == 0)
+		why = "no recipient";
+	else if (control_submit_addr(s, &sender, 1) == -1)
+		why = "bad sender address";
+	else
+		why = control_submit_fdcheck(fd);
+	if (why != NULL || q == NULL) {
+		if (fd != -1)
+			close(fd);
+		control_pickup_answer(id, why != NULL ? SQ_PERMFAIL :
+		    SQ_TEMPFAIL, why != NULL ? why : "no channel to queue");
+		control_pickup_free(pk);
+		return;
+	}
+	for (i = 0; i < pk->nrcpt; i++) {
+		m_create(q, IMSG_CTL_SUBMIT_RCPT, 0, -1);
+		m_add_u32(q, id | CONTROL_PICKUP_BIT);
+		m_add_mailaddr(q, &pk->rcpts[i]);
+		m_close(q);
+	}
+	m_create(q, IMSG_CTL_SUBMIT, 0, fd);
+	m_add_u32(q, id | CONTROL_PICKUP_BIT);
+	m_add_u32(q, uid);
+	m_add_u32(q, 0);	/* no process: a file */
+	m_add_mailaddr(q, &sender);
+	m_close(q);
+	log_debug("control: offline file %u of uid %u, %zu recipients", id,
+	    (unsigned)uid, pk->nrcpt);
+	free(pk->rcpts);
+	pk->rcpts = NULL;
+	pk->submitted = 1;
 }
 
 static void
@@ -1042,6 +1239,13 @@ control_reply(struct mproc *p, struct imsg *imsg)
 	m_get_string(&m, &text);
 	m_end(&m);
 
+	if (ctlid & CONTROL_PICKUP_BIT) {
+		/* queue refused an offline file's message. */
+		if (imsg->hdr.type == IMSG_CTL_END && p->proc == PROC_QUEUE)
+			control_pickup_done(ctlid, status == SQ_OK ?
+			    SQ_TEMPFAIL : status, text);
+		return;
+	}
 	if ((c = control_conn_byid(ctlid)) == NULL || c->closing ||
 	    (c->waiting & bit) == 0) {
 		/* The client went away; one line in the log is enough. */
@@ -1096,6 +1300,10 @@ control_dispatch_parent(struct mproc *p, struct imsg *imsg)
 	case IMSG_CTL_LINE:
 	case IMSG_CTL_END:
 		control_reply(p, imsg);
+		break;
+	case IMSG_PICKUP_RCPT:
+	case IMSG_PICKUP:
+		control_pickup(p, imsg);
 		break;
 	default:
 		fatalx("control: unexpected imsg %u from parent",

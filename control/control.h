@@ -44,8 +44,10 @@ int	ctl_parse_msgid(const char *s, uint64_t *id);
 
 /*
  * sendmail(8), sqmailctl called by that name (sendmail.c): submit the
- * message on stdin through the control socket sock.  Returns the exit
- * code, or -1 for -bp (the caller shows the queue, as mailq).
+ * message on stdin (or SMTP transactions, -bs) through the control
+ * socket sock, or into the offline directory when sqmaild is down.
+ * Returns the exit code, or -1 for -bp (the caller shows the queue, as
+ * mailq), -2 for -bi (the caller runs newaliases).
  */
 int	sendmail_main(int argc, char **argv, const char *sock);
 

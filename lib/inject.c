@@ -336,3 +336,84 @@ inject_from(const char *name, int gecos, const char *login,
 		return -1;
 	return n;
 }
+
+int
+inject_offline_addr_ok(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < ' ' || s[i] == 0x7f ||
+		    i + 1 >= SQ_ADDR_MAX)
+			return 0;
+	return 1;
+}
+
+int
+inject_offline_parse(const char *buf, size_t len, struct inject_offline *out,
+    struct inject_range *rcpts, size_t maxrcpt, char *err, size_t errlen)
+{
+	const char	*nl;
+	size_t		 off, end, i, magic = sizeof(INJECT_OFFLINE_MAGIC) - 1;
+	int		 have_sender = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (errlen > 0)
+		err[0] = '\0';
+	if (len > INJECT_OFFLINE_ENV_MAX)
+		len = INJECT_OFFLINE_ENV_MAX;
+	if (len < magic || memcmp(buf, INJECT_OFFLINE_MAGIC, magic) != 0)
+		return inject_fail(err, errlen, "not an offline file (no "
+		    "magic line)");
+	for (off = magic;; off = end + 1) {
+		if (off >= len || (nl = memchr(buf + off, '\n',
+		    len - off)) == NULL)
+			return inject_fail(err, errlen, "the envelope does not "
+			    "end within %zu octets", (size_t)
+			    INJECT_OFFLINE_ENV_MAX);
+		end = (size_t)(nl - buf);
+		if (end == off)
+			break;		/* the empty line */
+		if (end - off - 1 >= SQ_ADDR_MAX)
+			return inject_fail(err, errlen, "an address longer "
+			    "than %d octets", SQ_ADDR_MAX - 1);
+		for (i = off + 1; i < end; i++)
+			if ((unsigned char)buf[i] < ' ' || buf[i] == 0x7f)
+				return inject_fail(err, errlen, "a control "
+				    "octet in an address");
+		switch (buf[off]) {
+		case 'S':
+			if (have_sender || out->nrcpt > 0)
+				return inject_fail(err, errlen, "a sender "
+				    "line out of place");
+			have_sender = 1;
+			out->sender.off = off + 1;
+			out->sender.len = end - off - 1;
+			break;
+		case 'R':
+			if (!have_sender)
+				return inject_fail(err, errlen, "a recipient "
+				    "before the sender");
+			if (end == off + 1)
+				return inject_fail(err, errlen, "an empty "
+				    "recipient");
+			if (out->nrcpt >= maxrcpt ||
+			    out->nrcpt >= INJECT_OFFLINE_RCPTS)
+				return inject_fail(err, errlen, "more than %zu "
+				    "recipients", maxrcpt <
+				    INJECT_OFFLINE_RCPTS ? maxrcpt :
+				    (size_t)INJECT_OFFLINE_RCPTS);
+			rcpts[out->nrcpt].off = off + 1;
+			rcpts[out->nrcpt].len = end - off - 1;
+			out->nrcpt++;
+			break;
+		default:
+			return inject_fail(err, errlen, "an envelope line of "
+			    "unknown kind");
+		}
+	}
+	if (out->nrcpt == 0)
+		return inject_fail(err, errlen, "no recipient");
+	out->body_off = off + 1;
+	return 0;
+}

@@ -72,4 +72,47 @@ int	inject_addrlist(const char *val, size_t len,
 int	inject_from(const char *name, int gecos, const char *login,
 	    const char *addr, char *buf, size_t buflen);
 
+/*
+ * The offline directory (sendmail(8) when sqmaild is down; picked up by
+ * the parent, smtpd/parent_pickup.c).  A file is, in this order:
+ *
+ *	sqmail-offline 1	the magic line
+ *	S<sender>		once: the envelope sender as sendmail(8)
+ *				would have submitted it ("" is the null one)
+ *	R<recipient>		once per recipient, 1 .. INJECT_OFFLINE_RCPTS
+ *	(an empty line)
+ *	the message		as submitted, header fix-ups made
+ *
+ * Every line ends with LF; addresses hold no control octets and fewer
+ * than SQ_ADDR_MAX octets.  The envelope (up to the empty line) is at
+ * most INJECT_OFFLINE_ENV_MAX octets.
+ */
+#define INJECT_OFFLINE_MAGIC	"sqmail-offline 1\n"
+#define INJECT_OFFLINE_RCPTS	1000
+#define INJECT_OFFLINE_ENV_MAX	(64 + INJECT_OFFLINE_RCPTS * (SQ_ADDR_MAX + 2))
+
+struct inject_offline {
+	struct inject_range	 sender;	/* into the buffer parsed */
+	size_t			 nrcpt;
+	size_t			 body_off;	/* the message's first octet */
+};
+
+/*
+ * Parse the envelope of an offline file at the start of buf (which may
+ * hold only the first octets of the file: at least the envelope, at most
+ * INJECT_OFFLINE_ENV_MAX of them are looked at).  Recipients go to rcpts
+ * as ranges into buf (at most maxrcpt).  Returns 0, or -1 with a reason
+ * in err: no magic, a line of another kind, a missing or second sender,
+ * no recipient, too many, an address too long or with a control octet,
+ * no empty line within the limit.  Pure.
+ */
+int	inject_offline_parse(const char *buf, size_t len,
+	    struct inject_offline *out, struct inject_range *rcpts,
+	    size_t maxrcpt, char *err, size_t errlen);
+
+/*
+ * Whether s could be an address of an offline file (see above): 1 or 0.
+ */
+int	inject_offline_addr_ok(const char *s);
+
 #endif

@@ -162,6 +162,20 @@ enum imsg_type {
 				 * queue->mda: u64 reqid, int sq_status, string
 				 *   text, u64 msgid (the new message; sent only
 				 *   once it is durable) */
+	/*
+	 * The offline directory (sendmail(8) when sqmaild was down).  The
+	 * parent reads each file, checks it, and hands its envelope and the
+	 * message (a sealed memory file) to control, which submits it to
+	 * queue as a sendmail submission from the uid that owns the file.
+	 * The parent removes the file only once control reports that queue
+	 * committed the message (smtpd/parent_pickup.c).
+	 */
+	IMSG_PICKUP_RCPT,	/* parent->control: u32 pickup id, string rcpt
+				 *   (one per recipient, before IMSG_PICKUP) */
+	IMSG_PICKUP,		/* parent->control: u32 pickup id, u32 uid, string
+				 *   sender ("": the null sender), fd (sealed memfd)
+				 * control->parent: u32 pickup id, int sq_status,
+				 *   string text (why not, or "queued as N") */
 
 	/* smtp <-> lka: MAV ("auth sender-check"), see lka/lka_auth_sender.c */
 	IMSG_LKA_MAIL_AUTH,	/* smtp->lka: u64 reqid, sockaddr client, mailaddr

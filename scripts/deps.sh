@@ -13,9 +13,10 @@ libbsd-dev libcdb-dev libc-ares-dev libldap-dev libpam0g-dev libcrypt-dev"
 # openssl, sslscan: the clients of the TLS tests (regress/e2e/55_tls_inbound.t);
 # slapd, ldap-utils: the LDAP server of regress/e2e/57_auth_ldap.t (ldappeer.py);
 # bsd-mailx: the mail user agent of regress/e2e/85_sendmail.t;
-# whois: mkpasswd, the yescrypt hashes of regress/e2e/56_auth.t.
+# whois: mkpasswd, the yescrypt hashes of regress/e2e/56_auth.t;
+# procmail, maildrop: the delivery programs of regress/e2e/88_procmail.t.
 test_pkgs="clang perl python3 swaks procps passwd tinycdb unbound postfix \
-sasl2-bin openssl sslscan slapd ldap-utils bsd-mailx whois"
+sasl2-bin openssl sslscan slapd ldap-utils bsd-mailx whois procmail maildrop"
 
 case "${1:-build}" in
 build)	want=$build_pkgs ;;

@@ -35,6 +35,7 @@
 #include "mproc.h"
 #include "msg.h"
 #include "parent_auth.h"
+#include "parent_pickup.h"
 #include "proc.h"
 #include "smtp.h"
 #include "sqmail.h"
@@ -886,6 +887,7 @@ main(int argc, char *argv[])
 	peers[PROC_CONTROL]->handler = parent_dispatch_control;
 	peers[PROC_MDA]->handler = parent_dispatch_mda;
 	peers[PROC_LKA]->handler = parent_auth_imsg;
+	parent_pickup_start();
 	for (i = 1; i < PROC_COUNT; i++)
 		mproc_enable(peers[i]);
 
