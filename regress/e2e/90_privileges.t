@@ -94,6 +94,9 @@ def spool_belongs_to_the_queue_user(t, d, du, qu):
     t.ok(files, "the spool holds files", repr(files))
     wrong = []
     for root, dirs, files in os.walk(d.spool):
+        if root == d.spool:
+            # root's offline drop box and its rejects (sendmail(8))
+            dirs[:] = [x for x in dirs if x not in ("offline", "offline.bad")]
         for n in [root] + [os.path.join(root, x) for x in dirs + files]:
             try:
                 st = os.lstat(n)
