@@ -33,6 +33,14 @@ int	lka_resolve(struct sqconf *, const struct mailaddr *rcpt,
 	    size_t *nout, size_t maxout, char *reply, size_t replylen);
 
 /*
+ * Read the qmail files the configuration names (qmail assign, qmail
+ * virtualdomains) for lka_resolve(), dropping what was read before.
+ * Returns how many could not be read or parsed (logged); lookups that
+ * need one of them then fail temporarily.
+ */
+int	lka_qmail_load(struct sqconf *);
+
+/*
  * Check a sender (MAIL FROM): SQ_OK and reply "", or a status and a full
  * reply line.  Any sender the SMTP parser accepted passes for now; the
  * hook is where badmailfrom and friends go.
