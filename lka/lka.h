@@ -39,6 +39,13 @@ int	lka_resolve(struct sqconf *, const struct mailaddr *rcpt,
  * need one of them then fail temporarily.
  */
 int	lka_qmail_load(struct sqconf *);
+/*
+ * What qmail's passwd rule asks the system (qmail_getpw_sys and
+ * qmail_owner_sys of qmail_users.h); unit tests put their own here.
+ */
+struct qmail_pw;
+extern int	(*lka_qmail_getpw)(void *, const char *, struct qmail_pw *);
+extern int	(*lka_qmail_owner)(void *, const char *, uid_t *);
 
 /*
  * Check a sender (MAIL FROM): SQ_OK and reply "", or a status and a full

@@ -334,6 +334,10 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
  * named but could not be read or parsed leaves its "bad" flag set, and
  * every lookup that needs it fails temporarily until a reload reads it.
  */
+int	(*lka_qmail_getpw)(void *, const char *, struct qmail_pw *) =
+	    qmail_getpw_sys;
+int	(*lka_qmail_owner)(void *, const char *, uid_t *) = qmail_owner_sys;
+
 static struct qmail_assign	*lka_assign;
 static struct table_file	*lka_vdoms;
 static int			 lka_assign_bad, lka_vdoms_bad;
@@ -464,7 +468,7 @@ lka_user_qmail(struct sqconf *c, const char *local, const char *atext,
 	if (local[i] == '\0' && lka_pwname_ok(name) &&
 	    !lka_ignored(c, name)) {
 		memset(&pw, 0, sizeof(pw));
-		switch (qmail_getpw_sys(NULL, name, &pw)) {
+		switch (lka_qmail_getpw(NULL, name, &pw)) {
 		case -1:
 			log_warn("getpwnam \"%s\"", name);
 			goto temp;
@@ -486,8 +490,8 @@ lka_user_qmail(struct sqconf *c, const char *local, const char *atext,
 	}
 
 	memset(&ops, 0, sizeof(ops));
-	ops.getpw = qmail_getpw_sys;
-	ops.owner = qmail_owner_sys;
+	ops.getpw = lka_qmail_getpw;
+	ops.owner = lka_qmail_owner;
 	ops.brk = c->qmail_break != 0 ? c->qmail_break : QMAIL_BREAK_DEFAULT;
 	ops.alias = c->qmail_alias[0] != '\0' ? c->qmail_alias : NULL;
 	ops.ignore = (const char *const *)c->qmail_ignore;
