@@ -5,10 +5,11 @@
  * relay gets it.  A local domain's local part is checked for syntax that
  * could reach a path, then looked up in the domain's aliases (expanded
  * recursively), its recipients table, and finally mapped to the user who
- * owns the mailbox: the domain's user, its users table, or the passwd
- * entry named by the local part, or (qmail-getpw's rule) by its part
- * before a '-': user-ext belongs to user.  Nothing here treats '%', '!' or a quoted
- * '@' as routing: a local part is only ever a key.
+ * owns the mailbox: the domain's user, its users table, or qmail's rules
+ * (lka_user_qmail(): virtualdomains, users/assign, passwd with the break
+ * character, the alias user; a uid 0 account is never delivered to as
+ * itself).  Nothing here treats '%', '!' or a quoted '@' as routing: a
+ * local part is only ever a key.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
