@@ -103,6 +103,7 @@ config_free(struct sqconf *c)
 	struct domain	*d;
 	struct pki	*pk;
 	struct authsrc	*as;
+	size_t		 i;
 
 	if (c == NULL)
 		return;
@@ -130,6 +131,9 @@ config_free(struct sqconf *c)
 		freezero(as, sizeof(*as));	/* an LDAP search password */
 	}
 	free(c->relay_from);
+	for (i = 0; i < c->qmail_nignore; i++)
+		free(c->qmail_ignore[i]);
+	free(c->qmail_ignore);
 	free(c);
 }
 

@@ -236,6 +236,19 @@ struct sqconf {
 	time_t			 agent_idle;	/* agent exits after this idle time */
 	time_t			 agent_program_timeout;	/* a .qmail |program */
 
+	/*
+	 * qmail's rules for local parts (sqmail.conf(5) "qmail"): a
+	 * users/assign file, a virtualdomains file (both read by lka, and
+	 * users/assign by the parent as well), the break character, the
+	 * passwd accounts that get no mail, and the catch-all account.
+	 */
+	char			 qmail_assign[PATH_MAX];	/* "" none */
+	char			 qmail_vdoms[PATH_MAX];	/* "" none */
+	int			 qmail_break;		/* '-' */
+	char			 qmail_alias[SQ_USER_MAX + 1];	/* "" none */
+	char			**qmail_ignore;	/* NULL-terminated, or NULL */
+	size_t			 qmail_nignore;
+
 	size_t			 nrelay;
 	struct netaddr		*relay_from;	/* may relay anywhere */
 
@@ -272,6 +285,7 @@ TAILQ_HEAD(conf_filelist, conf_file);
 #define CONF_MAX_TOTAL		(16 * 1024 * 1024)	/* octets of all files */
 #define CONF_MAX_INCLUDE	8	/* include nesting depth */
 #define CONF_MAX_ERRORS		20	/* errors reported before giving up */
+#define CONF_MAX_IGNORE		1024	/* names in "qmail ignore" */
 #define CONF_CHUNK		8000	/* octets of file text per IMSG_CONF_FILE */
 #define CONF_BUILTIN		"<built-in>"	/* name of the built-in file */
 

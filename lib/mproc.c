@@ -14,7 +14,8 @@
  *	sockaddr	uint32 length, then the bytes (the family's struct)
  *	mailaddr	string user, string domain
  *	dest		string addr, string orig, int type, string user,
- *			int method, string mailbox
+ *			int method, string mailbox, u32 uid, u32 gid,
+ *			string home, int dotqmail, string dash, string ext
  *
  * Composing a message that does not fit MAX_IMSGSIZE, or a field that is
  * not what its type says, is a bug in the caller: fatalx().  Reading a
@@ -462,6 +463,12 @@ m_add_dest(struct mproc *p, const struct dest *d)
 	m_add_field(p, d->user, sizeof(d->user), "dest");
 	m_add_int(p, d->method);
 	m_add_field(p, d->mailbox, sizeof(d->mailbox), "dest");
+	m_add_u32(p, (uint32_t)d->uid);
+	m_add_u32(p, (uint32_t)d->gid);
+	m_add_field(p, d->home, sizeof(d->home), "dest");
+	m_add_int(p, d->dotqmail);
+	m_add_field(p, d->dash, sizeof(d->dash), "dest");
+	m_add_field(p, d->ext, sizeof(d->ext), "dest");
 }
 
 void
@@ -698,6 +705,7 @@ m_get_mailaddr(struct msg *m, struct mailaddr *ma)
 void
 m_get_dest(struct msg *m, struct dest *d)
 {
+	uint32_t u;
 	int	 v;
 
 	m_get_field(m, d->addr, sizeof(d->addr), "dest addr too long");
@@ -717,4 +725,25 @@ m_get_dest(struct msg *m, struct dest *d)
 	d->method = v;
 	m_get_field(m, d->mailbox, sizeof(d->mailbox),
 	    "dest mailbox too long");
+	m_get_u32(m, &u);
+	d->uid = (uid_t)u;
+	m_get_u32(m, &u);
+	d->gid = (gid_t)u;
+	m_get_field(m, d->home, sizeof(d->home), "dest home too long");
+	if (d->home[0] != '\0' && d->home[0] != '/') {
+		d->home[0] = '\0';
+		m_error("dest home not absolute");
+	}
+	m_get_int(m, &v);
+	if (v != 0 && v != 1) {
+		m_error("dest dotqmail out of range");
+		v = 0;
+	}
+	d->dotqmail = v;
+	m_get_field(m, d->dash, sizeof(d->dash), "dest dash too long");
+	if (d->dash[0] != '\0' && strcmp(d->dash, "-") != 0) {
+		d->dash[0] = '\0';
+		m_error("dest dash is neither \"\" nor \"-\"");
+	}
+	m_get_field(m, d->ext, sizeof(d->ext), "dest ext too long");
 }

@@ -71,7 +71,9 @@ enum imsg_type {
 				 *   string text (the qmail-style report) */
 
 	/* mda <-> parent: delivery agents */
-	IMSG_AGENT_FORK,	/* mda->parent: u32 agent id, string user
+	IMSG_AGENT_FORK,	/* mda->parent: u32 agent id, string user,
+				 *   u32 uid, u32 gid, string home ("": user's
+				 *   passwd entry; else checked by the parent)
 				 * parent->mda: u32 agent id, int sq_status, string
 				 *   error, fd (mda's end of the agent's channel) */
 

@@ -146,6 +146,8 @@ static void	conf_listen(const char *, uint64_t, int);
 static void	conf_table_add(const char *, const char *);
 static struct table *conf_table_ref(const char *);
 static void	conf_relay(const char *);
+static void	conf_qmail_break(const char *);
+static void	conf_qmail_ignore(const char *);
 static void	conf_domain_begin(const char *);
 static void	conf_domain_end(void);
 static void	conf_deliver(enum mbox_method, const char *);
@@ -192,6 +194,7 @@ static void	conf_tls_ciphers(const char *);
 %token <v.kw>	BASE BINDDN FILTER LDAP SEARCHDN SEARCHPASSWORD STARTTLS
 %token <v.kw>	CLIENTCA RECEIVED
 %token <v.kw>	POOL SENDERCHECK
+%token <v.kw>	ALIASUSER ASSIGN IGNORE QBREAK QMAIL VIRTUALDOMAINS
 %token		ERROR
 /*
  * One: "auth" after a route line's options on the same line is taken as
@@ -268,6 +271,7 @@ keyword		: ACCEPT | AGENT | ALIASES | AUTH | AUTHFAILURES | AUTHWINDOW
 		| CHECKPASSWORD | PAM | SYSTEM | TIMEOUT
 		| BASE | BINDDN | FILTER | LDAP | SEARCHDN | SEARCHPASSWORD
 		| STARTTLS | POOL | SENDERCHECK
+		| ALIASUSER | ASSIGN | IGNORE | QBREAK | QMAIL | VIRTUALDOMAINS
 		;
 
 main		: HOSTNAME STRING		{ conf_hostname($2); }
@@ -400,6 +404,24 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 			    86400) == 0)
 				ps.conf->agent_program_timeout = $3;
 		}
+		| QMAIL ASSIGN STRING {
+			conf_path(ps.conf->qmail_assign,
+			    sizeof(ps.conf->qmail_assign), $3, "qmail assign");
+		}
+		| QMAIL VIRTUALDOMAINS STRING {
+			conf_path(ps.conf->qmail_vdoms,
+			    sizeof(ps.conf->qmail_vdoms), $3,
+			    "qmail virtualdomains");
+		}
+		| QMAIL QBREAK STRING		{ conf_qmail_break($3); }
+		| QMAIL IGNORE ignorelist
+		| QMAIL ALIASUSER STRING {
+			conf_user(ps.conf->qmail_alias, $3, "qmail alias-user");
+		}
+		;
+
+ignorelist	: STRING			{ conf_qmail_ignore($1); }
+		| ignorelist STRING		{ conf_qmail_ignore($2); }
 		;
 
 optgroup	: /* empty */			{ $$ = NULL; }
@@ -595,7 +617,9 @@ static const struct conf_keyword {
 } conf_keywords[] = {
 	{ "accept",		ACCEPT },
 	{ "agent",		AGENT },
+	{ "alias-user",		ALIASUSER },
 	{ "aliases",		ALIASES },
+	{ "assign",		ASSIGN },
 	{ "auth",		AUTH },
 	{ "auth-failures",	AUTHFAILURES },
 	{ "auth-window",	AUTHWINDOW },
@@ -603,6 +627,7 @@ static const struct conf_keyword {
 	{ "base",		BASE },
 	{ "bind-dn",		BINDDN },
 	{ "bounce",		BOUNCE },
+	{ "break",		QBREAK },
 	{ "ca",			CA },
 	{ "certificate",	CERTIFICATE },
 	{ "chain",		CHAIN },
@@ -626,6 +651,7 @@ static const struct conf_keyword {
 	{ "host-concurrency",	HOSTCONCURRENCY },
 	{ "hostname",		HOSTNAME },
 	{ "idle",		IDLE },
+	{ "ignore",		IGNORE },
 	{ "include",		INCLUDE },
 	{ "key",		KEY },
 	{ "ldap",		LDAP },
@@ -649,6 +675,7 @@ static const struct conf_keyword {
 	{ "postmaster",		POSTMASTER },
 	{ "program-timeout",	PROGRAMTIMEOUT },
 	{ "protocols",		PROTOCOLS },
+	{ "qmail",		QMAIL },
 	{ "qmqp",		QMQP },
 	{ "qmtp",		QMTP },
 	{ "queue",		QUEUE },
@@ -682,6 +709,7 @@ static const struct conf_keyword {
 	{ "user",		USER },
 	{ "users",		USERS },
 	{ "verify",		VERIFY },
+	{ "virtualdomains",	VIRTUALDOMAINS },
 };
 
 void	(*config_error_hook)(const char *);
@@ -1706,6 +1734,53 @@ conf_relay(const char *s)
 	ps.conf->relay_from = n;
 }
 
+/*
+ * The break character: one printable ASCII character that may appear in
+ * a local part we look up (not '@', '/', '"', '\\' or a space).
+ */
+static void
+conf_qmail_break(const char *s)
+{
+	if (strlen(s) != 1 || !isgraph((unsigned char)s[0]) ||
+	    !isascii((unsigned char)s[0]) || strchr("@/\"\\", s[0]) != NULL) {
+		conf_error("qmail break: \"%s\" is not one printable "
+		    "character usable in a local part", s);
+		return;
+	}
+	ps.conf->qmail_break = (unsigned char)s[0];
+}
+
+/* One more passwd account that gets no mail (qmail's ignore). */
+static void
+conf_qmail_ignore(const char *s)
+{
+	char	**n;
+	char	 *dup;
+	size_t	  i;
+
+	if (!conf_name_valid(s) || strlen(s) > SQ_USER_MAX) {
+		conf_error("qmail ignore: \"%s\" is not a user name", s);
+		return;
+	}
+	for (i = 0; i < ps.conf->qmail_nignore; i++)
+		if (strcmp(ps.conf->qmail_ignore[i], s) == 0)
+			return;
+	if (ps.conf->qmail_nignore >= CONF_MAX_IGNORE) {
+		conf_error("qmail ignore: more than %d names",
+		    CONF_MAX_IGNORE);
+		return;
+	}
+	n = reallocarray(ps.conf->qmail_ignore, ps.conf->qmail_nignore + 2,
+	    sizeof(*n));
+	if (n == NULL)
+		fatal("%s", __func__);
+	ps.conf->qmail_ignore = n;
+	if ((dup = strdup(s)) == NULL)
+		fatal("%s", __func__);
+	n[ps.conf->qmail_nignore++] = dup;
+	n[ps.conf->qmail_nignore] = NULL;
+}
+
 static void
 conf_domain_begin(const char *name)
 {
@@ -2576,6 +2651,7 @@ conf_defaults(struct sqconf *c)
 	c->mta_host_concurrency = 20;
 	c->agent_idle = 5;
 	c->agent_program_timeout = 3600;
+	c->qmail_break = '-';
 }
 
 /* Checks that need the whole file. */

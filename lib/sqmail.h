@@ -25,6 +25,8 @@
 #define SQ_HOPS_MAX		100	/* Received + Delivered-To headers before 554 5.4.6 */
 #define SQ_EXPAND_MAX		256	/* destinations one RCPT may expand to */
 #define SQ_MAILBOX_MAX		1024	/* a mailbox path template, NUL included */
+#define SQ_HOME_MAX		1023	/* octets in a home directory */
+#define SQ_EXT_MAX		(2 * SQ_LOCALPART_MAX)	/* a qmail extension */
 
 /* Results of a lookup or a delivery, as they travel between processes. */
 enum sq_status {
@@ -56,6 +58,14 @@ enum mbox_method {
  * looks it up again before it forks an agent as that user) and mailbox is
  * a path template: "~/" is the user's home, "%u" the user name, "%l" the
  * local part; the agent expands it as the user.
+ *
+ * When lka found the user by qmail's rules (users/assign, passwd, the
+ * alias user) it also fills in what qmail-lspawn hands qmail-local: the
+ * uid, gid and home the agent runs with (home "" when it did not: the
+ * parent then takes them from passwd for user, as before), and with
+ * dotqmail set, the dash and extension that choose the .qmail file
+ * (home/.qmail<dash><ext>).  The parent checks uid, gid and home against
+ * passwd or its own copy of users/assign before it forks an agent.
  */
 struct dest {
 	char		 addr[SQ_ADDR_MAX];	/* final address, local@domain */
@@ -64,6 +74,12 @@ struct dest {
 	char		 user[SQ_USER_MAX + 1];
 	enum mbox_method method;
 	char		 mailbox[SQ_MAILBOX_MAX];
+	uid_t		 uid;			/* valid when home[0] */
+	gid_t		 gid;
+	char		 home[SQ_HOME_MAX + 1];	/* absolute, or "" */
+	int		 dotqmail;		/* dash and ext are set */
+	char		 dash[2];		/* "" or "-" */
+	char		 ext[SQ_EXT_MAX + 1];	/* case as given */
 };
 
 /* Per-recipient state in an envelope. */

@@ -57,10 +57,11 @@ lka_tables_load(void)
 {
 	int	 failed;
 
-	failed = table_open_all(conf);
+	failed = table_open_all(conf) + lka_qmail_load(conf);
 	if (failed)
-		log_warnx("lka: %d table%s failed to open; lookups through "
-		    "%s fail temporarily", failed, failed == 1 ? "" : "s",
+		log_warnx("lka: %d table%s or qmail file%s failed to open; "
+		    "lookups through %s fail temporarily", failed,
+		    failed == 1 ? "" : "s", failed == 1 ? "" : "s",
 		    failed == 1 ? "it" : "them");
 	else
 		log_debug("lka: %zu table%s open", table_count(),

@@ -33,6 +33,21 @@ int	lka_resolve(struct sqconf *, const struct mailaddr *rcpt,
 	    size_t *nout, size_t maxout, char *reply, size_t replylen);
 
 /*
+ * Read the qmail files the configuration names (qmail assign, qmail
+ * virtualdomains) for lka_resolve(), dropping what was read before.
+ * Returns how many could not be read or parsed (logged); lookups that
+ * need one of them then fail temporarily.
+ */
+int	lka_qmail_load(struct sqconf *);
+/*
+ * What qmail's passwd rule asks the system (qmail_getpw_sys and
+ * qmail_owner_sys of qmail_users.h); unit tests put their own here.
+ */
+struct qmail_pw;
+extern int	(*lka_qmail_getpw)(void *, const char *, struct qmail_pw *);
+extern int	(*lka_qmail_owner)(void *, const char *, uid_t *);
+
+/*
  * Check a sender (MAIL FROM): SQ_OK and reply "", or a status and a full
  * reply line.  Any sender the SMTP parser accepted passes for now; the
  * hook is where badmailfrom and friends go.

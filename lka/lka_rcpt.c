@@ -5,10 +5,11 @@
  * relay gets it.  A local domain's local part is checked for syntax that
  * could reach a path, then looked up in the domain's aliases (expanded
  * recursively), its recipients table, and finally mapped to the user who
- * owns the mailbox: the domain's user, its users table, or the passwd
- * entry named by the local part, or (qmail-getpw's rule) by its part
- * before a '-': user-ext belongs to user.  Nothing here treats '%', '!' or a quoted
- * '@' as routing: a local part is only ever a key.
+ * owns the mailbox: the domain's user, its users table, or qmail's rules
+ * (lka_user_qmail(): virtualdomains, users/assign, passwd with the break
+ * character, the alias user; a uid 0 account is never delivered to as
+ * itself).  Nothing here treats '%', '!' or a quoted '@' as routing: a
+ * local part is only ever a key.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -145,6 +146,18 @@ lka_username_ok(const char *s)
 		if (*p <= 0x20 || *p >= 0x7f || *p == '/' || *p == ':')
 			return 0;
 	return 1;
+}
+
+/* Whether name is in "qmail ignore". */
+static int
+lka_ignored(struct sqconf *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->qmail_nignore; i++)
+		if (strcmp(c->qmail_ignore[i], name) == 0)
+			return 1;
+	return 0;
 }
 
 /* 1: addr was seen already; 0: now it is; -1: out of room. */
@@ -317,84 +330,266 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 	return LKA_R_PERM;
 }
 
-/* The account that owns ll's mailbox in d; a result, user set on OK. */
+/*
+ * qmail's files, as lka_qmail_load() last read them.  A file that is
+ * named but could not be read or parsed leaves its "bad" flag set, and
+ * every lookup that needs it fails temporarily until a reload reads it.
+ */
+int	(*lka_qmail_getpw)(void *, const char *, struct qmail_pw *) =
+	    qmail_getpw_sys;
+int	(*lka_qmail_owner)(void *, const char *, uid_t *) = qmail_owner_sys;
+
+static struct qmail_assign	*lka_assign;
+static struct table_file	*lka_vdoms;
+static int			 lka_assign_bad, lka_vdoms_bad;
+
+int
+lka_qmail_load(struct sqconf *c)
+{
+	char	 err[PATH_MAX + 128];
+	int	 failed = 0;
+
+	qmail_assign_free(lka_assign);
+	lka_assign = NULL;
+	lka_assign_bad = 0;
+	if (lka_vdoms != NULL)
+		table_file_free(lka_vdoms);
+	lka_vdoms = NULL;
+	lka_vdoms_bad = 0;
+	if (c->qmail_assign[0] != '\0' &&
+	    qmail_assign_load(c->qmail_assign, &lka_assign, err,
+	    sizeof(err)) == -1) {
+		log_warnx("lka: qmail assign: %s; local deliveries fail "
+		    "temporarily", err);
+		lka_assign_bad = 1;
+		failed++;
+	} else if (lka_assign != NULL && lka_assign->dupline != 0)
+		log_warnx("lka: qmail assign %s: line %zu repeats a key; the "
+		    "first one counts", c->qmail_assign, lka_assign->dupline);
+	if (c->qmail_vdoms[0] != '\0' &&
+	    qmail_vdoms_load(c->qmail_vdoms, &lka_vdoms, err,
+	    sizeof(err)) == -1) {
+		log_warnx("lka: qmail virtualdomains: %s; local deliveries "
+		    "fail temporarily", err);
+		lka_vdoms_bad = 1;
+		failed++;
+	}
+	return failed;
+}
+
+/*
+ * The content of a local part as qmail keeps it: a quoted string without
+ * its quotes and escapes.  -1 when it does not fit.
+ */
+static int
+lka_unquote(const char *u, char *buf, size_t len)
+{
+	size_t	 i, n = 0;
+
+	if (u[0] != '"')
+		return strlcpy(buf, u, len) < len ? 0 : -1;
+	for (i = 1; u[i] != '\0' && u[i] != '"'; i++) {
+		if (u[i] == '\\' && u[i + 1] != '\0')
+			i++;
+		if (n + 1 >= len)
+			return -1;
+		buf[n++] = u[i];
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* A local part qmail's rules may hand on: printable, no path syntax. */
+static int
+lka_qlocal_ok(const char *s)
+{
+	const unsigned char	*p;
+
+	if (s[0] == '\0' || s[0] == '.' || strstr(s, "..") != NULL)
+		return 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '/')
+			return 0;
+	return 1;
+}
+
+static void
+lka_dest_qmail(struct dest *dst, const struct qmail_user *qu)
+{
+	/* Bounded alike: struct qmail_user's fields fit struct dest's. */
+	(void)strlcpy(dst->user, qu->user, sizeof(dst->user));
+	dst->uid = qu->uid;
+	dst->gid = qu->gid;
+	(void)strlcpy(dst->home, qu->home, sizeof(dst->home));
+	dst->dotqmail = 1;
+	(void)strlcpy(dst->dash, qu->dash, sizeof(dst->dash));
+	(void)strlcpy(dst->ext, qu->ext, sizeof(dst->ext));
+}
+
+/*
+ * qmail's rules for local (as given, unquoted) in a domain without a
+ * user or users table: users/assign, then a uid 0 account (held, or the
+ * alias user's), then passwd with the break character and the alias
+ * user (qmail-getpw).  Fills dst's user and identity.
+ */
 static enum lka_res
-lka_user(struct lka_expand *x, struct domain *d, const char *ll,
-    const char *atext, int flags, char *user, size_t userlen, char *reply,
-    size_t replylen)
+lka_user_qmail(struct sqconf *c, const char *local, const char *atext,
+    struct dest *dst, char *reply, size_t replylen)
 {
 	struct qmail_getpw_ops	 ops;
 	struct qmail_user	 qu;
-	struct passwd	*pw;
-	int		 r;
+	struct qmail_pw		 pw;
+	char			 name[SQ_USER_MAX + 1];
+	size_t			 i;
 
-	if (d->user[0] != '\0') {
-		if (strlcpy(user, d->user, userlen) >= userlen)
+	if (c->qmail_assign[0] != '\0') {
+		if (lka_assign_bad)
 			goto temp;
-		return LKA_R_OK;
-	}
-	if (d->users != NULL) {
-		if ((r = table_lookup(d->users, ll, user, userlen)) == -1)
-			goto temp;
-		if (r == 0)
+		switch (qmail_assign_lookup(lka_assign, local, &qu)) {
+		case QMAIL_FOUND:
+			lka_dest_qmail(dst, &qu);
+			return LKA_R_OK;
+		case QMAIL_BAD:
 			goto unknown;
-		if (!lka_username_ok(user)) {
-			log_warnx("table %s: \"%s\" maps to a bad user name",
-			    d->users->name, ll);
-			goto temp;
-		}
-		return LKA_R_OK;
-	}
-	if (!lka_pwname_ok(ll))
-		goto unknown;
-	errno = 0;
-	if ((pw = getpwnam(ll)) == NULL) {
-		switch (errno) {
-		case 0:
-		case ENOENT:
-		case ESRCH:
-		case EBADF:
-		case EPERM:
-			goto extension;
 		default:
-			log_warn("getpwnam \"%s\"", ll);
-			goto temp;
+			break;
 		}
 	}
-	if (pw->pw_uid == 0 && !(flags & LKA_F_ALIAS)) {
-		log_debug("%s: uid 0 gets mail only through an alias", atext);
-		goto unknown;
-	}
-	if (strlcpy(user, pw->pw_name, userlen) >= userlen) {
-		log_warnx("user \"%s\": name too long", pw->pw_name);
-		goto unknown;
-	}
-	return LKA_R_OK;
- extension:
+
 	/*
-	 * qmail-getpw's rule: user-ext is user's, ext being the extension
-	 * the agent follows in user's .qmail files (dot-qmail(5)).  Only the
-	 * prefixes are asked here: all of ll was not an account.
+	 * A uid 0 account named by all of local gets no delivery as
+	 * itself: the alias user's .qmail-NAME takes it, or it is held
+	 * (the agent is never forked: mda sees uid 0 and defers).  An
+	 * ignored name is just not a user.
 	 */
-	if (strchr(ll, QMAIL_BREAK_DEFAULT) == NULL)
-		goto unknown;
+	for (i = 0; local[i] != '\0' && i < SQ_USER_MAX; i++)
+		name[i] = (local[i] >= 'A' && local[i] <= 'Z') ?
+		    local[i] - 'A' + 'a' : local[i];
+	name[i] = '\0';
+	if (local[i] == '\0' && lka_pwname_ok(name) &&
+	    !lka_ignored(c, name)) {
+		memset(&pw, 0, sizeof(pw));
+		switch (lka_qmail_getpw(NULL, name, &pw)) {
+		case -1:
+			log_warn("getpwnam \"%s\"", name);
+			goto temp;
+		case 1:
+			if (pw.uid != 0 || c->qmail_alias[0] != '\0')
+				break;
+			if (pw.home[0] != '/')
+				goto unknown;
+			memset(&qu, 0, sizeof(qu));
+			(void)strlcpy(qu.user, pw.name, sizeof(qu.user));
+			qu.uid = 0;
+			qu.gid = pw.gid;
+			(void)strlcpy(qu.home, pw.home, sizeof(qu.home));
+			log_info("%s: %s has uid 0: accepted, held until an "
+			    "alias for %s is added", atext, name, name);
+			lka_dest_qmail(dst, &qu);
+			return LKA_R_OK;
+		}
+	}
+
 	memset(&ops, 0, sizeof(ops));
-	ops.getpw = qmail_getpw_sys;
-	ops.owner = qmail_owner_sys;
-	ops.brk = QMAIL_BREAK_DEFAULT;
-	switch (qmail_getpw(&ops, ll, &qu)) {
+	ops.getpw = lka_qmail_getpw;
+	ops.owner = lka_qmail_owner;
+	ops.brk = c->qmail_break != 0 ? c->qmail_break : QMAIL_BREAK_DEFAULT;
+	ops.alias = c->qmail_alias[0] != '\0' ? c->qmail_alias : NULL;
+	ops.ignore = (const char *const *)c->qmail_ignore;
+	switch (qmail_getpw(&ops, local, &qu)) {
 	case QMAIL_FOUND:
-		if (qu.dash[0] == '\0')
-			goto unknown;
-		if (strlcpy(user, qu.user, userlen) >= userlen)
-			goto unknown;
+		lka_dest_qmail(dst, &qu);
 		return LKA_R_OK;
 	case QMAIL_TEMP:
-		log_warnx("%s: temporary failure looking up its user", atext);
+		if (ops.alias != NULL)
+			log_warnx("%s: temporary failure looking up its user "
+			    "(passwd, or the alias user %s)", atext,
+			    ops.alias);
+		else
+			log_warnx("%s: temporary failure looking up its "
+			    "user", atext);
 		goto temp;
 	default:
 		goto unknown;
 	}
+ unknown:
+	lka_reply(reply, replylen, "550 5.1.1", atext, "no such user here");
+	return LKA_R_PERM;
+ temp:
+	lka_reply(reply, replylen, "451 4.3.0", atext,
+	    "temporary lookup failure");
+	return LKA_R_TEMP;
+}
+
+/*
+ * The account that owns the mailbox of a (lowered in la) in d; a result,
+ * dst's user (and for qmail's rules its identity, and for a virtual
+ * domain its address) set on OK.
+ */
+static enum lka_res
+lka_user(struct lka_expand *x, struct domain *d, const struct mailaddr *a,
+    const struct mailaddr *la, const char *atext, struct dest *dst,
+    char *reply, size_t replylen)
+{
+	struct sqconf	*c = x->conf;
+	char		 local[SQ_LOCALPART_MAX + 1];
+	char		 vlocal[SQ_LOCALPART_MAX + 1];
+	struct mailaddr	 va;
+	const char	*pfx;
+	int		 r;
+
+	if (d->user[0] != '\0') {
+		if (strlcpy(dst->user, d->user, sizeof(dst->user)) >=
+		    sizeof(dst->user))
+			goto temp;
+		return LKA_R_OK;
+	}
+	if (d->users != NULL) {
+		if ((r = table_lookup(d->users, la->user, dst->user,
+		    sizeof(dst->user))) == -1)
+			goto temp;
+		if (r == 0)
+			goto unknown;
+		if (!lka_username_ok(dst->user)) {
+			log_warnx("table %s: \"%s\" maps to a bad user name",
+			    d->users->name, la->user);
+			dst->user[0] = '\0';
+			goto temp;
+		}
+		return LKA_R_OK;
+	}
+
+	if (lka_unquote(a->user, local, sizeof(local)) == -1 ||
+	    !lka_qlocal_ok(local))
+		goto unknown;
+	/*
+	 * virtualdomains first, as qmail-send: x@virt becomes prefix-x@virt
+	 * (the '-' literal), and that is the address delivered to.
+	 */
+	if (c->qmail_vdoms[0] != '\0') {
+		if (lka_vdoms_bad)
+			goto temp;
+		pfx = qmail_vdoms_match(lka_vdoms, local, la->domain);
+		if (pfx != NULL && pfx[0] != '\0') {
+			switch (qmail_vdoms_lookup(lka_vdoms, local,
+			    la->domain, vlocal, sizeof(vlocal))) {
+			case QMAIL_FOUND:
+				break;
+			default:
+				goto unknown;
+			}
+			if (!lka_qlocal_ok(vlocal))
+				goto unknown;
+			lka_lower(va.user, vlocal, sizeof(va.user));
+			(void)strlcpy(va.domain, la->domain,
+			    sizeof(va.domain));
+			if (mailaddr_to_text(&va, dst->addr,
+			    sizeof(dst->addr)) == -1)
+				goto unknown;
+			(void)strlcpy(local, vlocal, sizeof(local));
+		}
+	}
+	return lka_user_qmail(c, local, atext, dst, reply, replylen);
  unknown:
 	lka_reply(reply, replylen, "550 5.1.1", atext, "no such user here");
 	return LKA_R_PERM;
@@ -413,7 +608,6 @@ lka_resolve1(struct lka_expand *x, const struct mailaddr *a,
 	struct mailaddr	 la;
 	struct dest	 dst;
 	char		 val[TABLE_LINE_MAX + 1];
-	char		 user[SQ_USER_MAX + 1];
 	enum lka_res	 res;
 	int		 r;
 
@@ -475,13 +669,14 @@ lka_resolve1(struct lka_expand *x, const struct mailaddr *a,
 		}
 	}
 
-	if ((res = lka_user(x, d, la.user, atext, flags, user, sizeof(user),
-	    reply, replylen)) != LKA_R_OK)
+	if ((res = lka_user(x, d, a, &la, atext, &dst, reply,
+	    replylen)) != LKA_R_OK)
 		return res;
 
 	dst.type = DEST_LOCAL;
-	if (mailaddr_to_text(&la, dst.addr, sizeof(dst.addr)) == -1 ||
-	    strlcpy(dst.user, user, sizeof(dst.user)) >= sizeof(dst.user) ||
+	/* dst.addr is set already when a virtual domain rewrote it. */
+	if ((dst.addr[0] == '\0' &&
+	    mailaddr_to_text(&la, dst.addr, sizeof(dst.addr)) == -1) ||
 	    strlcpy(dst.mailbox, d->mailbox, sizeof(dst.mailbox)) >=
 	    sizeof(dst.mailbox))
 		goto temp;

@@ -9,10 +9,13 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mailaddr.h"
 #include "qmail_users.h"
@@ -774,4 +777,137 @@ qmail_vdoms_lookup(const struct table_file *vd, const char *local,
 	out[pn] = '-';
 	memcpy(out + pn + 1, local, ln + 1);
 	return QMAIL_FOUND;
+}
+
+int
+qmail_assign_allows(const struct qmail_assign *qa, const char *user,
+    uid_t uid, gid_t gid, const char *home)
+{
+	const struct qmail_assign_ent	*e;
+	size_t				 i;
+
+	if (qa == NULL || uid == 0)
+		return 0;
+	for (i = 0; i < qa->nexact + qa->nwild; i++) {
+		e = i < qa->nexact ? &qa->exact[i] :
+		    &qa->wild[i - qa->nexact];
+		if (e->uid == uid && e->gid == gid &&
+		    strcmp(e->user, user) == 0 && strcmp(e->home, home) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+qmail_file_read(const char *path, size_t max, char **bufp, size_t *lenp,
+    char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 have = 0;
+	ssize_t		 n;
+	int		 fd, saved;
+
+	*bufp = NULL;
+	*lenp = 0;
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		(void)snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((uint64_t)st.st_size > max) {
+		(void)snprintf(err, errlen, "%s: larger than %zu octets",
+		    path, max);
+		close(fd);
+		return -1;
+	}
+	/* One more than it says, to see a file that grew meanwhile. */
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		(void)snprintf(err, errlen, "%s: out of memory", path);
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		n = read(fd, buf + have, (size_t)st.st_size + 1 - have);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			saved = errno;
+			(void)snprintf(err, errlen, "%s: %s", path,
+			    strerror(saved));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		have += n;
+		if (have > (size_t)st.st_size) {
+			(void)snprintf(err, errlen, "%s: changed while read",
+			    path);
+			goto fail;
+		}
+	}
+	close(fd);
+	*bufp = buf;
+	*lenp = have;
+	return 0;
+ fail:
+	free(buf);
+	close(fd);
+	return -1;
+}
+
+int
+qmail_assign_load(const char *path, struct qmail_assign **out, char *err,
+    size_t errlen)
+{
+	const char	*what;
+	char		*buf;
+	size_t		 len, line;
+	int		 r;
+
+	*out = NULL;
+	if (qmail_file_read(path, QMAIL_ASSIGN_FILE_MAX, &buf, &len, err,
+	    errlen) == -1)
+		return -1;
+	r = qmail_assign_parse(buf, len, out, &line, &what);
+	free(buf);
+	if (r == -1) {
+		if (line > 0)
+			(void)snprintf(err, errlen, "%s:%zu: %s", path, line,
+			    what);
+		else
+			(void)snprintf(err, errlen, "%s: %s", path, what);
+		return -1;
+	}
+	return 0;
+}
+
+int
+qmail_vdoms_load(const char *path, struct table_file **out, char *err,
+    size_t errlen)
+{
+	const char	*what;
+	char		*buf;
+	size_t		 len, line;
+	int		 r;
+
+	*out = NULL;
+	if (qmail_file_read(path, QMAIL_VDOMS_FILE_MAX, &buf, &len, err,
+	    errlen) == -1)
+		return -1;
+	r = qmail_vdoms_parse(buf, len, out, &line, &what);
+	free(buf);
+	if (r == -1) {
+		if (line > 0)
+			(void)snprintf(err, errlen, "%s:%zu: %s", path, line,
+			    what);
+		else
+			(void)snprintf(err, errlen, "%s: %s", path, what);
+		return -1;
+	}
+	return 0;
 }

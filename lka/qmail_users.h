@@ -30,9 +30,9 @@
 #define QMAIL_ASSIGN_FILE_MAX	(64 * 1024 * 1024)	/* octets */
 #define QMAIL_ASSIGN_LINE_MAX	2048	/* octets in a line, LF excluded */
 #define QMAIL_ASSIGN_ENTRIES_MAX 1000000
-#define QMAIL_HOME_MAX		1023	/* octets in a home directory */
+#define QMAIL_HOME_MAX		SQ_HOME_MAX	/* octets in a home directory */
 #define QMAIL_FIELD_MAX		SQ_LOCALPART_MAX /* local, ext, pre */
-#define QMAIL_EXT_MAX		(2 * SQ_LOCALPART_MAX) /* pre + the rest */
+#define QMAIL_EXT_MAX		SQ_EXT_MAX	/* pre + the rest */
 #define QMAIL_VDOMS_FILE_MAX	(16 * 1024 * 1024)
 #define QMAIL_VDOMS_LINE_MAX	1024
 #define QMAIL_VDOMS_ENTRIES_MAX	1000000
@@ -208,5 +208,26 @@ const char *qmail_vdoms_match(const struct table_file *, const char *local,
  */
 int	qmail_vdoms_lookup(const struct table_file *, const char *local,
 	    const char *domain, char *out, size_t outlen);
+
+/*
+ * Whether users/assign has an assignment (simple or wildcard) that gives
+ * exactly user, uid, gid and home: what the parent checks before it
+ * forks an agent with an identity that is not in passwd.  Never for uid
+ * 0; 0 when qa is NULL.
+ */
+int	qmail_assign_allows(const struct qmail_assign *, const char *user,
+	    uid_t uid, gid_t gid, const char *home);
+
+/*
+ * Read a whole regular file of at most max octets (bufp malloc'd; not
+ * NUL-terminated).  0, or -1 with err set to a line naming path.
+ */
+int	qmail_file_read(const char *path, size_t max, char **bufp,
+	    size_t *lenp, char *err, size_t errlen);
+/* Read and parse users/assign or virtualdomains: 0, or -1 (err set). */
+int	qmail_assign_load(const char *path, struct qmail_assign **out,
+	    char *err, size_t errlen);
+int	qmail_vdoms_load(const char *path, struct table_file **out,
+	    char *err, size_t errlen);
 
 #endif

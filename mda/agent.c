@@ -162,8 +162,9 @@ agent_dispatch(struct mproc *p, struct imsg *imsg)
 
 /*
  * One delivery: refuse a looping message; for a qmail address of this
- * agent's user (its name, or name-ext: see mda_qmail_split) follow the
- * .qmail file in home (dot-qmail(5)); else, or when that says so, expand
+ * agent's user (the dash and extension lka found, or for an older
+ * envelope its name or name-ext: see mda_qmail_split) follow the .qmail
+ * file in home (dot-qmail(5)); else, or when that says so, expand
  * the mailbox and write.  "~/" is the home of the user this agent runs
  * as; "%u" is the user lka chose (the same one when sqmaild runs as root).
  */
@@ -218,7 +219,8 @@ agent_deliver(const char *sender, const struct dest *d, int fd,
 	 * that home is nobody's .qmail place unless lka chose that user.
 	 */
 	if (strcmp(d->user, agent_user) == 0 &&
-	    mda_qmail_split(d->addr, agent_user, &q) == 1) {
+	    (d->dotqmail ? mda_qmail_dest(d, &q) :
+	    mda_qmail_split(d->addr, agent_user, &q)) == 1) {
 		st = mda_dotqmail(&q, sender, agent_home, fd, fw, text, len);
 		if (st != MDA_DQ_DEFAULT)
 			return st;

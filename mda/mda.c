@@ -69,7 +69,11 @@ struct mda_agent {
 	TAILQ_ENTRY(mda_agent)	 runq;
 	int			 on_runq;
 	uint32_t		 id;
+	/* The identity: home "" for passwd's idea of user (see struct dest). */
 	char			 user[SQ_USER_MAX + 1];
+	uid_t			 uid;
+	gid_t			 gid;
+	char			 home[SQ_HOME_MAX + 1];
 	enum mda_agent_state	 state;
 	struct mproc		 mp;		/* valid when READY */
 	struct mda_dlist	 waiting;
@@ -100,7 +104,7 @@ static void	 mda_schedule(void);
 static void	 mda_runq_update(struct mda_agent *);
 static void	 mda_start(struct mda_agent *, struct mda_delivery *);
 static void	 mda_send(struct mda_agent *, struct mda_delivery *);
-static struct mda_agent *mda_agent_get(const char *);
+static struct mda_agent *mda_agent_get(const struct dest *);
 static void	 mda_agent_fork(struct mda_agent *);
 static void	 mda_agent_fail(struct mda_agent *, int, const char *, int);
 static void	 mda_agent_lost(struct mproc *);
@@ -136,7 +140,15 @@ RB_GENERATE(mda_id_tree, mda_agent, by_id, mda_id_cmp);
 static int
 mda_user_cmp(struct mda_agent *a, struct mda_agent *b)
 {
-	return strcmp(a->user, b->user);
+	int	 r;
+
+	if ((r = strcmp(a->user, b->user)) != 0)
+		return r;
+	if (a->uid != b->uid)
+		return a->uid < b->uid ? -1 : 1;
+	if (a->gid != b->gid)
+		return a->gid < b->gid ? -1 : 1;
+	return strcmp(a->home, b->home);
 }
 
 static int
@@ -281,8 +293,22 @@ mda_deliver(struct imsg *imsg)
 		    "user to deliver as (#4.3.5)");
 		goto drop;
 	}
+	/*
+	 * Mail for a uid 0 account that no alias took: lka accepted it to
+	 * hold it here, and no agent is ever forked as root.
+	 */
+	if (dest.home[0] != '\0' && dest.uid == 0) {
+		log_warnx("mda: delivery %016llx to %s: held: %s has uid 0; "
+		    "add an alias for it", (unsigned long long)id, dest.addr,
+		    dest.user);
+		mda_done(id, SQ_TEMPFAIL, "mail for a uid 0 account is held: "
+		    "no delivery runs as root; add an alias for it (an "
+		    "aliases table entry, or .qmail-NAME of the qmail "
+		    "alias-user) (#4.7.0)");
+		goto drop;
+	}
 	if ((d = calloc(1, sizeof(*d))) == NULL ||
-	    (a = mda_agent_get(dest.user)) == NULL) {
+	    (a = mda_agent_get(&dest)) == NULL) {
 		free(d);
 		mda_done(id, SQ_TEMPFAIL, "out of memory (#4.3.0)");
 		goto drop;
@@ -388,17 +414,28 @@ mda_send(struct mda_agent *a, struct mda_delivery *d)
 }
 
 static struct mda_agent *
-mda_agent_get(const char *user)
+mda_agent_get(const struct dest *dest)
 {
 	struct mda_agent	 key, *a;
 
-	if (strlcpy(key.user, user, sizeof(key.user)) >= sizeof(key.user))
+	memset(&key, 0, sizeof(key));
+	if (strlcpy(key.user, dest->user, sizeof(key.user)) >=
+	    sizeof(key.user) ||
+	    strlcpy(key.home, dest->home, sizeof(key.home)) >=
+	    sizeof(key.home))
 		return NULL;
+	if (key.home[0] != '\0') {
+		key.uid = dest->uid;
+		key.gid = dest->gid;
+	}
 	if ((a = RB_FIND(mda_user_tree, &mda_users, &key)) != NULL)
 		return a;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	(void)strlcpy(a->user, user, sizeof(a->user));
+	(void)strlcpy(a->user, key.user, sizeof(a->user));
+	(void)strlcpy(a->home, key.home, sizeof(a->home));
+	a->uid = key.uid;
+	a->gid = key.gid;
 	TAILQ_INIT(&a->waiting);
 	TAILQ_INIT(&a->running);
 	evtimer_set(&a->idle_ev, mda_agent_idle, a);
@@ -421,6 +458,9 @@ mda_agent_fork(struct mda_agent *a)
 	m_create(p, IMSG_AGENT_FORK, 0, -1);
 	m_add_u32(p, a->id);
 	m_add_string(p, a->user);
+	m_add_u32(p, (uint32_t)a->uid);
+	m_add_u32(p, (uint32_t)a->gid);
+	m_add_string(p, a->home);
 	m_close(p);
 }
 

@@ -54,7 +54,7 @@ struct mda_qaddr {
 	char	 host[SQ_DOMAIN_MAX + 1];
 	char	 user[SQ_USER_MAX + 1];
 	char	 dash[2];			/* "" or "-" */
-	char	 ext[SQ_LOCALPART_MAX + 1];
+	char	 ext[SQ_EXT_MAX + 1];
 };
 
 /*
@@ -69,9 +69,20 @@ struct mda_forwards {
 };
 
 extern int	 mda_program_timeout;	/* seconds for a |program line */
-/* 1 with q filled, or 0: addr is no qmail address of user. */
+/*
+ * 1 with q filled, or 0: addr is no qmail address of user.  For an
+ * envelope written before lka put the dash and extension in the
+ * destination (struct dest's dotqmail unset): the agent then splits the
+ * address itself, at '-'.
+ */
 int	 mda_qmail_split(const char *addr, const char *user,
 	    struct mda_qaddr *q);
+/*
+ * 1 with q filled from a destination lka resolved by qmail's rules
+ * (dotqmail set: user, dash and ext as lka found them, local and host
+ * from addr), or 0 when it has none or they do not fit.
+ */
+int	 mda_qmail_dest(const struct dest *, struct mda_qaddr *q);
 /* SQ_OK, SQ_TEMPFAIL, SQ_PERMFAIL (text set) or MDA_DQ_DEFAULT. */
 int	 mda_dotqmail(const struct mda_qaddr *, const char *sender,
 	    const char *home, int msgfd, struct mda_forwards *, char *text,

@@ -58,6 +58,32 @@ mda_qmail_split(const char *addr, const char *user, struct mda_qaddr *q)
 	return 1;
 }
 
+int
+mda_qmail_dest(const struct dest *d, struct mda_qaddr *q)
+{
+	const char	*at;
+	size_t		 n;
+
+	memset(q, 0, sizeof(*q));
+	if (!d->dotqmail || (at = strrchr(d->addr, '@')) == NULL)
+		return 0;
+	n = at - d->addr;
+	if (n == 0 || n > SQ_LOCALPART_MAX || strlen(at + 1) > SQ_DOMAIN_MAX ||
+	    strlen(d->addr) >= sizeof(q->addr) || d->user[0] == '\0' ||
+	    strlen(d->user) >= sizeof(q->user) ||
+	    (d->dash[0] != '\0' && strcmp(d->dash, "-") != 0) ||
+	    strlen(d->ext) >= sizeof(q->ext))
+		return 0;
+	memcpy(q->local, d->addr, n);
+	q->local[n] = '\0';
+	(void)strlcpy(q->addr, d->addr, sizeof(q->addr));
+	(void)strlcpy(q->user, d->user, sizeof(q->user));
+	(void)strlcpy(q->host, at + 1, sizeof(q->host));
+	(void)strlcpy(q->dash, d->dash, sizeof(q->dash));
+	(void)strlcpy(q->ext, d->ext, sizeof(q->ext));
+	return 1;
+}
+
 /* Read all of fd (at most max + 1 octets, so that "too large" shows). */
 static ssize_t
 mda_dq_read(int fd, char *buf, size_t max)

@@ -15,6 +15,12 @@
  *	state pending
  *	next 1732466340
  *	end
+ *
+ * A local recipient that lka found by qmail's rules also has "uid",
+ * "gid" and "home" (all three or none), and "dash" (a bare "dash" line
+ * for "", or "dash -") with an optional "ext" when its .qmail file is
+ * chosen by them.  Envelopes written before these keys existed have
+ * none of them and still load: the agent is then found as before.
  */
 #include <sys/types.h>
 
@@ -50,11 +56,12 @@ static const char *const env_hkeys[HK_COUNT] = {
 /* Recipient keys, each at most once per block. */
 enum env_rkey {
 	RK_ADDR, RK_ORIG, RK_TYPE, RK_USER, RK_METHOD, RK_MAILBOX, RK_STATE,
-	RK_TRIES, RK_LAST, RK_NEXT, RK_ERROR, RK_COUNT
+	RK_TRIES, RK_LAST, RK_NEXT, RK_ERROR, RK_UID, RK_GID, RK_HOME,
+	RK_DASH, RK_EXT, RK_COUNT
 };
 static const char *const env_rkeys[RK_COUNT] = {
 	"addr", "orig", "type", "user", "method", "mailbox", "state",
-	"tries", "last", "next", "error"
+	"tries", "last", "next", "error", "uid", "gid", "home", "dash", "ext"
 };
 
 static const char *const env_states[] = {
@@ -296,6 +303,29 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 			eb_word(&b, "method", env_methods[r->dest.method]);
 		eb_str(&b, "mailbox", r->dest.mailbox,
 		    sizeof(r->dest.mailbox), 0);
+		if (r->dest.home[0] != '\0') {
+			if (r->dest.home[0] != '/' ||
+			    r->dest.uid == (uid_t)-1 ||
+			    r->dest.gid == (gid_t)-1) {
+				b.error = EINVAL;
+				break;
+			}
+			eb_num(&b, "uid", r->dest.uid, 1);
+			eb_num(&b, "gid", r->dest.gid, 1);
+			eb_str(&b, "home", r->dest.home,
+			    sizeof(r->dest.home), 1);
+		}
+		if (r->dest.dotqmail) {
+			if (r->dest.dash[0] != '\0' &&
+			    strcmp(r->dest.dash, "-") != 0) {
+				b.error = EINVAL;
+				break;
+			}
+			eb_str(&b, "dash", r->dest.dash,
+			    sizeof(r->dest.dash), 1);
+			eb_str(&b, "ext", r->dest.ext, sizeof(r->dest.ext),
+			    0);
+		}
 		eb_word(&b, "state", env_states[r->state]);
 		eb_num(&b, "tries", r->tries, 0);
 		eb_time(&b, "last", r->last_try, 0);
@@ -476,6 +506,27 @@ env_rcpt(struct rcpt *r, int k, const char *v, size_t vl)
 		return env_time(v, vl, &r->last_try);
 	case RK_NEXT:
 		return env_time(v, vl, &r->next_try);
+	case RK_UID:
+		if (env_number(v, vl, UINT32_MAX - 1, &u) == -1)
+			return -1;
+		r->dest.uid = (uid_t)u;
+		return 0;
+	case RK_GID:
+		if (env_number(v, vl, UINT32_MAX - 1, &u) == -1)
+			return -1;
+		r->dest.gid = (gid_t)u;
+		return 0;
+	case RK_HOME:
+		if (vl == 0 || v[0] != '/')
+			return -1;
+		return env_string(v, vl, r->dest.home, sizeof(r->dest.home));
+	case RK_DASH:
+		if (vl > 1 || (vl == 1 && v[0] != '-'))
+			return -1;
+		r->dest.dotqmail = 1;
+		return env_string(v, vl, r->dest.dash, sizeof(r->dest.dash));
+	case RK_EXT:
+		return env_string(v, vl, r->dest.ext, sizeof(r->dest.ext));
 	case RK_ERROR:
 		/* Written as printable ASCII: nothing else is accepted. */
 		for (w = 0; (size_t)w < vl; w++)
@@ -488,6 +539,21 @@ env_rcpt(struct rcpt *r, int k, const char *v, size_t vl)
 
 /* The keys a recipient block must have. */
 #define RK_REQUIRED	((1U << RK_ADDR) | (1U << RK_TYPE) | (1U << RK_STATE))
+/* The identity keys: all or none. */
+#define RK_IDENTITY	((1U << RK_UID) | (1U << RK_GID) | (1U << RK_HOME))
+
+/* Whether a recipient block has what it must, and nothing half. */
+static int
+env_rcpt_complete(unsigned seen)
+{
+	if ((seen & RK_REQUIRED) != RK_REQUIRED)
+		return 0;
+	if ((seen & RK_IDENTITY) != 0 && (seen & RK_IDENTITY) != RK_IDENTITY)
+		return 0;
+	if ((seen & (1U << RK_EXT)) && !(seen & (1U << RK_DASH)))
+		return 0;
+	return 1;
+}
 #define HK_REQUIRED	((1U << HK_ID) | (1U << HK_CTIME) | \
 			 (1U << HK_SENDER) | (1U << HK_SIZE))
 
@@ -550,7 +616,7 @@ env_decode(const char *buf, size_t len, struct envelope *env)
 				env_err(line, "header incomplete");
 				return -1;
 			}
-			if (in_rcpt && (seen_r & RK_REQUIRED) != RK_REQUIRED) {
+			if (in_rcpt && !env_rcpt_complete(seen_r)) {
 				env_err(line, "recipient incomplete");
 				return -1;
 			}
@@ -609,7 +675,7 @@ env_decode(const char *buf, size_t len, struct envelope *env)
 		env_err(line, "no recipient");
 		return -1;
 	}
-	if ((seen_r & RK_REQUIRED) != RK_REQUIRED) {
+	if (!env_rcpt_complete(seen_r)) {
 		env_err(line, "recipient incomplete");
 		return -1;
 	}

@@ -39,6 +39,7 @@
 #include "proc.h"
 #include "smtp.h"
 #include "sqmail.h"
+#include "../lka/qmail_users.h"
 
 #define SQMAILD_CONF	"/etc/sqmail/sqmail.conf"
 #define SHUTDOWN_WAIT	10	/* seconds children get before SIGKILL */
@@ -55,10 +56,14 @@ static int		 use_builtin;
 static char		 basedir[PATH_MAX];
 static int		 shutting_down;
 static struct conf_filelist	 conf_loaded;
+/* The parent's own copy of qmail assign: what agents may be besides passwd. */
+static struct qmail_assign	*parent_assign;
 static struct event	 ev_sigchld, ev_sigterm, ev_sigint, ev_sighup;
 
 static void	parent_shutdown(int);
 static int	parent_reload(char *, size_t);
+static void	parent_assign_load(void);
+static int	parent_check_qmail(void);
 
 extern char	**environ;
 
@@ -528,6 +533,7 @@ parent_reload(char *err, size_t errlen)
 	config_pki_clear(c);
 	config_free(conf);
 	conf = c;
+	parent_assign_load();
 	conf_files_free(&conf_loaded);
 	TAILQ_INIT(&conf_loaded);
 	while (!TAILQ_EMPTY(&loaded)) {
@@ -624,11 +630,66 @@ parent_dispatch_control(struct mproc *p, struct imsg *imsg)
 }
 
 /*
+ * Read the configuration's qmail assign file for agent_fork(), at start
+ * and on reload.  A file that cannot be read leaves none: agents for its
+ * users are refused (temporarily) until a reload reads it.
+ */
+static void
+parent_assign_load(void)
+{
+	char	 err[PATH_MAX + 128];
+
+	qmail_assign_free(parent_assign);
+	parent_assign = NULL;
+	if (conf == NULL || conf->qmail_assign[0] == '\0')
+		return;
+	if (qmail_assign_load(conf->qmail_assign, &parent_assign, err,
+	    sizeof(err)) == -1)
+		log_warnx("sqmaild: qmail assign: %s; no agent for its users "
+		    "until it reads", err);
+}
+
+/* sqmaild -n: the qmail files must read too.  0, or -1 (said why). */
+static int
+parent_check_qmail(void)
+{
+	struct qmail_assign	*qa;
+	struct table_file	*vd;
+	char			 err[PATH_MAX + 128];
+	int			 r = 0;
+
+	if (conf->qmail_assign[0] != '\0') {
+		if (qmail_assign_load(conf->qmail_assign, &qa, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "qmail assign: %s\n", err);
+			r = -1;
+		} else
+			qmail_assign_free(qa);
+	}
+	if (conf->qmail_vdoms[0] != '\0') {
+		if (qmail_vdoms_load(conf->qmail_vdoms, &vd, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "qmail virtualdomains: %s\n", err);
+			r = -1;
+		} else
+			table_file_free(vd);
+	}
+	return r;
+}
+
+/*
  * Fork a delivery agent running as user, with one end of a new channel;
  * the other end goes back to mda.  Returns the fd or -1 with err set.
+ *
+ * mda is not trusted with the identity: an agent with a home given
+ * (qmail's rules in lka) runs as (user, uid, gid, home) only when passwd
+ * has exactly that for user, or when the qmail assign file this process
+ * read itself has an assignment giving exactly that; never as uid 0.
+ * Without a home it is user's passwd entry, as it always was.
  */
 static int
-agent_fork(const char *user, int *status, char *err, size_t errlen)
+agent_fork(const char *user, uid_t ruid, gid_t rgid, const char *rhome,
+    int *status, char *err, size_t errlen)
 {
 	struct agentproc	*a;
 	struct passwd		*pw;
@@ -636,10 +697,42 @@ agent_fork(const char *user, int *status, char *err, size_t errlen)
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
-	int			 sp[2];
+	int			 sp[2], pwgroups = 1;
 
 	*status = SQ_TEMPFAIL;
 	pw = getpwnam(user);
+	if (sq_privileged && rhome[0] != '\0') {
+		if (ruid == 0 || (pw != NULL && pw->pw_uid == 0 &&
+		    strcmp(pw->pw_dir, rhome) == 0)) {
+			(void)snprintf(err, errlen, "mail for %s is held: "
+			    "uid 0 gets no delivery; add an alias for it",
+			    user);
+			return -1;
+		}
+		if (pw != NULL && pw->pw_uid == ruid && pw->pw_gid == rgid &&
+		    strcmp(pw->pw_dir, rhome) == 0)
+			;	/* passwd's */
+		else if (qmail_assign_allows(parent_assign, user, ruid, rgid,
+		    rhome))
+			pwgroups = 0;	/* passwd's groups are not its */
+		else {
+			(void)snprintf(err, errlen, "refusing an agent for %s "
+			    "as uid %lu gid %lu home %s: neither passwd nor "
+			    "qmail assign says so", user, (unsigned long)ruid,
+			    (unsigned long)rgid, rhome);
+			return -1;
+		}
+		if (strlcpy(home, rhome, sizeof(home)) >= sizeof(home) ||
+		    strlcpy(name, user, sizeof(name)) >= sizeof(name)) {
+			*status = SQ_PERMFAIL;
+			(void)snprintf(err, errlen, "user %s: name or home "
+			    "too long", user);
+			return -1;
+		}
+		uid = ruid;
+		gid = rgid;
+		goto fork;
+	}
 	if (sq_privileged) {
 		if (pw == NULL) {
 			*status = SQ_PERMFAIL;
@@ -647,9 +740,9 @@ agent_fork(const char *user, int *status, char *err, size_t errlen)
 			return -1;
 		}
 		if (pw->pw_uid == 0) {
-			*status = SQ_PERMFAIL;
-			(void)snprintf(err, errlen, "refusing to deliver as "
-			    "root (user %s has uid 0)", user);
+			(void)snprintf(err, errlen, "mail for %s is held: "
+			    "uid 0 gets no delivery; add an alias for it",
+			    user);
 			return -1;
 		}
 	} else if (pw == NULL || pw->pw_uid != getuid())
@@ -668,6 +761,7 @@ agent_fork(const char *user, int *status, char *err, size_t errlen)
 	uid = pw->pw_uid;
 	gid = pw->pw_gid;
 
+ fork:
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
@@ -698,7 +792,12 @@ agent_fork(const char *user, int *status, char *err, size_t errlen)
 			fatal("agent: dup2");
 		closefrom(4);
 		if (sq_privileged) {
-			if (initgroups(name, gid) == -1 ||
+			/*
+			 * An identity from qmail assign gets only its gid:
+			 * its user need not be in passwd or group at all.
+			 */
+			if ((pwgroups ? initgroups(name, gid) :
+			    setgroups(1, &gid)) == -1 ||
 			    setresgid(gid, gid, gid) == -1 ||
 			    setresuid(uid, uid, uid) == -1)
 				fatal("agent: cannot become %s", name);
@@ -725,9 +824,9 @@ static void
 parent_dispatch_mda(struct mproc *p, struct imsg *imsg)
 {
 	struct msg	 m;
-	const char	*user;
-	char		 err[256];
-	uint32_t	 id;
+	const char	*user, *home;
+	char		 err[256 + PATH_MAX];
+	uint32_t	 id, uid, gid;
 	int		 fd, status;
 
 	switch (imsg->hdr.type) {
@@ -735,9 +834,19 @@ parent_dispatch_mda(struct mproc *p, struct imsg *imsg)
 		m_msg(&m, imsg);
 		m_get_u32(&m, &id);
 		m_get_string(&m, &user);
+		m_get_u32(&m, &uid);
+		m_get_u32(&m, &gid);
+		m_get_string(&m, &home);
 		m_end(&m);
 		err[0] = '\0';
-		fd = agent_fork(user, &status, err, sizeof(err));
+		if (home[0] != '\0' && home[0] != '/') {
+			status = SQ_TEMPFAIL;
+			(void)snprintf(err, sizeof(err), "home %s is not "
+			    "absolute", home);
+			fd = -1;
+		} else
+			fd = agent_fork(user, (uid_t)uid, (gid_t)gid, home,
+			    &status, err, sizeof(err));
 		if (fd == -1)
 			log_warnx("sqmaild: agent for %s: %s", user, err);
 		m_create(p, IMSG_AGENT_FORK, 0, fd);
@@ -806,6 +915,8 @@ main(int argc, char *argv[])
 		exit(1);
 	}
 	if (checkonly) {
+		if (parent_check_qmail() == -1)
+			exit(1);
 		fprintf(stderr, "configuration OK\n");
 		exit(0);
 	}
@@ -815,6 +926,7 @@ main(int argc, char *argv[])
 	if (!sq_debug || conf->log_syslog)
 		log_init(0, LOG_MAIL);
 	log_setverbose(verbose);
+	parent_assign_load();
 	if (sq_privileged) {
 		if (getpwnam(conf->user) == NULL)
 			fatalx("unknown user %s (see sqmail.conf(5): user)",

@@ -167,8 +167,23 @@ field(struct sqconf *c, const char *key)
 	N("agent_idle", c->agent_idle);
 	N("agent_program_timeout", c->agent_program_timeout);
 	N("received_auth", c->received_auth);
+	S("qmail_assign", c->qmail_assign);
+	S("qmail_vdoms", c->qmail_vdoms);
+	N("qmail_break", c->qmail_break);
+	S("qmail_alias", c->qmail_alias);
 #undef S
 #undef N
+	if (strcmp(key, "qmail_ignore") == 0) {
+		for (i = 0; i < c->qmail_nignore; i++) {
+			if (i > 0)
+				strlcat(buf, ",", sizeof(buf));
+			strlcat(buf, c->qmail_ignore[i], sizeof(buf));
+		}
+		if (c->qmail_nignore > 0 &&
+		    c->qmail_ignore[c->qmail_nignore] != NULL)
+			strlcat(buf, " unterminated!", sizeof(buf));
+		return buf;
+	}
 	if (strcmp(key, "listeners") == 0) {
 		TAILQ_FOREACH(l, &c->listeners, entry) {
 			snprintf(one, sizeof(one), "%s%s %s%s%s",
@@ -493,6 +508,19 @@ static const struct good goods[] = {
 	{ "agent_program_timeout", "agent program-timeout 2s\n",
 	    "agent_program_timeout", "2" },
 	{ "default_received_auth", "", "received_auth", "0" },
+	{ "default_qmail_break", "", "qmail_break", "45" },
+	{ "default_qmail_alias_none", "", "qmail_alias", "" },
+	{ "default_qmail_assign_none", "", "qmail_assign", "" },
+	{ "default_qmail_ignore_none", "", "qmail_ignore", "" },
+	{ "qmail_assign_absolute", "qmail assign \"/etc/sqmail/assign\"\n",
+	    "qmail_assign", "/etc/sqmail/assign" },
+	{ "qmail_virtualdomains", "qmail virtualdomains \"/v/vd\"\n",
+	    "qmail_vdoms", "/v/vd" },
+	{ "qmail_break_plus", "qmail break \"+\"\n", "qmail_break", "43" },
+	{ "qmail_alias_user", "qmail alias-user \"alias\"\n", "qmail_alias",
+	    "alias" },
+	{ "qmail_ignore_list_and_lines", "qmail ignore \"a\" \"b\"\n"
+	    "qmail ignore \"c\" \"a\"\n", "qmail_ignore", "a,b,c" },
 	{ "received_auth", "received auth\n", "received_auth", "1" },
 	{ "domain_auth", "table u file:/u\ndomain a.test {\n\tauth users u\n"
 	    "}\ndomain b.test {\n\tauth system\n}\ndomain c.test {\n\t"
@@ -871,6 +899,18 @@ static const struct bad bads[] = {
 	    "test.conf:1: limit auth-failures 100001 is out of range", 1 },
 	{ "auth_window_zero", "limit auth-window 0\n",
 	    "test.conf:1: limit auth-window 0 is out of range", 1 },
+	{ "qmail_break_two_characters", "qmail break \"+-\"\n",
+	    "test.conf:1: qmail break: \"+-\" is not one printable character", 1 },
+	{ "qmail_break_at", "qmail break \"@\"\n",
+	    "test.conf:1: qmail break: \"@\" is not one printable character", 1 },
+	{ "qmail_break_slash", "qmail break \"/\"\n",
+	    "test.conf:1: qmail break: \"/\" is not one", 1 },
+	{ "qmail_ignore_bad_name", "qmail ignore \"a:b\"\n",
+	    "test.conf:1: qmail ignore: \"a:b\" is not a user name", 1 },
+	{ "qmail_alias_user_bad_name", "qmail alias-user \"-x\"\n",
+	    "test.conf:1: qmail alias-user: \"-x\" is not a user name", 1 },
+	{ "qmail_assign_empty_path", "qmail assign \"\"\n",
+	    "test.conf:1: qmail assign: empty path", 1 },
 	{ "agent_program_timeout_too_long", "agent program-timeout 2d\n",
 	    "test.conf:1: agent program-timeout 172800 is out of range", 1 },
 	{ "domain_two_auth", "table u file:/u\ndomain a.test {\n\tauth "

@@ -262,6 +262,12 @@ fixtures(void)
 	dest_max.method = MBOX_MBOX;
 	strlcpy(dest_max.mailbox, rep('m', PATH_MAX - 1),
 	    sizeof(dest_max.mailbox));
+	dest_max.uid = UINT32_MAX - 1;
+	dest_max.gid = UINT32_MAX - 1;
+	strlcpy(dest_max.home, rep('/', SQ_HOME_MAX), sizeof(dest_max.home));
+	dest_max.dotqmail = 1;
+	strlcpy(dest_max.dash, "-", sizeof(dest_max.dash));
+	strlcpy(dest_max.ext, rep('e', SQ_EXT_MAX), sizeof(dest_max.ext));
 
 	memset(&dest_small, 0, sizeof(dest_small));
 	strlcpy(dest_small.addr, "joe@example.org", sizeof(dest_small.addr));
@@ -276,7 +282,10 @@ dest_eq(const struct dest *a, const struct dest *b)
 	return strcmp(a->addr, b->addr) == 0 &&
 	    strcmp(a->orig, b->orig) == 0 && a->type == b->type &&
 	    strcmp(a->user, b->user) == 0 && a->method == b->method &&
-	    strcmp(a->mailbox, b->mailbox) == 0;
+	    strcmp(a->mailbox, b->mailbox) == 0 && a->uid == b->uid &&
+	    a->gid == b->gid && strcmp(a->home, b->home) == 0 &&
+	    a->dotqmail == b->dotqmail && strcmp(a->dash, b->dash) == 0 &&
+	    strcmp(a->ext, b->ext) == 0;
 }
 
 enum rt_kind {
@@ -730,10 +739,78 @@ b_d_methneg(struct mproc *p)
 	b_dest_fields(p, "a", "o", 2, "u", -1, "m");
 }
 
+/* The qmail identity after the first six fields of a good dest. */
+static void
+b_dest_qmail(struct mproc *p, const char *home, int dotqmail,
+    const char *dash, const char *ext)
+{
+	char	*h = strdup(home), *d = strdup(dash), *e = strdup(ext);
+
+	b_dest_fields(p, "a", "o", 1, "u", 1, "m");
+	m_add_u32(p, 1000);
+	m_add_u32(p, 1000);
+	m_add_string(p, h);
+	m_add_int(p, dotqmail);
+	m_add_string(p, d);
+	m_add_string(p, e);
+	free(h);
+	free(d);
+	free(e);
+}
+
 static void
 b_d_ok(struct mproc *p)
 {
 	b_dest_fields(p, "a", "o", 2, "", 0, "");
+	m_add_u32(p, 0);
+	m_add_u32(p, 0);
+	m_add_string(p, "");
+	m_add_int(p, 0);
+	m_add_string(p, "");
+	m_add_string(p, "");
+}
+
+static void
+b_d_qok(struct mproc *p)
+{
+	b_dest_qmail(p, "/home/u", 1, "-", "Ext-Default");
+}
+
+static void
+b_d_qhome_rel(struct mproc *p)
+{
+	b_dest_qmail(p, "home/u", 1, "-", "x");
+}
+
+static void
+b_d_qhome_long(struct mproc *p)
+{
+	b_dest_qmail(p, rep('/', SQ_HOME_MAX + 1), 1, "-", "x");
+}
+
+static void
+b_d_qflag(struct mproc *p)
+{
+	b_dest_qmail(p, "/h", 2, "-", "x");
+}
+
+static void
+b_d_qdash(struct mproc *p)
+{
+	b_dest_qmail(p, "/h", 1, "+", "x");
+}
+
+static void
+b_d_qext_long(struct mproc *p)
+{
+	b_dest_qmail(p, "/h", 1, "-", rep('e', SQ_EXT_MAX + 1));
+}
+
+static void
+b_d_qtrunc(struct mproc *p)
+{
+	b_dest_fields(p, "a", "o", 1, "u", 1, "m");
+	m_add_u32(p, 1000);
 }
 
 static void
@@ -853,6 +930,19 @@ test_malformed_payloads_call_m_error(void)
 		    "dest method out of range" },
 		{ "dest_with_empty_user_and_mailbox_passes", b_d_ok, rd_dest,
 		    NULL },
+		{ "dest_with_qmail_identity_passes", b_d_qok, rd_dest, NULL },
+		{ "dest_relative_home_fails", b_d_qhome_rel, rd_dest,
+		    "dest home not absolute" },
+		{ "dest_home_over_field_fails", b_d_qhome_long, rd_dest,
+		    "dest home too long" },
+		{ "dest_dotqmail_two_fails", b_d_qflag, rd_dest,
+		    "dest dotqmail out of range" },
+		{ "dest_dash_plus_fails", b_d_qdash, rd_dest,
+		    "dest dash is neither \"\" nor \"-\"" },
+		{ "dest_ext_over_field_fails", b_d_qext_long, rd_dest,
+		    "dest ext too long" },
+		{ "dest_truncated_after_uid_fails", b_d_qtrunc, rd_dest,
+		    "short u32" },
 		{ "dest_truncated_after_user_fails", b_d_trunc, rd_dest,
 		    "short int" },
 		{ "dest_mailbox_without_nul_fails", b_d_nonul, rd_dest,

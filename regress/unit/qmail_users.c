@@ -724,6 +724,109 @@ test_vdoms(void)
 	}
 }
 
+/* The parent's check of an agent's identity against users/assign. */
+static void
+test_assign_allows(void)
+{
+	struct qmail_assign	*qa;
+	const char		*errstr;
+	size_t			 errline;
+
+	if (qmail_assign_parse(assign_file, strlen(assign_file), &qa,
+	    &errline, &errstr) != 0) {
+		ok(0, "allows_sample_parses");
+		return;
+	}
+	ok(qmail_assign_allows(qa, "joe", 507, 100, "/home/joe"),
+	    "allows_simple_entry_identity");
+	ok(qmail_assign_allows(qa, "xavier", 508, 100, "/home/xavier"),
+	    "allows_wildcard_entry_identity");
+	ok(qmail_assign_allows(qa, "lists", 600, 600, "/srv/lists/"),
+	    "allows_home_as_written");
+	ok(!qmail_assign_allows(qa, "lists", 600, 600, "/srv/lists"),
+	    "refuses_home_spelled_otherwise");
+	ok(!qmail_assign_allows(qa, "joe", 508, 100, "/home/joe"),
+	    "refuses_other_uid");
+	ok(!qmail_assign_allows(qa, "joe", 507, 0, "/home/joe"),
+	    "refuses_other_gid");
+	ok(!qmail_assign_allows(qa, "joe", 507, 100, "/home/xavier"),
+	    "refuses_other_home");
+	ok(!qmail_assign_allows(qa, "Joe", 507, 100, "/home/joe"),
+	    "refuses_user_in_other_case");
+	/* lka never hands it out: the first of a key counts. */
+	ok(!qmail_assign_allows(qa, "second", 602, 602, "/home/second"),
+	    "refuses_an_ignored_duplicate");
+	ok(!qmail_assign_allows(NULL, "joe", 507, 100, "/home/joe"),
+	    "refuses_without_a_file");
+	ok(!qmail_assign_allows(qa, "root", 0, 0, "/root"),
+	    "refuses_uid_0");
+	qmail_assign_free(qa);
+}
+
+/* Reading the files: bounded, regular files only. */
+static void
+test_file_load(void)
+{
+	struct qmail_assign	*qa;
+	struct table_file	*vd;
+	char			 dir[] = "/tmp/sqmail-qu.XXXXXX";
+	char			 path[256], err[512], *buf;
+	size_t			 len;
+	FILE			*fp;
+
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "load_mkdtemp");
+		return;
+	}
+	(void)snprintf(path, sizeof(path), "%s/assign", dir);
+	fp = fopen(path, "w");
+	fputs(assign_file, fp);
+	fclose(fp);
+	is_int(qmail_assign_load(path, &qa, err, sizeof(err)), 0,
+	    "load_assign_file");
+	ok(qa != NULL && qa->nexact == 4, "load_assign_file_entries");
+	qmail_assign_free(qa);
+
+	fp = fopen(path, "w");
+	fputs("=joe:joe:507:100:/home/joe:::\n", fp);
+	fclose(fp);
+	is_int(qmail_assign_load(path, &qa, err, sizeof(err)), -1,
+	    "load_assign_without_dot_line_fails");
+	ok(qa == NULL && strstr(err, path) != NULL,
+	    "load_assign_error_names_the_file");
+
+	is_int(qmail_assign_load(dir, &qa, err, sizeof(err)), -1,
+	    "load_directory_fails");
+	ok(strstr(err, "not a regular file") != NULL,
+	    "load_directory_says_not_a_regular_file");
+
+	(void)snprintf(path, sizeof(path), "%s/missing", dir);
+	is_int(qmail_vdoms_load(path, &vd, err, sizeof(err)), -1,
+	    "load_missing_file_fails");
+
+	(void)snprintf(path, sizeof(path), "%s/vd", dir);
+	fp = fopen(path, "w");
+	fputs("virt.example:pre\n", fp);
+	fclose(fp);
+	is_int(qmail_vdoms_load(path, &vd, err, sizeof(err)), 0,
+	    "load_virtualdomains_file");
+	if (vd != NULL) {
+		is_str(qmail_vdoms_match(vd, "x", "virt.example"), "pre",
+		    "load_virtualdomains_prefix");
+		table_file_free(vd);
+	}
+	is_int(qmail_file_read(path, 4, &buf, &len, err, sizeof(err)), -1,
+	    "read_file_over_its_limit_fails");
+	is_int(qmail_file_read(path, 17, &buf, &len, err, sizeof(err)), 0,
+	    "read_file_at_its_limit");
+	ok(len == 17 && memcmp(buf, "virt.example:pre\n", 17) == 0,
+	    "read_file_content");
+	free(buf);
+	(void)snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	if (system(path) != 0)
+		printf("# could not remove %s\n", dir);
+}
+
 int
 main(void)
 {
@@ -733,5 +836,7 @@ main(void)
 	test_getpw();
 	test_getpw_sys();
 	test_vdoms();
+	test_assign_allows();
+	test_file_load();
 	return done_testing();
 }

@@ -43,6 +43,18 @@ envelope_fill(struct envelope *env, size_t nrcpt)
 		    sizeof(r->dest.user));
 		strlcpy(r->dest.mailbox, i % 2 ? "" : "~/Mail dir/",
 		    sizeof(r->dest.mailbox));
+		if (i % 3 == 0 && r->dest.type == DEST_LOCAL) {
+			/* qmail's identity; i 0: dash "" with no ext */
+			r->dest.uid = 1000 + (uid_t)i;
+			r->dest.gid = 100;
+			strlcpy(r->dest.home, "/home/v joe/",
+			    sizeof(r->dest.home));
+			r->dest.dotqmail = 1;
+			strlcpy(r->dest.dash, i ? "-" : "",
+			    sizeof(r->dest.dash));
+			strlcpy(r->dest.ext, i ? "Foo-Bar" : "",
+			    sizeof(r->dest.ext));
+		}
 		r->state = (enum rcpt_state)(i % 4);
 		r->tries = (uint32_t)i * 3;
 		r->last_try = i ? 1732466000 + (time_t)i : 0;
@@ -303,10 +315,80 @@ static const struct {
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	    "\nsize 3\n" RCPT "end\n", 0, -1 },
+	{ "qmail identity and extension", HDR RCPT "uid 1000\ngid 100\n"
+	    "home /home/joe\ndash -\next Foo-default\nend\n", 0, 0 },
+	{ "bare dash: the user's own .qmail", HDR RCPT "dash\nend\n", 0, 0 },
+	{ "identity without dash", HDR RCPT "uid 1\ngid 1\nhome /h\nend\n", 0,
+	    0 },
+	{ "uid without gid and home", HDR RCPT "uid 1000\nend\n", 0, -1 },
+	{ "home without gid", HDR RCPT "uid 1\nhome /h\nend\n", 0, -1 },
+	{ "relative home", HDR RCPT "uid 1\ngid 1\nhome h\nend\n", 0, -1 },
+	{ "empty home", HDR RCPT "uid 1\ngid 1\nhome\nend\n", 0, -1 },
+	{ "uid (uid_t)-1", HDR RCPT "uid 4294967295\ngid 1\nhome /h\nend\n",
+	    0, -1 },
+	{ "dash plus", HDR RCPT "dash +\nend\n", 0, -1 },
+	{ "dash twice as long", HDR RCPT "dash --\nend\n", 0, -1 },
+	{ "ext without dash", HDR RCPT "ext x\nend\n", 0, -1 },
 	{ "user longer than its field", HDR RCPT "user "
 	    "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
 	    "\nend\n", 0, -1 },
 };
+
+/* An envelope from before the qmail keys loads with no identity. */
+static void
+decode_old_envelope_has_no_identity(void)
+{
+	static const char	 text[] = HDR "rcpt\naddr joe-x@b\ntype local\n"
+	    "user joe\nstate pending\nend\n";
+	struct envelope		 env;
+
+	is_int(envelope_decode(text, sizeof(text) - 1, &env), 0,
+	    "an envelope without uid, gid, home, dash, ext decodes");
+	ok(env.nrcpt == 1 && env.rcpts[0].dest.home[0] == '\0' &&
+	    env.rcpts[0].dest.uid == 0 && env.rcpts[0].dest.dotqmail == 0 &&
+	    strcmp(env.rcpts[0].dest.user, "joe") == 0,
+	    "... with no identity and no dash: the agent splits the address");
+	envelope_free(&env);
+}
+
+/* The identity keys are written only when there is one. */
+static void
+encode_identity_keys(void)
+{
+	static const char	 want[] = "sqmail-envelope 1\nid 1\nctime 0\n"
+	    "sender\nsize 0\nrcpt\naddr a-B@b\ntype local\nuid 7\ngid 8\n"
+	    "home /v/a\ndash -\next B\nstate pending\nend\n";
+	struct envelope		 env;
+	char			*buf;
+	size_t			 len;
+
+	memset(&env, 0, sizeof(env));
+	env.id = 1;
+	env.nrcpt = 1;
+	env.rcpts = calloc(1, sizeof(*env.rcpts));
+	strlcpy(env.rcpts[0].dest.addr, "a-B@b",
+	    sizeof(env.rcpts[0].dest.addr));
+	env.rcpts[0].dest.type = DEST_LOCAL;
+	env.rcpts[0].dest.uid = 7;
+	env.rcpts[0].dest.gid = 8;
+	strlcpy(env.rcpts[0].dest.home, "/v/a",
+	    sizeof(env.rcpts[0].dest.home));
+	env.rcpts[0].dest.dotqmail = 1;
+	strlcpy(env.rcpts[0].dest.dash, "-", sizeof(env.rcpts[0].dest.dash));
+	strlcpy(env.rcpts[0].dest.ext, "B", sizeof(env.rcpts[0].dest.ext));
+	buf = envelope_encode(&env, &len);
+	ok(buf != NULL && len == strlen(want) && memcmp(buf, want, len) == 0,
+	    "identity and extension text");
+	free(buf);
+	strlcpy(env.rcpts[0].dest.home, "v/a",
+	    sizeof(env.rcpts[0].dest.home));
+	ok(envelope_encode(&env, &len) == NULL, "a relative home is refused");
+	strlcpy(env.rcpts[0].dest.home, "/v/a",
+	    sizeof(env.rcpts[0].dest.home));
+	strlcpy(env.rcpts[0].dest.dash, "+", sizeof(env.rcpts[0].dest.dash));
+	ok(envelope_encode(&env, &len) == NULL, "a dash of '+' is refused");
+	envelope_free(&env);
+}
 
 static void
 decode_table_cases(void)
@@ -391,6 +473,8 @@ main(void)
 	encode_sanitises_error_text();
 	encode_refuses_bad_envelopes();
 	decode_table_cases();
+	decode_old_envelope_has_no_identity();
+	encode_identity_keys();
 	decode_reports_why();
 	decode_bounds();
 	state_names();
