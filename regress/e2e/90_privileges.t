@@ -112,6 +112,10 @@ def delivery_runs_as_the_recipient(t, d, du, qu):
     ru = sqtest.ensure_user(RCPT_USER)
     if not t.ok(ru, "the recipient user %s exists (useradd)" % RCPT_USER):
         return
+    # qmail's rule: a passwd user gets mail only with a home it owns.
+    if not os.path.isdir(ru.pw_dir):
+        os.makedirs(ru.pw_dir, mode=0o755)
+    os.chown(ru.pw_dir, ru.pw_uid, ru.pw_gid)
     md = d.path("mail", RCPT_USER, "Maildir")
     for sub in ("tmp", "new", "cur"):
         os.makedirs(os.path.join(md, sub), exist_ok=True)
