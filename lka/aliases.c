@@ -305,7 +305,7 @@ al_key(const char *s, size_t len, char *key, size_t keylen,
 		return -1;
 	}
 	if (s[0] == '"') {
-		if (len + 2 > sizeof(buf)) {
+		if (len + 3 > sizeof(buf)) {
 			*errstr = "alias name too long";
 			return -1;
 		}
