@@ -53,6 +53,11 @@ al_store(struct alias_targets *out, enum alias_type type, const char *a,
 		*errstr = "too many targets";
 		return -1;
 	}
+	/* A queue envelope holds no control octet: a tab neither. */
+	if (memchr(a, '\t', alen) != NULL) {
+		*errstr = "tab inside a target";
+		return -1;
+	}
 	if (out->used + alen + 1 > sizeof(out->buf)) {
 		*errstr = "targets too long";
 		return -1;
