@@ -135,6 +135,7 @@ install: all
 	install -m 755 sqmaild sqmailctl $(DESTDIR)$(SBINDIR)
 	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/mailq
+	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/newaliases
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; \

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,22 +16,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <syslog.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "control.h"
 #include "imsg.h"
+#include "log.h"
 #include "mproc.h"
 #include "msg.h"
 #include "sqmail.h"
+#include "../lka/table.h"
+
+#define CTLC_CONF		"/etc/sqmail/sqmail.conf"
+#define CTLC_CONF_ENV		"SQMAIL_CONF"
 
 static const char	*ctlc_socket;
+static const char	*ctlc_conf;
 
 static __attribute__((__noreturn__)) void
 ctlc_usage(void)
 {
 	fprintf(stderr,
-	    "usage: sqmailctl [-s socket] command [argument]\n"
+	    "usage: sqmailctl [-f config] [-s socket] command [argument]\n"
 	    "commands:\n"
+	    "\tnewaliases\n"
 	    "\tshow queue | show stats | show processes | show hosts\n"
 	    "\tshow routes [domain]\n"
 	    "\tpause smtp|mda|mta | resume smtp|mda|mta\n"
@@ -60,6 +70,58 @@ ctlc_alarm(int sig)
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) == -1)
 		_exit(EX_TEMPFAIL);
 	_exit(EX_TEMPFAIL);
+}
+
+/*
+ * newaliases: compile every aliases table the configuration names into
+ * its database.  It reads files only: the daemon notices a new database
+ * at its next lookup.  A source with an error keeps its old database;
+ * the others are still compiled.
+ */
+static int
+ctlc_newaliases(void)
+{
+	struct sqconf	*c;
+	struct table	*t;
+	char		 cwd[PATH_MAX], err[512];
+	size_t		 n;
+	int		 found = 0, failed = 0;
+
+	log_init(1, LOG_MAIL);
+	log_procinit("newaliases");
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, "newaliases: getcwd: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
+	if ((c = config_parse(ctlc_conf, cwd, NULL, NULL)) == NULL) {
+		fprintf(stderr, "newaliases: %s: configuration not usable\n",
+		    ctlc_conf);
+		return EX_CONFIG;
+	}
+	TAILQ_FOREACH(t, &c->tables, entry) {
+		if (t->type != TABLE_ALIASES)
+			continue;
+		found++;
+		if (table_aliases_build(t->path, &n, err, sizeof(err)) == -1) {
+			fprintf(stderr, "newaliases: %s\n", err);
+			fprintf(stderr, "newaliases: %s.cdb not changed\n",
+			    t->path);
+			failed++;
+			continue;
+		}
+		printf("%s: %zu aliases\n", t->path, n);
+	}
+	config_free(c);
+	if (found == 0) {
+		fprintf(stderr, "newaliases: %s names no aliases table "
+		    "(table NAME aliases:PATH)\n", ctlc_conf);
+		return EX_CONFIG;
+	}
+	if (fflush(stdout) == EOF) {
+		fprintf(stderr, "newaliases: stdout: %s\n", strerror(errno));
+		return EX_IOERR;
+	}
+	return failed > 0 ? EX_DATAERR : 0;
 }
 
 static int
@@ -267,15 +329,27 @@ main(int argc, char *argv[])
 		ctlc_socket = env;
 	else
 		ctlc_socket = CTL_SOCKET_DEFAULT;
+	if ((env = getenv(CTLC_CONF_ENV)) != NULL && *env != '\0')
+		ctlc_conf = env;
+	else
+		ctlc_conf = CTLC_CONF;
 
 	/* The names programs call: sendmail, and mailq = show queue. */
 	if ((name = strrchr(argv[0], '/')) != NULL)
 		name++;
 	else
 		name = argv[0];
+	if (strcmp(name, "newaliases") == 0) {
+		if (argc > 1) {
+			fprintf(stderr, "usage: newaliases\n");
+			return EX_USAGE;
+		}
+		return ctlc_newaliases();
+	}
+	/* sendmail_main: -1 for -bp (mailq below), -2 for -bi. */
 	if (strcmp(name, "sendmail") == 0 &&
 	    (exitcode = sendmail_main(argc, argv, ctlc_socket)) != -1)
-		return exitcode;
+		return exitcode == -2 ? ctlc_newaliases() : exitcode;
 	if (strcmp(name, "sendmail") == 0 || strcmp(name, "mailq") == 0) {
 		if (strcmp(name, "mailq") == 0 && argc > 1) {
 			fprintf(stderr, "usage: mailq\n");
@@ -287,8 +361,11 @@ main(int argc, char *argv[])
 	}
 
 	/* "+": the options end at the command, whatever follows it. */
-	while ((ch = getopt(argc, argv, "+s:")) != -1) {
+	while ((ch = getopt(argc, argv, "+f:s:")) != -1) {
 		switch (ch) {
+		case 'f':
+			ctlc_conf = optarg;
+			break;
 		case 's':
 			ctlc_socket = optarg;
 			break;
@@ -300,6 +377,11 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc == 0)
 		ctlc_usage();
+	if (strcmp(argv[0], "newaliases") == 0) {
+		if (argc > 1)
+			ctlc_usage();
+		return ctlc_newaliases();
+	}
  parse:
 	if (ctl_parse_args(argc, argv, &req, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sqmailctl: %s\n", err);

@@ -90,7 +90,8 @@ TAILQ_HEAD(pkilist, pki);
 
 enum table_type {
 	TABLE_FILE = 1,		/* text, "key value" per line, '#' comments */
-	TABLE_CDB		/* tinycdb */
+	TABLE_CDB,		/* tinycdb */
+	TABLE_ALIASES		/* aliases(5) source, looked up in PATH.cdb */
 };
 
 struct table {
@@ -98,6 +99,8 @@ struct table {
 	char			 name[64];
 	enum table_type		 type;
 	char			 path[PATH_MAX];	/* absolute */
+	/* As an alias table: who runs |program and /file targets ("": nobody). */
+	char			 user[SQ_USER_MAX + 1];
 	void			*handle;	/* lka only: loaded data */
 };
 TAILQ_HEAD(tablelist, table);

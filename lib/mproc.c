@@ -718,7 +718,7 @@ m_get_dest(struct msg *m, struct dest *d)
 	d->type = v;
 	m_get_field(m, d->user, sizeof(d->user), "dest user too long");
 	m_get_int(m, &v);
-	if (v != MBOX_NONE && v != MBOX_MAILDIR && v != MBOX_MBOX) {
+	if (v < MBOX_NONE || v >= MBOX_METHODS) {
 		m_error("dest method out of range");
 		v = MBOX_NONE;
 	}

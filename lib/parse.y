@@ -143,7 +143,7 @@ static void	conf_user(char *, const char *, const char *);
 static void	conf_control(const char *, const char *);
 static void	conf_postmaster(const char *);
 static void	conf_listen(const char *, uint64_t, int);
-static void	conf_table_add(const char *, const char *);
+static void	conf_table_add(const char *, const char *, const char *);
 static struct table *conf_table_ref(const char *);
 static void	conf_relay(const char *);
 static void	conf_qmail_break(const char *);
@@ -309,7 +309,10 @@ main		: HOSTNAME STRING		{ conf_hostname($2); }
 		} listenopts {
 			conf_listen($3, $4, $5);
 		}
-		| TABLE tname STRING		{ conf_table_add($2, $3); }
+		| TABLE tname STRING		{ conf_table_add($2, $3, NULL); }
+		| TABLE tname STRING USER STRING {
+			conf_table_add($2, $3, $5);
+		}
 		| RELAY FROM STRING		{ conf_relay($3); }
 		| RELAY FROM '{' optnl netlist '}'
 		| LIMIT MESSAGESIZE size {
@@ -1665,8 +1668,12 @@ conf_tname_valid(const char *s)
 	return 1;
 }
 
+/*
+ * table NAME file:PATH | cdb:PATH | aliases:PATH [user USER]; an aliases
+ * table reads PATH.cdb, which newaliases compiles from PATH.
+ */
 static void
-conf_table_add(const char *name, const char *spec)
+conf_table_add(const char *name, const char *spec, const char *user)
 {
 	struct table	*t;
 	const char	*path;
@@ -1686,9 +1693,12 @@ conf_table_add(const char *name, const char *spec)
 	} else if (strncmp(spec, "cdb:", 4) == 0) {
 		type = TABLE_CDB;
 		path = spec + 4;
+	} else if (strncmp(spec, "aliases:", 8) == 0) {
+		type = TABLE_ALIASES;
+		path = spec + 8;
 	} else {
-		conf_error("table \"%s\": \"%s\" is not file:PATH or cdb:PATH",
-		    name, spec);
+		conf_error("table \"%s\": \"%s\" is not file:PATH, cdb:PATH "
+		    "or aliases:PATH", name, spec);
 		return;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
@@ -1696,6 +1706,10 @@ conf_table_add(const char *name, const char *spec)
 	(void)strlcpy(t->name, name, sizeof(t->name));
 	t->type = type;
 	conf_path(t->path, sizeof(t->path), path, "table");
+	if (type == TABLE_ALIASES && strlen(t->path) + 4 >= sizeof(t->path))
+		conf_error("table \"%s\": path too long", name);
+	if (user != NULL)
+		conf_user(t->user, user, "table user");
 	TAILQ_INSERT_TAIL(&ps.conf->tables, t, entry);
 }
 

@@ -46,11 +46,22 @@ enum dest_type {
 	DEST_REMOTE = 2
 };
 
+/*
+ * How a local destination is delivered.  MBOX_MAILDIR and MBOX_MBOX write
+ * the user's mailbox template; the others are aliases(5) targets that the
+ * agent of an unprivileged account carries out, mailbox holding the
+ * command (MBOX_PROGRAM), the absolute path of an mbox or, ending in '/',
+ * a Maildir (MBOX_FILE), or the absolute path of an :include: file.
+ */
 enum mbox_method {
 	MBOX_NONE = 0,
 	MBOX_MAILDIR = 1,
-	MBOX_MBOX = 2
+	MBOX_MBOX = 2,
+	MBOX_PROGRAM = 3,
+	MBOX_FILE = 4,
+	MBOX_INCLUDE = 5
 };
+#define MBOX_METHODS	6	/* values of enum mbox_method */
 
 /*
  * One final destination of a message, as lka resolved it at RCPT time.

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aliases.h"
 #include "config.h"
 #include "lka.h"
 #include "log.h"
@@ -36,6 +37,8 @@ enum lka_res {
 	LKA_R_PERM,
 	LKA_R_NONE		/* an alias already being expanded: nothing */
 };
+
+#define LKA_ALIAS_USER	"nobody"	/* runs alias programs by default */
 
 #define LKA_F_RELAY	0x01	/* a remote domain is fine */
 #define LKA_F_ALIAS	0x02	/* reached through an alias (admin data) */
@@ -194,7 +197,9 @@ lka_add_dest(struct lka_expand *x, const struct dest *d)
 
 	for (i = 0; i < x->nout; i++)
 		if (x->out[i].type == d->type &&
-		    strcmp(x->out[i].addr, d->addr) == 0)
+		    x->out[i].method == d->method &&
+		    strcmp(x->out[i].addr, d->addr) == 0 &&
+		    strcmp(x->out[i].mailbox, d->mailbox) == 0)
 			return LKA_R_OK;
 	if (x->nout == x->maxout) {
 		x->overflow = 1;
@@ -239,6 +244,144 @@ lka_alias_target(const char *s, size_t len, const char *domain,
 }
 
 /*
+ * The account that carries out an alias table's program, file and
+ * :include: targets: the owner of the table's source when that is not
+ * root (whoever may edit it may run as themselves anyway), else the
+ * table's "user", else nobody.  Never uid 0.  1 with user set, 0 when
+ * there is none (logged), -1 on a temporary failure.
+ */
+static int
+lka_alias_account(struct table *t, char *user, size_t userlen)
+{
+	struct passwd	*pw;
+	const char	*name;
+	uid_t		 uid;
+
+	if (table_owner(t, &uid) == -1) {
+		log_warnx("table %s: cannot tell who owns it", t->name);
+		return -1;
+	}
+	errno = 0;
+	if (uid != 0) {
+		if ((pw = getpwuid(uid)) == NULL) {
+			if (errno != 0 && errno != ENOENT && errno != ESRCH) {
+				log_warn("getpwuid %u", (unsigned)uid);
+				return -1;
+			}
+			log_warnx("table %s: its owner (uid %u) has no passwd "
+			    "entry", t->name, (unsigned)uid);
+			return 0;
+		}
+	} else {
+		name = t->user[0] != '\0' ? t->user : LKA_ALIAS_USER;
+		if ((pw = getpwnam(name)) == NULL) {
+			if (errno != 0 && errno != ENOENT && errno != ESRCH) {
+				log_warn("getpwnam \"%s\"", name);
+				return -1;
+			}
+			log_warnx("table %s: no user \"%s\" to run its "
+			    "program and file targets", t->name, name);
+			return 0;
+		}
+	}
+	if (pw->pw_uid == 0) {
+		log_warnx("table %s: program and file targets never run as "
+		    "root (user %s)", t->name, pw->pw_name);
+		return 0;
+	}
+	if (strlcpy(user, pw->pw_name, userlen) >= userlen) {
+		log_warnx("user \"%s\": name too long", pw->pw_name);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * A program, file or :include: target of the alias self (ll@ld): a local
+ * destination at the alias's own address, carried out by the agent of
+ * the table's account.
+ */
+static enum lka_res
+lka_alias_special(struct lka_expand *x, const char *self, const char *ld,
+    const struct alias_target *at, char *reply, size_t replylen)
+{
+	struct domain	*d;
+	struct dest	 dst;
+
+	memset(&dst, 0, sizeof(dst));
+	dst.type = DEST_LOCAL;
+	switch (at->type) {
+	case ALIAS_PROGRAM:
+		dst.method = MBOX_PROGRAM;
+		break;
+	case ALIAS_FILE:
+		dst.method = MBOX_FILE;
+		break;
+	case ALIAS_INCLUDE:
+		dst.method = MBOX_INCLUDE;
+		break;
+	default:
+		fatalx("lka_alias_special: type %d", (int)at->type);
+	}
+	if ((d = config_domain(x->conf, ld)) == NULL || d->aliases == NULL)
+		fatalx("lka_alias_special: %s: no alias table", ld);
+	switch (lka_alias_account(d->aliases, dst.user, sizeof(dst.user))) {
+	case -1:
+		goto temp;
+	case 0:
+		lka_reply(reply, replylen, "550 5.7.1", self, "no account to "
+		    "deliver to programs and files");
+		return LKA_R_PERM;
+	}
+	if (strlcpy(dst.addr, self, sizeof(dst.addr)) >= sizeof(dst.addr) ||
+	    strlcpy(dst.orig, x->orig, sizeof(dst.orig)) >= sizeof(dst.orig))
+		goto temp;
+	if (strlcpy(dst.mailbox, at->arg, sizeof(dst.mailbox)) >=
+	    sizeof(dst.mailbox)) {
+		lka_reply(reply, replylen, "550 5.1.3", self, "alias target "
+		    "too long");
+		return LKA_R_PERM;
+	}
+	return lka_add_dest(x, &dst);
+ temp:
+	lka_reply(reply, replylen, "451 4.3.0", self,
+	    "temporary lookup failure");
+	return LKA_R_TEMP;
+}
+
+/*
+ * The targets of an alias value.  A value that does not parse as a whole
+ * (a file table written before aliases(5) syntax) is read item by item
+ * between commas, and the items that do not parse are dropped; *nbad
+ * counts them.
+ */
+static int
+lka_alias_targets(const char *self, const char *val,
+    struct alias_targets *tl, size_t *nbad)
+{
+	const char	*p, *e, *errstr;
+	size_t		 n;
+
+	*nbad = 0;
+	tl->n = tl->used = 0;
+	if (aliases_targets(val, strlen(val), tl, &errstr) == 0)
+		return 0;
+	tl->n = tl->used = 0;
+	for (p = val; *p != '\0'; p = *e == ',' ? e + 1 : e) {
+		if ((e = strchr(p, ',')) == NULL)
+			e = p + strlen(p);
+		n = tl->n;
+		if (aliases_targets(p, e - p, tl, &errstr) == -1) {
+			log_warnx("alias %s: bad target \"%.*s\" (%s), "
+			    "skipped", self, (int)(e - p), p, errstr);
+			tl->n = n;
+			(*nbad)++;
+		}
+	}
+	return 0;
+}
+
+/*
  * Expand the alias ll@ld (value val) into x.  Each target is resolved
  * again with relaying allowed; a target that fails permanently is skipped
  * (logged) as long as another one succeeds; a temporary failure of any
@@ -249,11 +392,12 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
     const char *atext, const char *val, int depth, char *reply,
     size_t replylen)
 {
+	struct alias_targets	*tl;
+	const struct alias_target *at;
 	struct mailaddr	 t;
-	char		 self[SQ_ADDR_MAX], ttext[SQ_ADDR_MAX];
-	char		 treply[SQ_REPLY_MAX], tl[SQ_LOCALPART_MAX + 1];
-	const char	*p, *e;
-	size_t		 nitems = 0, nok = 0, nperm = 0;
+	char		 self[SQ_ADDR_MAX], ttext[SQ_ADDR_MAX + 16];
+	char		 treply[SQ_REPLY_MAX], tlow[SQ_LOCALPART_MAX + 1];
+	size_t		 nitems = 0, nok = 0, nperm = 0, k;
 	int		 flags;
 	enum lka_res	 r;
 
@@ -278,28 +422,47 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 		return LKA_R_PERM;
 	}
 
-	for (p = val; *p != '\0'; p = *e == ',' ? e + 1 : e) {
-		e = strchr(p, ',');
-		if (e == NULL)
-			e = p + strlen(p);
-		if (strspn(p, " \t") >= (size_t)(e - p))
-			continue;	/* "a, , b", or a trailing ',' */
-		nitems++;
-		if (lka_alias_target(p, e - p, ld, &t, ttext,
+	if ((tl = malloc(sizeof(*tl))) == NULL) {
+		log_warn("alias %s", self);
+		x->nomem = 1;
+		lka_reply(reply, replylen, "451 4.3.0", atext,
+		    "temporary lookup failure");
+		return LKA_R_TEMP;
+	}
+	(void)lka_alias_targets(self, val, tl, &nperm);
+	nitems = nperm + tl->n;
+	for (k = 0; k < tl->n; k++) {
+		at = &tl->t[k];
+		if (at->type != ALIAS_ADDR) {
+			r = lka_alias_special(x, self, ld, at, treply,
+			    sizeof(treply));
+			if (x->overflow) {
+				free(tl);
+				return LKA_R_PERM;
+			}
+			ttext[0] = '\0';
+			(void)snprintf(ttext, sizeof(ttext), "%s %.200s",
+			    aliases_type_name(at->type), at->arg);
+			goto result;
+		}
+		if (lka_alias_target(at->arg, strlen(at->arg), ld, &t, ttext,
 		    sizeof(ttext)) == -1) {
-			log_warnx("alias %s: bad target \"%.*s\", skipped",
-			    self, (int)(e - p), p);
+			log_warnx("alias %s: bad target \"%s\", skipped",
+			    self, at->arg);
 			nperm++;
 			continue;
 		}
 		flags = LKA_F_RELAY | LKA_F_ALIAS;
-		lka_lower(tl, t.user, sizeof(tl));
-		if (strcmp(tl, ll) == 0 && strcmp(t.domain, ld) == 0)
+		lka_lower(tlow, t.user, sizeof(tlow));
+		if (strcmp(tlow, ll) == 0 && strcmp(t.domain, ld) == 0)
 			flags |= LKA_F_NOALIAS;
 		r = lka_resolve1(x, &t, ttext, depth + 1, flags, treply,
 		    sizeof(treply));
-		if (x->overflow)
+		if (x->overflow) {
+			free(tl);
 			return LKA_R_PERM;
+		}
+ result:
 		switch (r) {
 		case LKA_R_OK:
 			nok++;
@@ -309,6 +472,7 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 			    treply);
 			lka_reply(reply, replylen, "451 4.3.0", atext,
 			    "temporary lookup failure");
+			free(tl);
 			return LKA_R_TEMP;
 		case LKA_R_PERM:
 			log_info("alias %s: target %s skipped: %s", self,
@@ -319,6 +483,7 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 			break;
 		}
 	}
+	free(tl);
 	if (nok > 0)
 		return LKA_R_OK;
 	if (nperm == 0 && nitems > 0)

@@ -5,6 +5,7 @@
  * the old configuration was freed before we saw the new one.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <bsd/sys/queue.h>
 
 #include <stdlib.h>
@@ -37,6 +38,9 @@ table_handle_free(struct table_handle *th)
 	case TABLE_CDB:
 		table_cdb_close(th->backend);
 		break;
+	case TABLE_ALIASES:
+		table_aliases_close(th->backend);
+		break;
 	}
 	table_nopen--;
 	free(th);
@@ -56,6 +60,9 @@ table_open(struct table *t)
 	case TABLE_CDB:
 		b = table_cdb_open(t->name, t->path);
 		break;
+	case TABLE_ALIASES:
+		b = table_aliases_open(t->name, t->path);
+		break;
 	default:
 		log_warnx("table %s: unknown type %d", t->name, (int)t->type);
 		return -1;
@@ -66,8 +73,10 @@ table_open(struct table *t)
 		log_warn("table %s", t->name);
 		if (t->type == TABLE_FILE)
 			table_file_close(b);
-		else
+		else if (t->type == TABLE_CDB)
 			table_cdb_close(b);
+		else
+			table_aliases_close(b);
 		return -1;
 	}
 	th->type = t->type;
@@ -115,8 +124,27 @@ table_lookup(struct table *t, const char *key, char *val, size_t vallen)
 	case TABLE_CDB:
 		return table_cdb_lookup(th->backend, t->name, lkey, val,
 		    vallen);
+	case TABLE_ALIASES:
+		return table_aliases_lookup(th->backend, t->name, lkey, val,
+		    vallen);
 	}
 	return -1;
+}
+
+int
+table_owner(struct table *t, uid_t *uid)
+{
+	struct table_handle	*th = t->handle;
+	struct stat		 st;
+
+	if (th == NULL)
+		return -1;
+	if (th->type == TABLE_ALIASES)
+		return table_aliases_owner(th->backend, uid);
+	if (stat(t->path, &st) == -1)
+		return -1;
+	*uid = st.st_uid;
+	return 0;
 }
 
 int

@@ -9,6 +9,7 @@
 #define SQ_LKA_TABLE_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <stddef.h>
 
@@ -39,6 +40,11 @@ int	table_lookup(struct table *, const char *key, char *val, size_t vallen);
 int	table_open_all(struct sqconf *);
 /* Tables open now. */
 size_t	table_count(void);
+/*
+ * The owner of what a table is read from (an aliases table: its source
+ * when its database was mapped): 0 with *uid set, or -1.
+ */
+int	table_owner(struct table *, uid_t *uid);
 
 /* The file backend's parser, a pure function over (buf, len). */
 struct table_file_ent {
@@ -82,5 +88,20 @@ void	*table_cdb_open(const char *name, const char *path);
 int	 table_cdb_lookup(void *, const char *name, const char *key,
 	    char *val, size_t vallen);
 void	 table_cdb_close(void *);
+int	 table_cdb_stat(void *, struct stat *);	/* of the mapped file */
+void	*table_aliases_open(const char *name, const char *path);
+int	 table_aliases_lookup(void *, const char *name, const char *key,
+	    char *val, size_t vallen);
+int	 table_aliases_owner(void *, uid_t *);
+void	 table_aliases_close(void *);
+
+/*
+ * newaliases: compile the aliases(5) source src into src.cdb (a temporary
+ * file written, synced and renamed over it, then its directory synced).
+ * 0 with *nent set, or -1 with err set ("src:line: what" for the source's
+ * errors) and the database left as it was.
+ */
+int	table_aliases_build(const char *src, size_t *nent, char *err,
+	    size_t errlen);
 
 #endif

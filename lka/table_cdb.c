@@ -96,6 +96,14 @@ table_cdb_lookup(void *h, const char *name, const char *key, char *val,
 	return 1;
 }
 
+int
+table_cdb_stat(void *h, struct stat *st)
+{
+	struct table_cdb	*tc = h;
+
+	return fstat(tc->fd, st);
+}
+
 void
 table_cdb_close(void *h)
 {

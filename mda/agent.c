@@ -214,6 +214,12 @@ agent_deliver(const char *sender, const struct dest *d, int fd,
 		return SQ_PERMFAIL;
 	}
 
+	/* aliases(5) targets: lka chose this account to carry them out. */
+	if (d->method == MBOX_PROGRAM || d->method == MBOX_FILE ||
+	    d->method == MBOX_INCLUDE)
+		return mda_alias(d, sender, agent_user, agent_home, fd, fw,
+		    text, len);
+
 	/*
 	 * Not privileged, every agent runs as the invoking user in its home:
 	 * that home is nobody's .qmail place unless lka chose that user.

@@ -88,6 +88,15 @@ int	 mda_dotqmail(const struct mda_qaddr *, const char *sender,
 	    const char *home, int msgfd, struct mda_forwards *, char *text,
 	    size_t len);
 void	 mda_forwards_free(struct mda_forwards *);
+/*
+ * aliases(5) targets (d->method MBOX_PROGRAM, MBOX_FILE, MBOX_INCLUDE) in
+ * the agent of user, home: SQ_OK, SQ_TEMPFAIL or SQ_PERMFAIL, text set.
+ */
+#define MDA_INCLUDE_DEPTH	8		/* nested :include: files */
+#define MDA_INCLUDE_FILE_MAX	(256 * 1024)	/* octets in one */
+int	 mda_alias(const struct dest *, const char *sender, const char *user,
+	    const char *home, int msgfd, struct mda_forwards *, char *text,
+	    size_t len);
 
 /* mda_util.c */
 int	 mda_localpart_ok(const char *);

@@ -19,8 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lka/aliases.h"
 #include "dotqmail.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "mda.h"
 #include "sqmail.h"
 
@@ -313,8 +315,8 @@ mda_dq_owner(int homefd, const struct mda_qaddr *q, char *text, size_t len)
 static int
 mda_dq_run(const struct dotqmail *dq, const struct mda_qaddr *q,
     const char *sender, const char *home, int homefd, int msgfd,
-    const char *name, const char *dflt, struct mda_forwards *fw,
-    char *text, size_t len)
+    const char *name, const char *dflt, int ownerfile,
+    struct mda_forwards *fw, char *text, size_t len)
 {
 	struct dotqmail_env	*env = NULL;
 	struct dotqmail_envin	 in;
@@ -432,8 +434,8 @@ mda_dq_run(const struct dotqmail *dq, const struct mda_qaddr *q,
 		text[0] = '\0';
 	}
  stop:
-	if (fw->n > 0 && (fw->owner = mda_dq_owner(homefd, q, text,
-	    len)) == -1) {
+	if (fw->n > 0 && ownerfile && (fw->owner = mda_dq_owner(homefd, q,
+	    text, len)) == -1) {
 		st = SQ_TEMPFAIL;
 		goto done;
 	}
@@ -527,13 +529,255 @@ mda_dotqmail(const struct mda_qaddr *q, const char *sender,
 		st = MDA_DQ_DEFAULT;
 		goto done;
 	}
-	st = mda_dq_run(dq, q, sender, home, homefd, msgfd, name, dflt, fw,
+	st = mda_dq_run(dq, q, sender, home, homefd, msgfd, name, dflt, 1, fw,
 	    text, len);
  done:
 	dotqmail_free(dq);
 	free(buf);
 	if (fd != -1)
 		close(fd);
+	close(homefd);
+	return st;
+}
+
+/*
+ * aliases(5) targets in the agent of the alias table's account.  A
+ * program or file target is one .qmail line run by mda_dq_run(); an
+ * :include: file is read here, with this account's rights, and its
+ * addresses go out as forwards (nested includes followed, a file seen
+ * twice skipped).  Program and file targets inside an :include: file are
+ * refused, as Postfix does by default: whoever may write the file could
+ * otherwise run programs as this account.
+ */
+struct mda_inc {
+	struct dotqmail_instr	*instr;
+	size_t			 n;
+	char			*addr[MDA_FORWARD_MAX];
+	struct {
+		dev_t	 dev;
+		ino_t	 ino;
+	}			 seen[MDA_INCLUDE_DEPTH];
+	size_t			 nseen;
+};
+
+static int
+mda_inc_read(struct mda_inc *inc, const char *path, const char *host,
+    int depth, char *text, size_t len)
+{
+	struct alias_targets	*tl = NULL;
+	struct stat		 sb;
+	const char		*p, *e, *end, *errstr;
+	char			*buf = NULL, qual[SQ_ADDR_MAX];
+	size_t			 line = 0, k, i, n;
+	ssize_t			 got;
+	int			 fd, st = SQ_TEMPFAIL;
+
+	if (depth >= MDA_INCLUDE_DEPTH) {
+		(void)snprintf(text, len, ":include: files nested more than "
+		    "%d deep at %s (#5.4.6)", MDA_INCLUDE_DEPTH, path);
+		return SQ_PERMFAIL;
+	}
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC)) == -1) {
+		(void)snprintf(text, len, "cannot open %s: %s (#%s)", path,
+		    mda_strerror(errno), mda_errcode(errno));
+		return SQ_TEMPFAIL;
+	}
+	if (fstat(fd, &sb) == -1) {
+		(void)snprintf(text, len, "cannot stat %s: %s (#4.3.0)", path,
+		    mda_strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		(void)snprintf(text, len, "%s is not a regular file (#4.7.0)",
+		    path);
+		goto done;
+	}
+	for (i = 0; i < inc->nseen; i++)
+		if (inc->seen[i].dev == sb.st_dev &&
+		    inc->seen[i].ino == sb.st_ino) {
+			log_info("agent: :include: loop at %s, skipped", path);
+			st = SQ_OK;
+			goto done;
+		}
+	inc->seen[inc->nseen].dev = sb.st_dev;
+	inc->seen[inc->nseen].ino = sb.st_ino;
+	inc->nseen++;
+	if ((buf = malloc(MDA_INCLUDE_FILE_MAX + 1)) == NULL ||
+	    (tl = malloc(sizeof(*tl))) == NULL) {
+		(void)snprintf(text, len, "out of memory (#4.3.0)");
+		goto done;
+	}
+	if ((got = mda_dq_read(fd, buf, MDA_INCLUDE_FILE_MAX)) == -1) {
+		(void)snprintf(text, len, "cannot read %s: %s (#4.3.0)", path,
+		    mda_strerror(errno));
+		goto done;
+	}
+	if ((size_t)got > MDA_INCLUDE_FILE_MAX) {
+		(void)snprintf(text, len, "%s is larger than %d octets "
+		    "(#4.7.0)", path, MDA_INCLUDE_FILE_MAX);
+		goto done;
+	}
+	end = buf + got;
+	for (p = buf; p < end; p = e + 1) {
+		line++;
+		if ((e = memchr(p, '\n', end - p)) == NULL)
+			e = end;
+		n = e - p;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		for (i = 0; i < n && (p[i] == ' ' || p[i] == '\t'); i++)
+			;
+		if (i == n || p[i] == '#')
+			continue;
+		tl->n = tl->used = 0;
+		if (n > ALIASES_LINE_MAX || memchr(p, '\0', n) != NULL ||
+		    aliases_targets(p, n, tl, &errstr) == -1) {
+			(void)snprintf(text, len, "%s line %zu: %s (#4.7.0)",
+			    path, line, n > ALIASES_LINE_MAX ? "line too long"
+			    : memchr(p, '\0', n) != NULL ? "NUL octet" :
+			    errstr);
+			goto done;
+		}
+		for (k = 0; k < tl->n; k++) {
+			switch (tl->t[k].type) {
+			case ALIAS_INCLUDE:
+				if ((st = mda_inc_read(inc, tl->t[k].arg, host,
+				    depth + 1, text, len)) != SQ_OK)
+					goto done;
+				st = SQ_TEMPFAIL;
+				continue;
+			case ALIAS_PROGRAM:
+			case ALIAS_FILE:
+				(void)snprintf(text, len, "%s line %zu: %s "
+				    "targets are not allowed in :include: "
+				    "files (#4.7.0)", path, line,
+				    aliases_type_name(tl->t[k].type));
+				goto done;
+			case ALIAS_ADDR:
+				break;
+			}
+			if (inc->n >= MDA_FORWARD_MAX) {
+				(void)snprintf(text, len, "%s: more than %d "
+				    "addresses (#4.7.0)", path,
+				    MDA_FORWARD_MAX);
+				goto done;
+			}
+			if (strchr(tl->t[k].arg, '@') == NULL)
+				(void)snprintf(qual, sizeof(qual), "%s@%s",
+				    tl->t[k].arg, host);
+			else
+				(void)strlcpy(qual, tl->t[k].arg,
+				    sizeof(qual));
+			if ((inc->addr[inc->n] = strdup(qual)) == NULL) {
+				(void)snprintf(text, len, "out of memory "
+				    "(#4.3.0)");
+				goto done;
+			}
+			inc->instr[inc->n].type = DOTQMAIL_FORWARD;
+			inc->instr[inc->n].arg = inc->addr[inc->n];
+			inc->instr[inc->n].line = line;
+			inc->n++;
+		}
+	}
+	st = SQ_OK;
+ done:
+	free(tl);
+	free(buf);
+	close(fd);
+	return st;
+}
+
+int
+mda_alias(const struct dest *d, const char *sender, const char *user,
+    const char *home, int msgfd, struct mda_forwards *fw, char *text,
+    size_t len)
+{
+	struct dotqmail		 dq;
+	struct dotqmail_instr	 one;
+	struct mda_inc		*inc = NULL;
+	struct mda_qaddr	 q;
+	const char		*at;
+	char			 name[SQ_ADDR_MAX + 8];
+	size_t			 i;
+	int			 homefd, st;
+
+	text[0] = '\0';
+	memset(&q, 0, sizeof(q));
+	if ((at = strrchr(d->addr, '@')) == NULL ||
+	    (size_t)(at - d->addr) > SQ_LOCALPART_MAX ||
+	    strlcpy(q.host, at + 1, sizeof(q.host)) >= sizeof(q.host) ||
+	    strlcpy(q.addr, d->addr, sizeof(q.addr)) >= sizeof(q.addr) ||
+	    strlcpy(q.user, user, sizeof(q.user)) >= sizeof(q.user)) {
+		(void)snprintf(text, len, "bad alias address (#5.1.3)");
+		return SQ_PERMFAIL;
+	}
+	memcpy(q.local, d->addr, at - d->addr);
+	q.local[at - d->addr] = '\0';
+	(void)snprintf(name, sizeof(name), "alias %s", d->addr);
+
+	/* A program's working directory: the account's home, else "/". */
+	if ((homefd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 &&
+	    (homefd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		(void)snprintf(text, len, "cannot open /: %s (#4.3.0)",
+		    mda_strerror(errno));
+		return SQ_TEMPFAIL;
+	}
+	memset(&dq, 0, sizeof(dq));
+	memset(&one, 0, sizeof(one));
+	one.arg = d->mailbox;
+	one.line = 1;
+	dq.instr = &one;
+	dq.ninstr = 1;
+	switch (d->method) {
+	case MBOX_PROGRAM:
+		one.type = DOTQMAIL_PROGRAM;
+		break;
+	case MBOX_FILE:
+		if (d->mailbox[0] != '/') {
+			(void)snprintf(text, len, "%s: file target is not an "
+			    "absolute path (#5.1.3)", name);
+			st = SQ_PERMFAIL;
+			goto done;
+		}
+		one.type = d->mailbox[strlen(d->mailbox) - 1] == '/' ?
+		    DOTQMAIL_MAILDIR : DOTQMAIL_MBOX;
+		break;
+	case MBOX_INCLUDE:
+		if ((inc = calloc(1, sizeof(*inc))) == NULL ||
+		    (inc->instr = calloc(MDA_FORWARD_MAX,
+		    sizeof(*inc->instr))) == NULL) {
+			(void)snprintf(text, len, "out of memory (#4.3.0)");
+			st = SQ_TEMPFAIL;
+			goto done;
+		}
+		if (d->mailbox[0] != '/') {
+			(void)snprintf(text, len, "%s: :include: path is not "
+			    "absolute (#5.1.3)", name);
+			st = SQ_PERMFAIL;
+			goto done;
+		}
+		if ((st = mda_inc_read(inc, d->mailbox, q.host, 0, text,
+		    len)) != SQ_OK)
+			goto done;
+		dq.instr = inc->instr;
+		dq.ninstr = inc->n;
+		(void)strlcpy(name, d->mailbox, sizeof(name));
+		break;
+	default:
+		(void)snprintf(text, len, "not an alias target (#4.3.0)");
+		st = SQ_TEMPFAIL;
+		goto done;
+	}
+	st = mda_dq_run(&dq, &q, sender, home, homefd, msgfd, name, NULL, 0,
+	    fw, text, len);
+ done:
+	if (inc != NULL) {
+		for (i = 0; i < inc->n; i++)
+			free(inc->addr[i]);
+		free(inc->instr);
+		free(inc);
+	}
 	close(homefd);
 	return st;
 }

@@ -67,8 +67,8 @@ static const char *const env_rkeys[RK_COUNT] = {
 static const char *const env_states[] = {
 	"pending", "done", "failed", "bouncing"
 };
-static const char *const env_methods[] = {
-	"none", "maildir", "mbox"
+static const char *const env_methods[MBOX_METHODS] = {
+	"none", "maildir", "mbox", "program", "file", "include"
 };
 
 static void
@@ -288,7 +288,8 @@ envelope_encode(const struct envelope *env, size_t *lenp)
 		r = &env->rcpts[i];
 		if ((r->dest.type != DEST_LOCAL &&
 		    r->dest.type != DEST_REMOTE) ||
-		    (unsigned)r->dest.method >= 3 || (unsigned)r->state >= 4 ||
+		    (unsigned)r->dest.method >= MBOX_METHODS ||
+		    (unsigned)r->state >= 4 ||
 		    r->dest.addr[0] == '\0') {
 			b.error = EINVAL;
 			break;
@@ -485,7 +486,7 @@ env_rcpt(struct rcpt *r, int k, const char *v, size_t vl)
 		return env_string(v, vl, r->dest.user, sizeof(r->dest.user));
 	case RK_METHOD:
 		/* "none" is the default: never written, but accepted. */
-		if (env_word(v, vl, env_methods, 3, &w) == -1)
+		if (env_word(v, vl, env_methods, MBOX_METHODS, &w) == -1)
 			return -1;
 		r->dest.method = (enum mbox_method)w;
 		return 0;

@@ -805,8 +805,8 @@ static const struct bad bads[] = {
 	{ "table_duplicate", "table t file:/a\ntable t cdb:/b\n",
 	    "test.conf:2: table \"t\" is already defined", 1 },
 	{ "table_bad_type", "table t \"ldap:/x\"\n",
-	    "test.conf:1: table \"t\": \"ldap:/x\" is not file:PATH or "
-	    "cdb:PATH", 1 },
+	    "test.conf:1: table \"t\": \"ldap:/x\" is not file:PATH, "
+	    "cdb:PATH or aliases:PATH", 1 },
 	{ "table_empty_path", "table t \"file:\"\n",
 	    "test.conf:1: table: empty path", 1 },
 	{ "table_bad_name", "table \"a b\" file:/x\n",

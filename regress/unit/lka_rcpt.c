@@ -154,11 +154,27 @@ static const struct rcpt_case rcpt_cases[] = {
 	    0 },
 	{ "alias_of_exactly_expand_max", CONF_A, "fan256@local.example",
 	    OUTSIDER, 0, SQ_OK, "", NULL, SQ_EXPAND_MAX },
-	{ "alias_file_and_pipe_targets_are_skipped", CONF_A,
+	{ "alias_file_and_pipe_targets_run_as_the_alias_account", CONF_A,
 	    "badtarget@local.example", OUTSIDER, 0, SQ_OK, "",
-	    "L:%U:%U@local.example", 1 },
-	{ "alias_to_pipe_only_fails", CONF_A, "pipe@local.example", OUTSIDER,
-	    0, SQ_PERMFAIL, "550 5.1.1 ", "", 0 },
+	    "L:%A:badtarget@local.example=file:/etc/passwd "
+	    "L:%A:badtarget@local.example=program:/bin/sh "
+	    "L:%U:%U@local.example", 3 },
+	{ "alias_to_pipe_only", CONF_A, "pipe@local.example", OUTSIDER,
+	    0, SQ_OK, "", "L:%A:pipe@local.example=program:/bin/sh", 1 },
+	{ "alias_quoted_program_keeps_its_comma", CONF_A,
+	    "quotedprog@local.example", OUTSIDER, 0, SQ_OK, "",
+	    "L:%A:quotedprog@local.example=program:/bin/echo a, b "
+	    "L:%A:quotedprog@local.example=file:/var/mail/x/", 2 },
+	{ "alias_include_and_nested_alias_program", CONF_A,
+	    "incl@local.example", OUTSIDER, 0, SQ_OK, "",
+	    "L:%A:incl@local.example=include:/etc/list "
+	    "L:%A:pipe@local.example=program:/bin/sh", 2 },
+	{ "alias_same_program_twice_collapses", CONF_A,
+	    "twoprog@local.example", OUTSIDER, 0, SQ_OK, "",
+	    "L:%A:twoprog@local.example=program:/bin/true", 1 },
+	{ "alias_program_and_user_of_the_same_name_both_kept", CONF_A,
+	    "%U@self.example", OUTSIDER, 0, SQ_OK, "",
+	    "L:%A:%U@self.example=program:/bin/true L:%U:%U@self.example", 2 },
 	{ "alias_target_table_failure_is_temporary", CONF_A,
 	    "tempy@local.example", OUTSIDER, 0, SQ_TEMPFAIL,
 	    "451 4.3.0 <tempy@local.example>: temporary lookup failure", "",
@@ -229,10 +245,12 @@ static const struct rcpt_case rcpt_cases[] = {
 
 static char	 scratch[64];
 static char	 user_u[SQ_USER_MAX + 1], user_v[SQ_USER_MAX + 1];
+/* Who runs alias programs: the fixtures' owner, or nobody for root. */
+static char	 user_a[SQ_USER_MAX + 1];
 static struct sqconf	*confs[CONF_N];
 static struct dest	 out[SQ_EXPAND_MAX];
 
-/* Replace %U and %V. */
+/* Replace %U, %V and %A. */
 static void
 subst(const char *in, char *buf, size_t len)
 {
@@ -240,8 +258,10 @@ subst(const char *in, char *buf, size_t len)
 	const char *r;
 
 	for (; *in != '\0' && n + 1 < len; in++) {
-		if (in[0] == '%' && (in[1] == 'U' || in[1] == 'V')) {
-			for (r = in[1] == 'U' ? user_u : user_v; *r != '\0' &&
+		if (in[0] == '%' && (in[1] == 'U' || in[1] == 'V' ||
+		    in[1] == 'A')) {
+			for (r = in[1] == 'U' ? user_u : in[1] == 'V' ?
+			    user_v : user_a; *r != '\0' &&
 			    n + 1 < len; r++)
 				buf[n++] = *r;
 			in++;
@@ -384,6 +404,9 @@ write_fixtures(void)
 	    "fan256: fana, fanc\n"
 	    "badtarget: /etc/passwd, |/bin/sh, \"../x\", %U\n"
 	    "pipe: |/bin/sh\n"
+	    "quotedprog: \"|/bin/echo a, b\", /var/mail/x/\n"
+	    "incl: :include:/etc/list, pipe\n"
+	    "twoprog: |/bin/true, \"|/bin/true\"\n"
 	    "tempy: %U, x@broken.example\n"
 	    "selfonly: selfonly\n"
 	    "viaremote: <a@remote.example>\n"
@@ -404,7 +427,18 @@ write_fixtures(void)
 	p += sprintf(p, "\n");
 	write_text("fan", fan);
 	free(fan);
-	write_text("selfaliases", "root: root, rootcopy@remote.example\n");
+	{
+		char	 self[256];
+		struct passwd	*pw;
+
+		(void)snprintf(self, sizeof(self), "root: root, "
+		    "rootcopy@remote.example\n%s: |/bin/true, %s\n", user_u,
+		    user_u);
+		write_text("selfaliases", self);
+		pw = geteuid() == 0 ? NULL : getpwuid(geteuid());
+		(void)strlcpy(user_a, pw != NULL ? pw->pw_name : "nobody",
+		    sizeof(user_a));
+	}
 	write_text("recipients", "bob\njane\nroot\n");
 	write_text("users", "info: %U\nsales %U\nweird: bad/user\n");
 	write_cdb("aliases.cdb", cdb_aliases);
@@ -640,6 +674,12 @@ render(const struct dest *d, size_t n, char *buf, size_t len)
 		} else
 			(void)strlcat(buf, "R:", len);
 		(void)strlcat(buf, d[i].addr, len);
+		if (d[i].method >= MBOX_PROGRAM) {
+			(void)strlcat(buf, d[i].method == MBOX_PROGRAM ?
+			    "=program:" : d[i].method == MBOX_FILE ? "=file:" :
+			    "=include:", len);
+			(void)strlcat(buf, d[i].mailbox, len);
+		}
 	}
 }
 

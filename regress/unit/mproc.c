@@ -728,9 +728,9 @@ b_d_typeneg(struct mproc *p)
 }
 
 static void
-b_d_meth3(struct mproc *p)
+b_d_meth6(struct mproc *p)
 {
-	b_dest_fields(p, "a", "o", 1, "u", 3, "m");
+	b_dest_fields(p, "a", "o", 1, "u", MBOX_METHODS, "m");
 }
 
 static void
@@ -924,7 +924,7 @@ test_malformed_payloads_call_m_error(void)
 		    "dest type out of range" },
 		{ "dest_type_negative_fails", b_d_typeneg, rd_dest,
 		    "dest type out of range" },
-		{ "dest_method_three_fails", b_d_meth3, rd_dest,
+		{ "dest_method_past_the_last_fails", b_d_meth6, rd_dest,
 		    "dest method out of range" },
 		{ "dest_method_negative_fails", b_d_methneg, rd_dest,
 		    "dest method out of range" },
