@@ -291,9 +291,10 @@ field(struct sqconf *c, const char *key)
 			strlcat(buf, one, sizeof(buf));
 			if (as->type != AUTHB_LDAP)
 				continue;
-			snprintf(one, sizeof(one), " url=%s bind-dn=%s "
+			snprintf(one, sizeof(one), " pool=%d url=%s bind-dn=%s "
 			    "base=%s filter=%s search-dn=%s pw=%s ca=%s%s",
-			    as->ldap.url, as->ldap.bind_dn, as->ldap.base,
+			    as->ldap.pool, as->ldap.url, as->ldap.bind_dn,
+			    as->ldap.base,
 			    as->ldap.filter, as->ldap.search_dn,
 			    as->ldap.search_pw, as->ldap.ca,
 			    as->ldap.starttls ? " starttls" : "");
@@ -686,15 +687,15 @@ static const struct good goods[] = {
 	    "timeout=60" },
 	{ "listen_auth_ldap_bind", "listen on 127.0.0.1 auth ldap "
 	    "\"ldap://127.0.0.1:389\" bind-dn \"uid=%u,ou=p,dc=x\" auth "
-	    "plaintext\n", "authsrcs", "@ldap:5be109dd2499e410 type=4 timeout=10 "
-	    "url=ldap://127.0.0.1:389 bind-dn=uid=%u,ou=p,dc=x base= filter= "
+	    "plaintext\n", "authsrcs", "@ldap:ad1183e462e0bb20 type=4 timeout=10 "
+	    "pool=0 url=ldap://127.0.0.1:389 bind-dn=uid=%u,ou=p,dc=x base= filter= "
 	    "search-dn= pw= ca=" },
 	{ "listen_auth_ldap_search", "pki a { certificate \"/c\" key \"/k\" "
 	    "}\nlisten on 127.0.0.1 auth ldap "
 	    "\"ldap://[::1]\" base \"dc=x\" filter \"(&(uid=%u)(m=100%%))\" "
 	    "search-dn \"cn=r,dc=x\" search-password \"s p\" starttls ca "
-	    "\"/etc/ca.pem\" timeout 1m tls auth plaintext\n", "authsrcs",
-	    "@ldap:685695e75d8a723e type=4 timeout=60 url=ldap://[::1] "
+	    "\"/etc/ca.pem\" timeout 1m pool 8 tls auth plaintext\n", "authsrcs",
+	    "@ldap:8eea3f157cd0c156 type=4 timeout=60 pool=8 url=ldap://[::1] "
 	    "bind-dn= base=dc=x filter=(&(uid=%u)(m=100%%)) search-dn=cn=r,dc=x "
 	    "pw=s p ca=/etc/ca.pem starttls" },
 	/* Client certificates: the client CA turns STARTTLS on. */
