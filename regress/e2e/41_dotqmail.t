@@ -7,8 +7,8 @@ runs them in order (did_2+0+1/) and the program sees the qmail-command
 environment; exit 99 stops the lines after it, 100 bounces (the QSBMF
 bounce reaches the sender), 111 defers; user-ext finds .qmail-ext,
 .qmail-foo-default and .qmail-default, and an extension without a file
-bounces; a group-writable .qmail, a program past the timeout and a
-sticky home all defer (forwards: 42_dotqmail_forward.t).
+bounces; a group-writable .qmail, a program past the timeout, a
+sticky home and an mbox line naming a symbolic link all defer (forwards: 42_dotqmail_forward.t).
 """
 import os
 import sys
@@ -184,6 +184,22 @@ def sticky_home_defers(t, d, h):
     os.chmod(h.dir, 0o755)
 
 
+def symlinked_mbox_defers(t, d, h):
+    """A .qmail mbox line naming a symbolic link: the link is not followed."""
+    h.write("victim", "precious\n", mode=0o600)
+    link = h.path("linkbox")
+    os.symlink(h.path("victim"), link)
+    os.lchown(link, h.pw.pw_uid, h.pw.pw_gid)
+    h.write(".qmail-sym", "./linkbox\n")
+    mark = d.log_mark()
+    send(t, d, "sym", addr("sym"))
+    expect_result(t, d, mark, addr("sym"), "deferral",
+                  r"the_mailbox_is_a_symbolic_link,_refusing_to_follow_it",
+                  "a symlinked mbox")
+    with open(h.path("victim")) as f:
+        t.is_(f.read(), "precious\n", "the symlink's target is untouched")
+
+
 def main():
     t = sqtest.Tap()
     sqtest.require_root(t, "the agent runs as a real user")
@@ -202,6 +218,7 @@ def main():
         group_writable_dotqmail_defers,
         program_timeout_defers,
         sticky_home_defers,
+        symlinked_mbox_defers,
         sqtest.sqmaild_stops_on_sigterm_leaving_no_process,
     ], d, h)
 
