@@ -229,17 +229,17 @@ def bad_local_parts_are_refused(t, d, u, al, ig, vh1, vh2):
             c.greeting()
             c.ehlo()
             c.cmd("MAIL FROM:<%s>" % SENDER)
-            c.send("RCPT TO:<%s>\r\n" % a(raw))
+            # A bare LF does not end a line (sqmail-smtp(7)): the
+            # server may answer once or twice; QUIT's 221 ends the wait.
+            c.send("RCPT TO:<%s>\r\nQUIT\r\n" % a(raw))
             codes = []
             r = c.reply()
-            while r is not None:
+            while r is not None and r.code != 221:
                 codes.append(r.code)
-                if what != "newline" or len(codes) == 2:
-                    break
                 r = c.reply()
         finally:
             c.close()
-        t.ok(codes and all(500 <= x < 600 for x in codes),
+        t.ok(r is not None and codes and all(500 <= x < 600 for x in codes),
              "RCPT TO with a %s in the local part -> 5xx, nothing "
              "accepted" % what, "got %r" % codes)
 
