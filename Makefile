@@ -5,6 +5,8 @@ DESTDIR ?=
 SBINDIR ?=	$(PREFIX)/sbin
 MANDIR ?=	$(PREFIX)/share/man
 SYSCONFDIR ?=	/etc/sqmail
+# Where programs look for sendmail, whatever PREFIX is (sendmail(8)).
+SENDMAIL ?=	/usr/sbin/sendmail
 
 CC ?=		cc
 YACC ?=		byacc
@@ -132,10 +134,18 @@ fuzz: fuzz-build
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)
+	@# Another MTA's sendmail is kept beside ours, never overwritten.
+	install -d $(DESTDIR)$(dir $(SENDMAIL))
+	@if [ -e $(DESTDIR)$(SENDMAIL) ] && \
+	    ! readlink $(DESTDIR)$(SENDMAIL) | grep -q 'sqmailctl$$'; then \
+		echo "moving $(DESTDIR)$(SENDMAIL) to $(DESTDIR)$(SENDMAIL).pre-sqmail"; \
+		mv -f $(DESTDIR)$(SENDMAIL) $(DESTDIR)$(SENDMAIL).pre-sqmail; \
+	fi
 	install -m 755 sqmaild sqmailctl $(DESTDIR)$(SBINDIR)
 	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/mailq
 	ln -sf sqmailctl $(DESTDIR)$(SBINDIR)/newaliases
+	ln -sf $(SBINDIR)/sqmailctl $(DESTDIR)$(SENDMAIL)
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; \

@@ -5,8 +5,8 @@ symlink, submitting over the control socket: a cron-style `sendmail -t`
 pipe with headers only (Date, Message-ID and From added, Bcc dropped),
 recipients as arguments with -f and -F, -i against a "." line, a complete
 message stored byte for byte after our Received line, a non-root user's
-submission recorded with its real uid, mailq, and bsd-mailx sending
-through the symlink.
+submission recorded with its real uid, mailq, bsd-mailx sending
+through the symlink, and make install linking /usr/sbin/sendmail.
 """
 import os
 import re
@@ -197,6 +197,39 @@ def bsd_mailx(t, e, d):
         t.like(m.rest.decode(), r"(?m)^Message-ID: ", "Message-ID added")
 
 
+def make_install_links_sendmail(t, e, d):
+    """make install puts sendmail where programs look for it, keeping
+    another MTA's file beside it."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    dest = e.d.path("destdir")
+    os.makedirs(os.path.join(dest, "usr", "sbin"), exist_ok=True)
+    other = os.path.join(dest, "usr", "sbin", "sendmail")
+    with open(other, "w") as f:
+        f.write("another MTA\n")
+    for n in (1, 2):
+        p = subprocess.run(["make", "-s", "-C", top, "install",
+                            "DESTDIR=" + dest, "PREFIX=/usr/local"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=600)
+        t.is_(p.returncode, 0, "make install DESTDIR=... (run %d)" % n,
+              p.stdout.decode(errors="replace")[-800:])
+    t.is_(os.readlink(other) if os.path.islink(other) else None,
+          "/usr/local/sbin/sqmailctl",
+          "make install links /usr/sbin/sendmail to sqmailctl")
+    try:
+        with open(other + ".pre-sqmail") as f:
+            kept = f.read()
+    except OSError as x:
+        kept = str(x)
+    t.is_(kept, "another MTA\n",
+          "the other sendmail is kept as sendmail.pre-sqmail, once")
+    for n in ("sendmail", "mailq", "newaliases"):
+        p = os.path.join(dest, "usr", "local", "sbin", n)
+        t.is_(os.readlink(p) if os.path.islink(p) else None, "sqmailctl",
+              "make install links %s to sqmailctl in SBINDIR" % n)
+
+
 def main():
     t = sqtest.Tap()
     if os.getuid() != 0:
@@ -206,7 +239,8 @@ def main():
     e = Env(d)
     sqtest.run(t, [cron_style_t_pipe, arguments_f_and_F, dot_line,
                    byte_for_byte], e, done=False)
-    sqtest.run(t, [non_root_user, mailq_lists, bsd_mailx], e, d)
+    sqtest.run(t, [non_root_user, mailq_lists, bsd_mailx,
+                   make_install_links_sendmail], e, d)
 
 
 if __name__ == "__main__":
