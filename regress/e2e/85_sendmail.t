@@ -171,7 +171,9 @@ def mailq_lists(t, e, d):
     t.is_(rc, 0, "a message while mda is paused", err)
     rc, out, err = e.run([os.path.join(e.bin, "mailq")], b"")
     t.is_(rc, 0, "mailq: exit 0", err)
-    t.like(out, r"\d+", "mailq lists the held message", out)
+    t.like(out, r"(?m)^id=\d+ age=\d+ sender=\S+ rcpt=you@example\.test "
+           r"state=pending tries=\d+ ",
+           "mailq lists the held message as key=value fields", out)
     rc2, out2, err2 = e.run([e.sendmail, "-bp"], b"")
     t.is_((rc2, out2), (rc, out), "sendmail -bp is mailq")
     d.ctl("resume", "mda")
