@@ -860,6 +860,18 @@ qmail_file_read(const char *path, size_t max, char **bufp, size_t *lenp,
 	return -1;
 }
 
+/* A parser's complaint as "path:line: what" (line 0: the whole file). */
+static int
+qmail_load_err(const char *path, size_t line, const char *what, char *err,
+    size_t errlen)
+{
+	if (line > 0)
+		(void)snprintf(err, errlen, "%s:%zu: %s", path, line, what);
+	else
+		(void)snprintf(err, errlen, "%s: %s", path, what);
+	return -1;
+}
+
 int
 qmail_assign_load(const char *path, struct qmail_assign **out, char *err,
     size_t errlen)
@@ -875,14 +887,8 @@ qmail_assign_load(const char *path, struct qmail_assign **out, char *err,
 		return -1;
 	r = qmail_assign_parse(buf, len, out, &line, &what);
 	free(buf);
-	if (r == -1) {
-		if (line > 0)
-			(void)snprintf(err, errlen, "%s:%zu: %s", path, line,
-			    what);
-		else
-			(void)snprintf(err, errlen, "%s: %s", path, what);
-		return -1;
-	}
+	if (r == -1)
+		return qmail_load_err(path, line, what, err, errlen);
 	return 0;
 }
 
@@ -901,13 +907,7 @@ qmail_vdoms_load(const char *path, struct table_file **out, char *err,
 		return -1;
 	r = qmail_vdoms_parse(buf, len, out, &line, &what);
 	free(buf);
-	if (r == -1) {
-		if (line > 0)
-			(void)snprintf(err, errlen, "%s:%zu: %s", path, line,
-			    what);
-		else
-			(void)snprintf(err, errlen, "%s: %s", path, what);
-		return -1;
-	}
+	if (r == -1)
+		return qmail_load_err(path, line, what, err, errlen);
 	return 0;
 }
