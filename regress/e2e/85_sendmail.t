@@ -34,21 +34,7 @@ class Env:
         self.seen = 0
 
     def run(self, argv, data, user=None):
-        kw = {}
-        if user is not None:
-            kw = dict(user=user.pw_uid, group=user.pw_gid, extra_groups=[],
-                      cwd="/")
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=self.env, **kw)
-        try:
-            out, err = p.communicate(data, timeout=sqtest.TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-            err += b"(timed out)"
-        return p.returncode, out.decode(errors="replace"), \
-            err.decode(errors="replace")
+        return sqtest.run_prog(argv, data, self.env, user)
 
     def next_message(self, t, what):
         """The next message in the Maildir, or None (failed)."""

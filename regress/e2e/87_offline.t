@@ -12,7 +12,6 @@ touching the targets) and leaves the directory empty.
 """
 import os
 import stat
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -55,20 +54,8 @@ class Env:
         self.planted = {}
 
     def run(self, argv, data, user=False, **kw):
-        if user:
-            kw.update(user=self.u.pw_uid, group=self.u.pw_gid,
-                      extra_groups=[], cwd="/")
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=self.env, **kw)
-        try:
-            out, err = p.communicate(data, timeout=sqtest.TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-            err += b"(timed out)"
-        return p.returncode, out.decode(errors="replace"), \
-            err.decode(errors="replace")
+        return sqtest.run_prog(argv, data, self.env,
+                               self.u if user else None, **kw)
 
     def as_user(self, code):
         """Run python code as the test user: (exit status, output)."""

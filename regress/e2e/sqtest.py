@@ -1252,6 +1252,25 @@ class Daemon:
         return wait_for_maildir(maildir or self.maildir, n, seconds, pred)
 
 
+def run_prog(argv, data, env, user=None, **kw):
+    """Run argv with data on its stdin, as user (a passwd entry: its uid
+    and gid, no other groups, cwd /) or as we are; bounded by TIMEOUT.
+    Returns (exit status, stdout, stderr) as text."""
+    if user is not None:
+        kw.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                  cwd="/")
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, **kw)
+    try:
+        out, err = p.communicate(data, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        err += b"(timed out)"
+    return p.returncode, out.decode(errors="replace"), \
+        err.decode(errors="replace")
+
+
 def require_root(t, why):
     """
     Skip unless root; make sure the root daemon's users exist and return
