@@ -505,6 +505,12 @@ mda_dotqmail(const struct mda_qaddr *q, const char *sender,
 		    "not used, delivery deferred (#4.7.0)", name);
 		goto done;
 	}
+	/* Another user who owns it could change it, as if writable. */
+	if (sb.st_uid != geteuid() && sb.st_uid != 0) {
+		(void)snprintf(text, len, "%s belongs to another user: not "
+		    "used, delivery deferred (#4.7.0)", name);
+		goto done;
+	}
 	if ((buf = malloc(DOTQMAIL_FILE_MAX + 1)) == NULL) {
 		(void)snprintf(text, len, "out of memory (#4.3.0)");
 		goto done;

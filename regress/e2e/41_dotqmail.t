@@ -7,10 +7,12 @@ runs them in order (did_2+0+1/) and the program sees the qmail-command
 environment; exit 99 stops the lines after it, 100 bounces (the QSBMF
 bounce reaches the sender), 111 defers; user-ext finds .qmail-ext,
 .qmail-foo-default and .qmail-default, and an extension without a file
-bounces; a group-writable .qmail, a program past the timeout, a
-sticky home and an mbox line naming a symbolic link all defer (forwards: 42_dotqmail_forward.t).
+bounces; a group-writable .qmail, one another user owns, a program
+past the timeout, a sticky home and an mbox line naming a symbolic link
+all defer (forwards: 42_dotqmail_forward.t).
 """
 import os
+import pwd
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -163,6 +165,18 @@ def group_writable_dotqmail_defers(t, d, h):
          "group-writable: nothing delivered")
 
 
+def dotqmail_of_another_user_defers(t, d, h):
+    h.write(".qmail-other", "|touch ./ran-other\n")
+    nobody = pwd.getpwnam("nobody")
+    os.chown(h.path(".qmail-other"), nobody.pw_uid, nobody.pw_gid)
+    mark = d.log_mark()
+    send(t, d, "other", addr("other"))
+    expect_result(t, d, mark, addr("other"), "deferral",
+                  r"\.qmail-other_belongs_to_another_user", "another owner")
+    t.ok(not os.path.exists(h.path("ran-other")),
+         "a .qmail another user owns: its program did not run")
+
+
 def program_timeout_defers(t, d, h):
     h.write(".qmail-slow", "|sleep 30\n")
     mark = d.log_mark()
@@ -216,6 +230,7 @@ def main():
         exit_111_defers,
         default_files_for_extensions,
         group_writable_dotqmail_defers,
+        dotqmail_of_another_user_defers,
         program_timeout_defers,
         sticky_home_defers,
         symlinked_mbox_defers,
