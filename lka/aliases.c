@@ -246,7 +246,7 @@ aliases_targets(const char *s, size_t len, struct alias_targets *out,
 static int
 al_encode(const struct alias_target *t, char *v, size_t *vlen, size_t vmax)
 {
-	const char	*pre = "", *a = t->arg, *p;
+	const char	*pre = "", *post = "", *a = t->arg, *p;
 	size_t		 n = *vlen;
 	int		 quote = 0;
 
@@ -256,6 +256,17 @@ al_encode(const struct alias_target *t, char *v, size_t *vlen, size_t vmax)
 		break;
 	case ALIAS_INCLUDE:
 		pre = INCLUDE_PREFIX;
+		break;
+	case ALIAS_ADDR:
+		/*
+		 * A local name such as "|" or "/x" (atext allows both) would
+		 * read back as a program or a file: it goes in angle brackets.
+		 */
+		if (a[0] == '|' || a[0] == '/' || strncasecmp(a,
+		    INCLUDE_PREFIX, sizeof(INCLUDE_PREFIX) - 1) == 0) {
+			pre = "<";
+			post = ">";
+		}
 		break;
 	default:
 		break;
@@ -285,6 +296,8 @@ al_encode(const struct alias_target *t, char *v, size_t *vlen, size_t vmax)
 			PUT('\\');
 		PUT(*p);
 	}
+	for (p = post; *p != '\0'; p++)
+		PUT(*p);
 	if (quote)
 		PUT('"');
 #undef PUT

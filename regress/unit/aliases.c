@@ -56,6 +56,8 @@ static const struct parse_case parse_cases[] = {
 	{ "crlf_lines", "a: b\r\nc: d\r\n", 1, 0, NULL, 2, "c", "d" },
 	{ "last_line_without_newline", "a: b\nc: d", 1, 0, NULL, 2, "c",
 	    "d" },
+	{ "bracketed_local_name_like_a_program", "/: <|>, </x>\n", 1, 0, NULL,
+	    1, "/", "<|>, </x>" },
 	{ "empty_file", "", 1, 0, NULL, 0, NULL, NULL },
 	{ "duplicate_name", "a: b\nx: y\nA: c\n", 0, 3, "given twice (first "
 	    "at line 1)", 0, NULL, NULL },
