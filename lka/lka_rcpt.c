@@ -121,22 +121,6 @@ lka_localpart_ok(const char *u)
 	return 1;
 }
 
-/* A local part that could name a system account: [a-z0-9._-]. */
-static int
-lka_pwname_ok(const char *s)
-{
-	size_t	 i;
-
-	if (s[0] == '\0' || s[0] == '-' || strlen(s) > SQ_USER_MAX)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
 /* A user name from a users table: printable, no path or field syntax. */
 static int
 lka_username_ok(const char *s)
@@ -149,18 +133,6 @@ lka_username_ok(const char *s)
 		if (*p <= 0x20 || *p >= 0x7f || *p == '/' || *p == ':')
 			return 0;
 	return 1;
-}
-
-/* Whether name is in "qmail ignore". */
-static int
-lka_ignored(struct sqconf *c, const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < c->qmail_nignore; i++)
-		if (strcmp(c->qmail_ignore[i], name) == 0)
-			return 1;
-	return 0;
 }
 
 /* 1: addr was seen already; 0: now it is; -1: out of room. */
@@ -605,7 +577,13 @@ lka_user_qmail(struct sqconf *c, const char *local, const char *atext,
 	struct qmail_user	 qu;
 	struct qmail_pw		 pw;
 	char			 name[SQ_USER_MAX + 1];
-	size_t			 i;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.getpw = lka_qmail_getpw;
+	ops.owner = lka_qmail_owner;
+	ops.brk = c->qmail_break != 0 ? c->qmail_break : QMAIL_BREAK_DEFAULT;
+	ops.alias = c->qmail_alias[0] != '\0' ? c->qmail_alias : NULL;
+	ops.ignore = (const char *const *)c->qmail_ignore;
 
 	if (c->qmail_assign[0] != '\0') {
 		if (lka_assign_bad)
@@ -627,12 +605,7 @@ lka_user_qmail(struct sqconf *c, const char *local, const char *atext,
 	 * (the agent is never forked: mda sees uid 0 and defers).  An
 	 * ignored name is just not a user.
 	 */
-	for (i = 0; local[i] != '\0' && i < SQ_USER_MAX; i++)
-		name[i] = (local[i] >= 'A' && local[i] <= 'Z') ?
-		    local[i] - 'A' + 'a' : local[i];
-	name[i] = '\0';
-	if (local[i] == '\0' && lka_pwname_ok(name) &&
-	    !lka_ignored(c, name)) {
+	if (qmail_pwname(&ops, local, strlen(local), name)) {
 		memset(&pw, 0, sizeof(pw));
 		switch (lka_qmail_getpw(NULL, name, &pw)) {
 		case -1:
@@ -655,12 +628,6 @@ lka_user_qmail(struct sqconf *c, const char *local, const char *atext,
 		}
 	}
 
-	memset(&ops, 0, sizeof(ops));
-	ops.getpw = lka_qmail_getpw;
-	ops.owner = lka_qmail_owner;
-	ops.brk = c->qmail_break != 0 ? c->qmail_break : QMAIL_BREAK_DEFAULT;
-	ops.alias = c->qmail_alias[0] != '\0' ? c->qmail_alias : NULL;
-	ops.ignore = (const char *const *)c->qmail_ignore;
 	switch (qmail_getpw(&ops, local, &qu)) {
 	case QMAIL_FOUND:
 		lka_dest_qmail(dst, &qu);

@@ -454,6 +454,16 @@ qmail_ignored(const struct qmail_getpw_ops *ops, const char *name)
 	return 0;
 }
 
+int
+qmail_pwname(const struct qmail_getpw_ops *ops, const char *s, size_t n,
+    char name[SQ_USER_MAX + 1])
+{
+	if (n == 0 || n > SQ_USER_MAX)
+		return 0;
+	qmail_lowercpy(name, s, n);
+	return qmail_pwname_ok(name, n) && !qmail_ignored(ops, name);
+}
+
 /*
  * Whether name is a user qmail-getpw would deliver to: QMAIL_FOUND with
  * *pw filled, QMAIL_NONE, or QMAIL_TEMP.  What the callbacks return is
@@ -524,8 +534,7 @@ qmail_getpw(const struct qmail_getpw_ops *ops, const char *local,
 			continue;
 		if (i == 0 || i > SQ_USER_MAX)
 			continue;
-		qmail_lowercpy(name, local, i);
-		if (!qmail_pwname_ok(name, i) || qmail_ignored(ops, name))
+		if (!qmail_pwname(ops, local, i, name))
 			continue;
 		if ((r = qmail_pw_user(ops, name, &pw)) == QMAIL_TEMP)
 			return QMAIL_TEMP;

@@ -164,6 +164,14 @@ struct qmail_getpw_ops {
 int	qmail_getpw(const struct qmail_getpw_ops *, const char *local,
 	    struct qmail_user *out);
 
+/*
+ * Whether the first n octets of s, lowered into name, are a name
+ * qmail_getpw() asks passwd for: [a-z0-9._-], at most SQ_USER_MAX octets,
+ * not starting with '-' or '.', and not in ops' ignore list.
+ */
+int	qmail_pwname(const struct qmail_getpw_ops *, const char *s, size_t n,
+	    char name[SQ_USER_MAX + 1]);
+
 /* getpwnam(3) and stat(2), for struct qmail_getpw_ops; arg is unused. */
 int	qmail_getpw_sys(void *arg, const char *name, struct qmail_pw *pw);
 int	qmail_owner_sys(void *arg, const char *path, uid_t *uid);
