@@ -5,13 +5,13 @@
 #include <sys/types.h>
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
 #include "msg.h"
+#include "textline.h"
 
 enum ctl_argkind {
 	CTL_ARG_NONE,		/* the command words are all there is */
@@ -69,20 +69,6 @@ ctl_expected(const char *word)
 	return "nothing";
 }
 
-static int __attribute__((__format__ (printf, 3, 4)))
-ctl_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	/* A truncated reason is still a reason: the length is not checked. */
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		(void)vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 int
 ctl_parse_msgid(const char *s, uint64_t *id)
 {
@@ -117,7 +103,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_request *out, char *err,
 	if (errlen > 0)
 		err[0] = '\0';
 	if (argc < 1 || argv[0] == NULL)
-		return ctl_fail(err, errlen, "missing command");
+		return text_fail(err, errlen, "missing command");
 	word = argv[0];
 
 	for (i = 0; i < CTL_NCMDS; i++) {
@@ -131,37 +117,37 @@ ctl_parse_args(int argc, char **argv, struct ctl_request *out, char *err,
 		}
 	}
 	if (!known)
-		return ctl_fail(err, errlen, "unknown command: %s", word);
+		return text_fail(err, errlen, "unknown command: %s", word);
 	if (cmd == NULL) {
 		/* The command takes a second word and it is wrong or absent. */
 		if (argc < 2)
-			return ctl_fail(err, errlen,
+			return text_fail(err, errlen,
 			    "%s: missing argument (expected %s)", word,
 			    ctl_expected(word));
-		return ctl_fail(err, errlen, "%s: unknown argument: %s", word,
+		return text_fail(err, errlen, "%s: unknown argument: %s", word,
 		    argv[1]);
 	}
 
 	nwords = cmd->sub != NULL ? 2 : 1;
 	if (cmd->kind == CTL_ARG_DOMAIN_OPT) {
 		if (argc > nwords + 1)
-			return ctl_fail(err, errlen, "%s: too many arguments",
+			return text_fail(err, errlen, "%s: too many arguments",
 			    word);
 		if (argc == nwords + 1 && (argv[nwords][0] == '\0' ||
 		    strlcpy(out->arg, argv[nwords], sizeof(out->arg)) >=
 		    sizeof(out->arg)))
-			return ctl_fail(err, errlen, "%s: bad domain: %s",
+			return text_fail(err, errlen, "%s: bad domain: %s",
 			    word, argv[nwords]);
 		nwords = argc;
 	} else if (cmd->kind != CTL_ARG_NONE) {
 		if (argc < nwords + 1)
-			return ctl_fail(err, errlen,
+			return text_fail(err, errlen,
 			    "%s: missing argument (expected %s)", word,
 			    ctl_expected(word));
 		nwords++;
 	}
 	if (argc > nwords)
-		return ctl_fail(err, errlen, "%s: too many arguments", word);
+		return text_fail(err, errlen, "%s: too many arguments", word);
 
 	switch (cmd->kind) {
 	case CTL_ARG_NONE:
@@ -173,18 +159,18 @@ ctl_parse_args(int argc, char **argv, struct ctl_request *out, char *err,
 			if (strcmp(ctl_targets[i], argv[1]) == 0)
 				break;
 		if (i == n)
-			return ctl_fail(err, errlen, "%s: unknown target: %s "
+			return text_fail(err, errlen, "%s: unknown target: %s "
 			    "(expected smtp, mda or mta)", word, argv[1]);
 		if (strlcpy(out->arg, argv[1], sizeof(out->arg)) >=
 		    sizeof(out->arg))
-			return ctl_fail(err, errlen, "%s: target too long: %s",
+			return text_fail(err, errlen, "%s: target too long: %s",
 			    word, argv[1]);
 		break;
 	case CTL_ARG_MSGID:
 		if (strcmp(argv[1], "all") == 0)
 			out->msgid = 0;
 		else if (ctl_parse_msgid(argv[1], &out->msgid) == -1)
-			return ctl_fail(err, errlen,
+			return text_fail(err, errlen,
 			    "%s: invalid message id: %s (expected a decimal id "
 			    "or all)", word, argv[1]);
 		break;

@@ -4,24 +4,11 @@
  */
 #include <sys/types.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "inject.h"
-
-static int __attribute__((__format__ (printf, 3, 4)))
-inject_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		(void)vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#include "textline.h"
 
 /* Whether the field named (name, nlen) is want, case aside. */
 static int
@@ -224,7 +211,7 @@ inject_scan(const char *msg, size_t len, struct inject_info *info,
 			return 0;
 		}
 		if (off >= INJECT_HEADER_MAX)
-			return inject_fail(err, errlen, "header section longer "
+			return text_fail(err, errlen, "header section longer "
 			    "than %d octets", INJECT_HEADER_MAX);
 		/* The field and its continuation lines. */
 		end = inject_eol(msg, len, off);
@@ -234,7 +221,7 @@ inject_scan(const char *msg, size_t len, struct inject_info *info,
 			end = inject_eol(msg, len, end);
 		}
 		if (end - off > INJECT_FIELD_MAX)
-			return inject_fail(err, errlen, "header field longer "
+			return text_fail(err, errlen, "header field longer "
 			    "than %d octets", INJECT_FIELD_MAX);
 		vstart = off + nlen + 1;
 
@@ -252,7 +239,7 @@ inject_scan(const char *msg, size_t len, struct inject_info *info,
 			addrs = 1;
 		else if (inject_named(msg + off, nlen, "bcc")) {
 			if (info->nbcc >= INJECT_BCC_MAX)
-				return inject_fail(err, errlen, "more than %d "
+				return text_fail(err, errlen, "more than %d "
 				    "Bcc fields", INJECT_BCC_MAX);
 			info->bcc[info->nbcc].off = off;
 			info->bcc[info->nbcc].len = end - off;
@@ -261,7 +248,7 @@ inject_scan(const char *msg, size_t len, struct inject_info *info,
 		}
 		if (addrs && rcpts != NULL && inject_addrlist(msg + vstart,
 		    end - vstart, rcpts, maxrcpt, &info->nrcpt) == -1)
-			return inject_fail(err, errlen, "too many or too long "
+			return text_fail(err, errlen, "too many or too long "
 			    "recipient addresses in the header (at most %zu "
 			    "of %d octets)", maxrcpt, SQ_ADDR_MAX - 1);
 		off = end;
@@ -363,28 +350,28 @@ inject_offline_parse(const char *buf, size_t len, struct inject_offline *out,
 	if (len > INJECT_OFFLINE_ENV_MAX)
 		len = INJECT_OFFLINE_ENV_MAX;
 	if (len < magic || memcmp(buf, INJECT_OFFLINE_MAGIC, magic) != 0)
-		return inject_fail(err, errlen, "not an offline file (no "
+		return text_fail(err, errlen, "not an offline file (no "
 		    "magic line)");
 	for (off = magic;; off = end + 1) {
 		if (off >= len || (nl = memchr(buf + off, '\n',
 		    len - off)) == NULL)
-			return inject_fail(err, errlen, "the envelope does not "
+			return text_fail(err, errlen, "the envelope does not "
 			    "end within %zu octets", (size_t)
 			    INJECT_OFFLINE_ENV_MAX);
 		end = (size_t)(nl - buf);
 		if (end == off)
 			break;		/* the empty line */
 		if (end - off - 1 >= SQ_ADDR_MAX)
-			return inject_fail(err, errlen, "an address longer "
+			return text_fail(err, errlen, "an address longer "
 			    "than %d octets", SQ_ADDR_MAX - 1);
 		for (i = off + 1; i < end; i++)
 			if ((unsigned char)buf[i] < ' ' || buf[i] == 0x7f)
-				return inject_fail(err, errlen, "a control "
+				return text_fail(err, errlen, "a control "
 				    "octet in an address");
 		switch (buf[off]) {
 		case 'S':
 			if (have_sender || out->nrcpt > 0)
-				return inject_fail(err, errlen, "a sender "
+				return text_fail(err, errlen, "a sender "
 				    "line out of place");
 			have_sender = 1;
 			out->sender.off = off + 1;
@@ -392,14 +379,14 @@ inject_offline_parse(const char *buf, size_t len, struct inject_offline *out,
 			break;
 		case 'R':
 			if (!have_sender)
-				return inject_fail(err, errlen, "a recipient "
+				return text_fail(err, errlen, "a recipient "
 				    "before the sender");
 			if (end == off + 1)
-				return inject_fail(err, errlen, "an empty "
+				return text_fail(err, errlen, "an empty "
 				    "recipient");
 			if (out->nrcpt >= maxrcpt ||
 			    out->nrcpt >= INJECT_OFFLINE_RCPTS)
-				return inject_fail(err, errlen, "more than %zu "
+				return text_fail(err, errlen, "more than %zu "
 				    "recipients", maxrcpt <
 				    INJECT_OFFLINE_RCPTS ? maxrcpt :
 				    (size_t)INJECT_OFFLINE_RCPTS);
@@ -408,12 +395,12 @@ inject_offline_parse(const char *buf, size_t len, struct inject_offline *out,
 			out->nrcpt++;
 			break;
 		default:
-			return inject_fail(err, errlen, "an envelope line of "
+			return text_fail(err, errlen, "an envelope line of "
 			    "unknown kind");
 		}
 	}
 	if (out->nrcpt == 0)
-		return inject_fail(err, errlen, "no recipient");
+		return text_fail(err, errlen, "no recipient");
 	out->body_off = off + 1;
 	return 0;
 }

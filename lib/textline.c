@@ -1,4 +1,6 @@
 /* Lines of a text file in memory: see textline.h. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "textline.h"
@@ -45,4 +47,17 @@ text_line_check(const char *s, size_t n, size_t max, int tab,
 		}
 	}
 	return 0;
+}
+
+int
+text_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (errlen > 0) {
+		va_start(ap, fmt);
+		(void)vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
 }

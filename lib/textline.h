@@ -1,7 +1,8 @@
 /*
  * Lines of a text file held in memory, for the parsers of files that
  * administrators and users write (tables, users/assign, virtualdomains,
- * .qmail): one way to split them and one check of their bytes.
+ * .qmail, sendmail's input, sqmailctl's arguments): one way to split
+ * them, one check of their bytes, one way to say what is wrong.
  */
 #ifndef SQ_TEXTLINE_H
 #define SQ_TEXTLINE_H
@@ -24,5 +25,13 @@ size_t	text_line_next(const char *buf, size_t len, size_t *pos,
  */
 int	text_line_check(const char *s, size_t n, size_t max, int tab,
 	    const char **errstr);
+
+/*
+ * A parser's reason for refusing its input, formatted into err (errlen
+ * octets, truncated if need be: a truncated reason is still one).
+ * Returns -1, for "return text_fail(err, errlen, ...);".
+ */
+int	text_fail(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((__format__ (printf, 3, 4)));
 
 #endif
