@@ -31,6 +31,38 @@
 
 int	 mda_program_timeout = 3600;
 
+/*
+ * Fill q for addr, delivered for user with dash ("" or "-") and the
+ * extension ext[0 .. extlen - 1]; 0 when something does not fit.
+ */
+static int
+mda_qaddr_fill(struct mda_qaddr *q, const char *addr, const char *user,
+    const char *dash, const char *ext, size_t extlen)
+{
+	const char	*at;
+	size_t		 n;
+
+	memset(q, 0, sizeof(*q));
+	if ((at = strrchr(addr, '@')) == NULL)
+		return 0;
+	n = at - addr;
+	if (n == 0 || n > SQ_LOCALPART_MAX || strlen(at + 1) > SQ_DOMAIN_MAX ||
+	    strlen(addr) >= sizeof(q->addr) || user[0] == '\0' ||
+	    strlen(user) >= sizeof(q->user) ||
+	    (dash[0] != '\0' && strcmp(dash, "-") != 0) ||
+	    extlen >= sizeof(q->ext))
+		return 0;
+	memcpy(q->local, addr, n);
+	q->local[n] = '\0';
+	(void)strlcpy(q->addr, addr, sizeof(q->addr));
+	(void)strlcpy(q->user, user, sizeof(q->user));
+	(void)strlcpy(q->host, at + 1, sizeof(q->host));
+	(void)strlcpy(q->dash, dash, sizeof(q->dash));
+	memcpy(q->ext, ext, extlen);
+	q->ext[extlen] = '\0';
+	return 1;
+}
+
 int
 mda_qmail_split(const char *addr, const char *user, struct mda_qaddr *q)
 {
@@ -42,48 +74,22 @@ mda_qmail_split(const char *addr, const char *user, struct mda_qaddr *q)
 		return 0;
 	n = at - addr;
 	ul = strlen(user);
-	if (n > SQ_LOCALPART_MAX || strlen(at + 1) > SQ_DOMAIN_MAX ||
-	    strlen(addr) >= sizeof(q->addr) || ul == 0 ||
-	    ul >= sizeof(q->user) || n < ul || strncmp(addr, user, ul) != 0)
+	if (ul == 0 || n < ul || strncmp(addr, user, ul) != 0 ||
+	    (n > ul && addr[ul] != '-'))
 		return 0;
-	if (n > ul && addr[ul] != '-')
-		return 0;
-	memcpy(q->local, addr, n);
-	q->local[n] = '\0';
-	(void)strlcpy(q->addr, addr, sizeof(q->addr));
-	(void)strlcpy(q->user, user, sizeof(q->user));
-	(void)strlcpy(q->host, at + 1, sizeof(q->host));
-	if (n > ul) {
-		(void)strlcpy(q->dash, "-", sizeof(q->dash));
-		(void)strlcpy(q->ext, q->local + ul + 1, sizeof(q->ext));
-	}
-	return 1;
+	if (n == ul)
+		return mda_qaddr_fill(q, addr, user, "", "", 0);
+	return mda_qaddr_fill(q, addr, user, "-", addr + ul + 1, n - ul - 1);
 }
 
 int
 mda_qmail_dest(const struct dest *d, struct mda_qaddr *q)
 {
-	const char	*at;
-	size_t		 n;
-
 	memset(q, 0, sizeof(*q));
-	if (!d->dotqmail || (at = strrchr(d->addr, '@')) == NULL)
+	if (!d->dotqmail)
 		return 0;
-	n = at - d->addr;
-	if (n == 0 || n > SQ_LOCALPART_MAX || strlen(at + 1) > SQ_DOMAIN_MAX ||
-	    strlen(d->addr) >= sizeof(q->addr) || d->user[0] == '\0' ||
-	    strlen(d->user) >= sizeof(q->user) ||
-	    (d->dash[0] != '\0' && strcmp(d->dash, "-") != 0) ||
-	    strlen(d->ext) >= sizeof(q->ext))
-		return 0;
-	memcpy(q->local, d->addr, n);
-	q->local[n] = '\0';
-	(void)strlcpy(q->addr, d->addr, sizeof(q->addr));
-	(void)strlcpy(q->user, d->user, sizeof(q->user));
-	(void)strlcpy(q->host, at + 1, sizeof(q->host));
-	(void)strlcpy(q->dash, d->dash, sizeof(q->dash));
-	(void)strlcpy(q->ext, d->ext, sizeof(q->ext));
-	return 1;
+	return mda_qaddr_fill(q, d->addr, d->user, d->dash, d->ext,
+	    strlen(d->ext));
 }
 
 /* Read all of fd (at most max + 1 octets, so that "too large" shows). */
