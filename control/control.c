@@ -65,6 +65,14 @@
  * status and the first error text among those ENDs.  closing: stop
  * reading, close once the answer is out.
  */
+/* The recipients of a submission, as they come one message each. */
+struct ctl_rcpts {
+	struct mailaddr		*v;
+	size_t			 n;
+	int			 bad;		/* one did not parse, or too many */
+	char			 why[256];	/* when bad */
+};
+
 struct ctl_conn {
 	TAILQ_ENTRY(ctl_conn)	 entry;
 	uint32_t		 id;
@@ -81,9 +89,7 @@ struct ctl_conn {
 	uint32_t		 waiting;
 	int			 worst;
 	char			 error[256];
-	struct mailaddr		*rcpts;		/* of the submission to come */
-	size_t			 nrcpt;
-	int			 rcpt_bad;	/* one did not parse, or too many */
+	struct ctl_rcpts	 rcpts;		/* of the submission to come */
 };
 TAILQ_HEAD(ctl_connlist, ctl_conn);
 
@@ -106,16 +112,14 @@ struct ctl_pickup {
 	uint32_t		 id;
 	int			 submitted;
 	uid_t			 uid;
-	struct mailaddr		*rcpts;
-	size_t			 nrcpt;
-	int			 rcpt_bad;
-	char			 error[256];
+	struct ctl_rcpts	 rcpts;
 };
 static TAILQ_HEAD(, ctl_pickup)	 control_pickups =
 				    TAILQ_HEAD_INITIALIZER(control_pickups);
 static size_t			 control_npickups;
 
 static void	control_pickup_done(uint32_t, int, const char *);
+static void	control_rcpts_clear(struct ctl_rcpts *);
 
 /* Who answers show stats. */
 static const enum proc_type	 control_stats_procs[] = {
@@ -207,7 +211,7 @@ control_conn_free(struct ctl_conn *c)
 	close(c->ibuf.fd);
 	TAILQ_REMOVE(&control_conns, c, entry);
 	control_nconns--;
-	free(c->rcpts);
+	control_rcpts_clear(&c->rcpts);
 	free(c);
 }
 
@@ -727,44 +731,58 @@ control_submit_addr(const char *s, struct mailaddr *a, int null_ok)
 }
 
 static void
+control_rcpts_clear(struct ctl_rcpts *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Add recipient s; the first one refused makes the whole list bad. */
+static void
+control_rcpts_add(struct ctl_rcpts *r, const char *s)
+{
+	struct mailaddr	*v;
+	size_t		 ncap;
+
+	if (r->bad)
+		return;
+	if (r->n >= CONTROL_SUBMIT_RCPTS) {
+		r->bad = 1;
+		(void)snprintf(r->why, sizeof(r->why), "more than %d "
+		    "recipients", CONTROL_SUBMIT_RCPTS);
+		return;
+	}
+	if ((r->n & (r->n - 1)) == 0) {
+		ncap = r->n ? r->n * 2 : 1;
+		if ((v = reallocarray(r->v, ncap, sizeof(*v))) == NULL) {
+			r->bad = 1;
+			(void)strlcpy(r->why, "out of memory", sizeof(r->why));
+			return;
+		}
+		r->v = v;
+	}
+	if (control_submit_addr(s, &r->v[r->n], 0) == -1) {
+		r->bad = 1;
+		/* What the user typed, cut, controls made harmless below. */
+		(void)snprintf(r->why, sizeof(r->why), "bad recipient "
+		    "address: %.200s", s);
+		return;
+	}
+	r->n++;
+}
+
+static void
 control_submit_rcpt(struct ctl_conn *c, struct imsg *imsg)
 {
 	struct msg	 m;
-	struct mailaddr	*r;
 	const char	*s;
 	uint32_t	 ctlid;
-	size_t		 ncap;
 
 	m_msg(&m, imsg);
 	m_get_u32(&m, &ctlid);
 	m_get_string(&m, &s);
 	m_end(&m);
-	if (c->rcpt_bad)
-		return;
-	if (c->nrcpt >= CONTROL_SUBMIT_RCPTS) {
-		c->rcpt_bad = 1;
-		(void)snprintf(c->error, sizeof(c->error), "more than %d "
-		    "recipients", CONTROL_SUBMIT_RCPTS);
-		return;
-	}
-	if ((c->nrcpt & (c->nrcpt - 1)) == 0) {
-		ncap = c->nrcpt ? c->nrcpt * 2 : 1;
-		if ((r = reallocarray(c->rcpts, ncap, sizeof(*r))) == NULL) {
-			c->rcpt_bad = 1;
-			(void)strlcpy(c->error, "out of memory",
-			    sizeof(c->error));
-			return;
-		}
-		c->rcpts = r;
-	}
-	if (control_submit_addr(s, &c->rcpts[c->nrcpt], 0) == -1) {
-		c->rcpt_bad = 1;
-		/* What the user typed, cut, controls made harmless below. */
-		(void)snprintf(c->error, sizeof(c->error), "bad recipient "
-		    "address: %.200s", s);
-		return;
-	}
-	c->nrcpt++;
+	control_rcpts_add(&c->rcpts, s);
 }
 
 /* Whether fd is a sealed memory file of an acceptable size. */
@@ -789,6 +807,45 @@ control_submit_fdcheck(int fd)
 	return NULL;
 }
 
+/*
+ * Why a submission (recipients r, sender text s, message fd) cannot go to
+ * queue, or NULL with *sender parsed.
+ */
+static const char *
+control_submit_check(const struct ctl_rcpts *r, const char *s,
+    struct mailaddr *sender, int fd)
+{
+	if (r->bad)
+		return r->why;
+	if (r->n == 0)
+		return "no recipient";
+	if (control_submit_addr(s, sender, 1) == -1)
+		return "bad sender address";
+	return control_submit_fdcheck(fd);
+}
+
+/* Hand a checked submission to queue under id; the fd goes with it. */
+static void
+control_submit_send(struct mproc *q, uint32_t id, uint32_t uid,
+    uint32_t pid, const struct ctl_rcpts *r, const struct mailaddr *sender,
+    int fd)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->n; i++) {
+		m_create(q, IMSG_CTL_SUBMIT_RCPT, 0, -1);
+		m_add_u32(q, id);
+		m_add_mailaddr(q, &r->v[i]);
+		m_close(q);
+	}
+	m_create(q, IMSG_CTL_SUBMIT, 0, fd);
+	m_add_u32(q, id);
+	m_add_u32(q, uid);
+	m_add_u32(q, pid);
+	m_add_mailaddr(q, sender);
+	m_close(q);
+}
+
 static void
 control_submit(struct ctl_conn *c, struct imsg *imsg)
 {
@@ -797,7 +854,6 @@ control_submit(struct ctl_conn *c, struct imsg *imsg)
 	struct mailaddr	 sender;
 	const char	*s, *why;
 	uint32_t	 ctlid;
-	size_t		 i;
 	int		 fd = imsg->fd;
 
 	imsg->fd = -1;
@@ -807,13 +863,8 @@ control_submit(struct ctl_conn *c, struct imsg *imsg)
 	m_end(&m);
 	if (c->pending != 0)
 		why = "busy";
-	else if (c->rcpt_bad)
-		why = c->error;
-	else if (c->nrcpt == 0)
-		why = "no recipient";
-	else if (control_submit_addr(s, &sender, 1) == -1)
-		why = "bad sender address";
-	else if ((why = control_submit_fdcheck(fd)) == NULL && q == NULL)
+	else if ((why = control_submit_check(&c->rcpts, s, &sender,
+	    fd)) == NULL && q == NULL)
 		why = "no channel to queue";
 	if (why != NULL) {
 		char	 text[256];
@@ -827,32 +878,17 @@ control_submit(struct ctl_conn *c, struct imsg *imsg)
 		    (unsigned)c->uid, text);
 		if (fd != -1)
 			close(fd);
-		free(c->rcpts);
-		c->rcpts = NULL;
-		c->nrcpt = 0;
-		c->rcpt_bad = 0;
+		control_rcpts_clear(&c->rcpts);
 		c->error[0] = '\0';
 		control_conn_send(c, IMSG_CTL_END, q == NULL ? SQ_TEMPFAIL :
 		    SQ_PERMFAIL, text);
 		return;
 	}
-	for (i = 0; i < c->nrcpt; i++) {
-		m_create(q, IMSG_CTL_SUBMIT_RCPT, 0, -1);
-		m_add_u32(q, c->id);
-		m_add_mailaddr(q, &c->rcpts[i]);
-		m_close(q);
-	}
-	m_create(q, IMSG_CTL_SUBMIT, 0, fd);
-	m_add_u32(q, c->id);
-	m_add_u32(q, (uint32_t)c->uid);
-	m_add_u32(q, (uint32_t)c->pid);
-	m_add_mailaddr(q, &sender);
-	m_close(q);
+	control_submit_send(q, c->id, (uint32_t)c->uid, (uint32_t)c->pid,
+	    &c->rcpts, &sender, fd);
 	log_debug("control: submission from uid %u, %zu recipients",
-	    (unsigned)c->uid, c->nrcpt);
-	free(c->rcpts);
-	c->rcpts = NULL;
-	c->nrcpt = 0;
+	    (unsigned)c->uid, c->rcpts.n);
+	control_rcpts_clear(&c->rcpts);
 	c->pending = IMSG_CTL_SUBMIT;
 	c->waiting = 1U << PROC_QUEUE;
 	c->worst = SQ_OK;
@@ -920,7 +956,7 @@ control_pickup_free(struct ctl_pickup *pk)
 {
 	TAILQ_REMOVE(&control_pickups, pk, entry);
 	control_npickups--;
-	free(pk->rcpts);
+	control_rcpts_clear(&pk->rcpts);
 	free(pk);
 }
 
@@ -958,11 +994,10 @@ control_pickup(struct mproc *p, struct imsg *imsg)
 {
 	struct mproc		*q = peers[PROC_QUEUE];
 	struct ctl_pickup	*pk;
-	struct mailaddr		 sender, *r;
+	struct mailaddr		 sender;
 	struct msg		 m;
-	const char		*s, *why = NULL;
+	const char		*s, *why;
 	uint32_t		 id, uid = 0;
-	size_t			 i, ncap;
 	int			 fd = imsg->fd;
 
 	imsg->fd = -1;
@@ -995,44 +1030,12 @@ control_pickup(struct mproc *p, struct imsg *imsg)
 	if (imsg->hdr.type == IMSG_PICKUP_RCPT) {
 		if (fd != -1)
 			close(fd);
-		if (pk->rcpt_bad)
-			return;
-		if (pk->nrcpt >= CONTROL_SUBMIT_RCPTS) {
-			pk->rcpt_bad = 1;
-			(void)snprintf(pk->error, sizeof(pk->error), "more "
-			    "than %d recipients", CONTROL_SUBMIT_RCPTS);
-			return;
-		}
-		if ((pk->nrcpt & (pk->nrcpt - 1)) == 0) {
-			ncap = pk->nrcpt ? pk->nrcpt * 2 : 1;
-			if ((r = reallocarray(pk->rcpts, ncap,
-			    sizeof(*r))) == NULL) {
-				pk->rcpt_bad = 1;
-				(void)strlcpy(pk->error, "out of memory",
-				    sizeof(pk->error));
-				return;
-			}
-			pk->rcpts = r;
-		}
-		if (control_submit_addr(s, &pk->rcpts[pk->nrcpt], 0) == -1) {
-			pk->rcpt_bad = 1;
-			(void)snprintf(pk->error, sizeof(pk->error), "bad "
-			    "recipient address: %.200s", s);
-			return;
-		}
-		pk->nrcpt++;
+		control_rcpts_add(&pk->rcpts, s);
 		return;
 	}
 
 	pk->uid = uid;
-	if (pk->rcpt_bad)
-		why = pk->error;
-	else if (pk->nrcpt == 0)
-		why = "no recipient";
-	else if (control_submit_addr(s, &sender, 1) == -1)
-		why = "bad sender address";
-	else
-		why = control_submit_fdcheck(fd);
+	why = control_submit_check(&pk->rcpts, s, &sender, fd);
 	if (why != NULL || q == NULL) {
 		if (fd != -1)
 			close(fd);
@@ -1041,22 +1044,12 @@ control_pickup(struct mproc *p, struct imsg *imsg)
 		control_pickup_free(pk);
 		return;
 	}
-	for (i = 0; i < pk->nrcpt; i++) {
-		m_create(q, IMSG_CTL_SUBMIT_RCPT, 0, -1);
-		m_add_u32(q, id | CONTROL_PICKUP_BIT);
-		m_add_mailaddr(q, &pk->rcpts[i]);
-		m_close(q);
-	}
-	m_create(q, IMSG_CTL_SUBMIT, 0, fd);
-	m_add_u32(q, id | CONTROL_PICKUP_BIT);
-	m_add_u32(q, uid);
-	m_add_u32(q, 0);	/* no process: a file */
-	m_add_mailaddr(q, &sender);
-	m_close(q);
+	/* No process: a file. */
+	control_submit_send(q, id | CONTROL_PICKUP_BIT, uid, 0, &pk->rcpts,
+	    &sender, fd);
 	log_debug("control: offline file %u of uid %u, %zu recipients", id,
-	    (unsigned)uid, pk->nrcpt);
-	free(pk->rcpts);
-	pk->rcpts = NULL;
+	    (unsigned)uid, pk->rcpts.n);
+	control_rcpts_clear(&pk->rcpts);
 	pk->submitted = 1;
 }
 
