@@ -27,11 +27,23 @@ int	text_line_check(const char *s, size_t n, size_t max, int tab,
 	    const char **errstr);
 
 /*
+ * Read all of the regular file path, at most max octets, into *bufp
+ * (malloc'd, not NUL-terminated; *lenp octets).  0, or -1 with err set to
+ * a line naming path: it cannot be opened or read, is no regular file, is
+ * larger than max, or changed size while read.
+ */
+int	text_file_read(const char *path, size_t max, char **bufp,
+	    size_t *lenp, char *err, size_t errlen);
+
+/*
  * A parser's reason for refusing its input, formatted into err (errlen
  * octets, truncated if need be: a truncated reason is still one).
  * Returns -1, for "return text_fail(err, errlen, ...);".
  */
 int	text_fail(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((__format__ (printf, 3, 4)));
+/* A file parser's reason: "path:line: what", or "path: what" for line 0. */
+int	text_parse_fail(char *err, size_t errlen, const char *path,
+	    size_t line, const char *what);
 
 #endif

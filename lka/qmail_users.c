@@ -808,80 +808,6 @@ qmail_assign_allows(const struct qmail_assign *qa, const char *user,
 }
 
 int
-qmail_file_read(const char *path, size_t max, char **bufp, size_t *lenp,
-    char *err, size_t errlen)
-{
-	struct stat	 st;
-	char		*buf;
-	size_t		 have = 0;
-	ssize_t		 n;
-	int		 fd, saved;
-
-	*bufp = NULL;
-	*lenp = 0;
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
-		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		(void)snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if ((uint64_t)st.st_size > max) {
-		(void)snprintf(err, errlen, "%s: larger than %zu octets",
-		    path, max);
-		close(fd);
-		return -1;
-	}
-	/* One more than it says, to see a file that grew meanwhile. */
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		(void)snprintf(err, errlen, "%s: out of memory", path);
-		close(fd);
-		return -1;
-	}
-	for (;;) {
-		n = read(fd, buf + have, (size_t)st.st_size + 1 - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			saved = errno;
-			(void)snprintf(err, errlen, "%s: %s", path,
-			    strerror(saved));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		have += n;
-		if (have > (size_t)st.st_size) {
-			(void)snprintf(err, errlen, "%s: changed while read",
-			    path);
-			goto fail;
-		}
-	}
-	close(fd);
-	*bufp = buf;
-	*lenp = have;
-	return 0;
- fail:
-	free(buf);
-	close(fd);
-	return -1;
-}
-
-/* A parser's complaint as "path:line: what" (line 0: the whole file). */
-static int
-qmail_load_err(const char *path, size_t line, const char *what, char *err,
-    size_t errlen)
-{
-	if (line > 0)
-		(void)snprintf(err, errlen, "%s:%zu: %s", path, line, what);
-	else
-		(void)snprintf(err, errlen, "%s: %s", path, what);
-	return -1;
-}
-
-int
 qmail_assign_load(const char *path, struct qmail_assign **out, char *err,
     size_t errlen)
 {
@@ -891,13 +817,13 @@ qmail_assign_load(const char *path, struct qmail_assign **out, char *err,
 	int		 r;
 
 	*out = NULL;
-	if (qmail_file_read(path, QMAIL_ASSIGN_FILE_MAX, &buf, &len, err,
+	if (text_file_read(path, QMAIL_ASSIGN_FILE_MAX, &buf, &len, err,
 	    errlen) == -1)
 		return -1;
 	r = qmail_assign_parse(buf, len, out, &line, &what);
 	free(buf);
 	if (r == -1)
-		return qmail_load_err(path, line, what, err, errlen);
+		return text_parse_fail(err, errlen, path, line, what);
 	return 0;
 }
 
@@ -911,12 +837,12 @@ qmail_vdoms_load(const char *path, struct table_file **out, char *err,
 	int		 r;
 
 	*out = NULL;
-	if (qmail_file_read(path, QMAIL_VDOMS_FILE_MAX, &buf, &len, err,
+	if (text_file_read(path, QMAIL_VDOMS_FILE_MAX, &buf, &len, err,
 	    errlen) == -1)
 		return -1;
 	r = qmail_vdoms_parse(buf, len, out, &line, &what);
 	free(buf);
 	if (r == -1)
-		return qmail_load_err(path, line, what, err, errlen);
+		return text_parse_fail(err, errlen, path, line, what);
 	return 0;
 }

@@ -226,12 +226,6 @@ int	qmail_vdoms_lookup(const struct table_file *, const char *local,
 int	qmail_assign_allows(const struct qmail_assign *, const char *user,
 	    uid_t uid, gid_t gid, const char *home);
 
-/*
- * Read a whole regular file of at most max octets (bufp malloc'd; not
- * NUL-terminated).  0, or -1 with err set to a line naming path.
- */
-int	qmail_file_read(const char *path, size_t max, char **bufp,
-	    size_t *lenp, char *err, size_t errlen);
 /* Read and parse users/assign or virtualdomains: 0, or -1 (err set). */
 int	qmail_assign_load(const char *path, struct qmail_assign **out,
 	    char *err, size_t errlen);

@@ -25,6 +25,7 @@
 #include "aliases.h"
 #include "log.h"
 #include "table.h"
+#include "textline.h"
 
 struct table_aliases {
 	char		 src[PATH_MAX];
@@ -137,64 +138,6 @@ table_aliases_close(void *h)
 	free(ta);
 }
 
-/* Read all of path (at most max octets): a malloc'd buffer, or NULL. */
-static char *
-ta_read(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-	struct stat	 st;
-	char		*buf = NULL;
-	size_t		 have = 0;
-	ssize_t		 n;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1) {
-		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		(void)snprintf(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((uintmax_t)st.st_size > max) {
-		(void)snprintf(err, errlen, "%s: larger than %zu octets",
-		    path, max);
-		goto fail;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	/* It may grow while we read: read one octet more than it had. */
-	while (have < (size_t)st.st_size + 1) {
-		n = read(fd, buf + have, (size_t)st.st_size + 1 - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			(void)snprintf(err, errlen, "%s: %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		have += n;
-	}
-	if (have > (size_t)st.st_size) {
-		(void)snprintf(err, errlen, "%s: changed while read", path);
-		goto fail;
-	}
-	close(fd);
-	*len = have;
-	return buf;
- fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
 int
 table_aliases_build(const char *src, size_t *nent, char *err, size_t errlen)
 {
@@ -214,16 +157,12 @@ table_aliases_build(const char *src, size_t *nent, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "%s: path too long", src);
 		return -1;
 	}
-	if ((buf = ta_read(src, ALIASES_FILE_MAX, &len, err, errlen)) == NULL)
+	if (text_file_read(src, ALIASES_FILE_MAX, &buf, &len, err,
+	    errlen) == -1)
 		return -1;
 	if (aliases_parse(buf, len, &al, &aerr) == -1) {
-		if (aerr.line > 0)
-			(void)snprintf(err, errlen, "%s:%zu: %s", src,
-			    aerr.line, aerr.msg);
-		else
-			(void)snprintf(err, errlen, "%s: %s", src, aerr.msg);
 		free(buf);
-		return -1;
+		return text_parse_fail(err, errlen, src, aerr.line, aerr.msg);
 	}
 	free(buf);
 

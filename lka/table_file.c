@@ -5,14 +5,11 @@
  * malformed line fails the whole table with its line number.
  */
 #include <sys/types.h>
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "table.h"
@@ -215,66 +212,18 @@ void *
 table_file_open(const char *name, const char *path)
 {
 	struct table_file	*tf;
-	struct stat		 st;
 	const char		*errstr;
-	char			*buf;
+	char			*buf, err[PATH_MAX + 128];
 	size_t			 errline, got;
-	ssize_t			 r;
-	int			 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		log_warn("table %s: %s", name, path);
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1) {
-		log_warn("table %s: %s", name, path);
-		close(fd);
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_warnx("table %s: %s: not a regular file", name, path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size > TABLE_FILE_MAX) {
-		log_warnx("table %s: %s: file too large (limit %d octets)",
-		    name, path, TABLE_FILE_MAX);
-		close(fd);
-		return NULL;
-	}
-	/* One more than the limit, to notice a file that grew meanwhile. */
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		log_warn("table %s: %s", name, path);
-		close(fd);
-		return NULL;
-	}
-	got = 0;
-	while (got < (size_t)st.st_size + 1) {
-		r = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("table %s: %s: read", name, path);
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		if (r == 0)
-			break;
-		got += r;
-	}
-	close(fd);
-	if (got != (size_t)st.st_size) {
-		log_warnx("table %s: %s: file changed while read", name, path);
-		free(buf);
+	if (text_file_read(path, TABLE_FILE_MAX, &buf, &got, err,
+	    sizeof(err)) == -1) {
+		log_warnx("table %s: %s", name, err);
 		return NULL;
 	}
 	if (table_file_parse(buf, got, &tf, &errline, &errstr) == -1) {
-		if (errline == 0)
-			log_warnx("table %s: %s: %s", name, path, errstr);
-		else
-			log_warnx("table %s: %s:%zu: %s", name, path, errline,
-			    errstr);
+		(void)text_parse_fail(err, sizeof(err), path, errline, errstr);
+		log_warnx("table %s: %s", name, err);
 		free(buf);
 		return NULL;
 	}

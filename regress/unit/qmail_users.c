@@ -12,6 +12,7 @@
 #include "../../lka/qmail_users.h"
 #include "sqmail.h"
 #include "tap.h"
+#include "textline.h"
 
 /* users/assign ------------------------------------------------------ */
 
@@ -815,9 +816,9 @@ test_file_load(void)
 		    "load_virtualdomains_prefix");
 		table_file_free(vd);
 	}
-	is_int(qmail_file_read(path, 4, &buf, &len, err, sizeof(err)), -1,
+	is_int(text_file_read(path, 4, &buf, &len, err, sizeof(err)), -1,
 	    "read_file_over_its_limit_fails");
-	is_int(qmail_file_read(path, 17, &buf, &len, err, sizeof(err)), 0,
+	is_int(text_file_read(path, 17, &buf, &len, err, sizeof(err)), 0,
 	    "read_file_at_its_limit");
 	ok(len == 17 && memcmp(buf, "virt.example:pre\n", 17) == 0,
 	    "read_file_content");
