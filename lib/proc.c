@@ -186,3 +186,17 @@ ctl_end(struct mproc *p, uint32_t ctlid, int status, const char *text)
 	m_add_string(p, text);
 	m_close(p);
 }
+
+void
+proc_child_signals(int ignore_pipe)
+{
+	sigset_t	 set;
+
+	signal(SIGPIPE, ignore_pipe ? SIG_IGN : SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	sigemptyset(&set);
+	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+}

@@ -76,6 +76,14 @@ __attribute__((__noreturn__)) void agent_main(int fd, const char *user,
  */
 void		 proc_loop_init(void);
 
+/*
+ * In a process just forked to run code of its own (an agent, an auth
+ * check, an LDAP worker): SIGTERM, SIGINT, SIGHUP and SIGCHLD back to
+ * their defaults, SIGPIPE ignored (ignore_pipe) or default, and no
+ * signal blocked (lka's threads leave a mask behind).
+ */
+void		 proc_child_signals(int ignore_pipe);
+
 struct imsg;
 
 /*

@@ -68,6 +68,7 @@
 #include "lka.h"
 #include "log.h"
 #include "mproc.h"
+#include "proc.h"
 #include "sqmail.h"
 
 #define LDAP_POOL_DEFAULT	4	/* workers (connections) per source */
@@ -455,19 +456,12 @@ ldap_worker(int fd, const struct authldap *l, time_t timeout)
 {
 	struct ldapmsg	 m;
 	struct pollfd	 pfd;
-	sigset_t	 set;
 	ssize_t		 n;
 	time_t		 now;
 	char		 v;
 	int		 r, ms, opt;
 
-	signal(SIGPIPE, SIG_IGN);	/* a dead lka: EPIPE, then we exit */
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	sigemptyset(&set);
-	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+	proc_child_signals(1);	/* a dead lka: EPIPE, then we exit */
 	/*
 	 * lka's channels and loop are not ours to touch.  syslog's socket
 	 * goes through closelog() first: closed behind its back, its number

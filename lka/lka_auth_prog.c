@@ -32,6 +32,7 @@
 #include "config.h"
 #include "lka.h"
 #include "log.h"
+#include "proc.h"
 #include "sqmail.h"
 
 #define PROG_CONCURRENCY	8	/* programs running at once */
@@ -66,17 +67,10 @@ prog_child(struct authprog *a, int rfd)
 {
 	char		*argv[3];
 	char		*envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
-	sigset_t	 set;
 	int		 null;
 
 	(void)setpgid(0, 0);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	sigemptyset(&set);
-	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+	proc_child_signals(0);
 	if ((null = open("/dev/null", O_RDWR)) == -1)
 		_exit(111);
 	if (rfd != 3 && dup2(rfd, 3) == -1)

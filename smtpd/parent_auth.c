@@ -222,11 +222,7 @@ pauth_child(struct pauth *a, int wfd)
 	unsigned char	 c;
 	int		 status;
 
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
+	proc_child_signals(1);
 	(void)prctl(PR_SET_NAME, "sqmaild-auth", 0, 0, 0);
 	/* Nothing of the parent's but the log and the verdict pipe. */
 	if (wfd != 3) {

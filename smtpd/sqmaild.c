@@ -779,11 +779,7 @@ agent_fork(const char *user, uid_t ruid, gid_t rgid, const char *rhome,
 		return -1;
 	}
 	if (pid == 0) {
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGPIPE, SIG_IGN);
+		proc_child_signals(1);
 		sq_process = PROC_AGENT;
 		log_procinit("agent");
 		setproctitle("agent %s", name);
