@@ -33,6 +33,7 @@
 #include "msg.h"
 #include "../smtpd/smtp.h"
 #include "sqmail.h"
+#include "textline.h"
 
 #define SM_INPUT_MAX	(256UL * 1024 * 1024)	/* octets read from stdin */
 #define SM_OFFLINE_DEFAULT	"/var/spool/sqmail/offline"
@@ -524,15 +525,6 @@ sm_bs_reset(struct sm_bs *b)
 	b->sender[0] = '\0';
 }
 
-/* The reply text of a result: printable ASCII only. */
-static void
-sm_bs_clean(char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < ' ' || (unsigned char)*s > '~')
-			*s = '?';
-}
-
 /* DATA: the message up to the dot, unstuffed, CRLF made LF; submitted. */
 static int
 sm_bs_data(struct sm_bs *b)
@@ -587,7 +579,7 @@ sm_bs_data(struct sm_bs *b)
 		    "CRLF)", SQ_TEXTLINE_MAX);
 	else if (inject_scan(msg != NULL ? msg : "", len, &in, NULL, 0, err,
 	    sizeof(err)) == -1) {
-		sm_bs_clean(err);
+		text_printable(err);
 		sm_reply("554 5.6.0 %s", err);
 	} else {
 		fd = sm_compose(msg != NULL ? msg : "", len, &in, b->fullname,
@@ -595,7 +587,7 @@ sm_bs_data(struct sm_bs *b)
 		(void)sm_deliver(b->sock, b->sender, b->rcpts, b->nrcpt, fd,
 		    &res);
 		close(fd);
-		sm_bs_clean(res.text);
+		text_printable(res.text);
 		if (sm_verbose)
 			fprintf(stderr, "sendmail: %s\n", res.text);
 		if (res.code == 0)

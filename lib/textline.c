@@ -141,3 +141,11 @@ text_parse_fail(char *err, size_t errlen, const char *path, size_t line,
 		return text_fail(err, errlen, "%s:%zu: %s", path, line, what);
 	return text_fail(err, errlen, "%s: %s", path, what);
 }
+
+void
+text_printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}

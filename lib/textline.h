@@ -42,6 +42,9 @@ int	text_file_read(const char *path, size_t max, char **bufp,
  */
 int	text_fail(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((__format__ (printf, 3, 4)));
+/* Make s printable ASCII: every other octet becomes '?'. */
+void	text_printable(char *s);
+
 /* A file parser's reason: "path:line: what", or "path: what" for line 0. */
 int	text_parse_fail(char *err, size_t errlen, const char *path,
 	    size_t line, const char *what);

@@ -24,6 +24,7 @@
 #include "msg.h"
 #include "proc.h"
 #include "sqmail.h"
+#include "textline.h"
 
 static void	 agent_dispatch(struct mproc *, struct imsg *);
 static void	 agent_lost(struct mproc *);
@@ -130,7 +131,7 @@ agent_dispatch(struct mproc *p, struct imsg *imsg)
 		    sizeof(text));
 		if (imsg->fd != -1)
 			close(imsg->fd);
-		mda_clean_text(text);
+		text_printable(text);
 		log_debug("agent: %s: delivery %016llx msg %016llx to %s: "
 		    "status %d: %s", agent_user, (unsigned long long)id,
 		    (unsigned long long)msgid, dest.addr, status, text);

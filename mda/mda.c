@@ -42,6 +42,7 @@
 #include "msg.h"
 #include "proc.h"
 #include "sqmail.h"
+#include "textline.h"
 
 struct mda_delivery {
 	TAILQ_ENTRY(mda_delivery)	 entry;
@@ -496,7 +497,7 @@ mda_fork_done(struct imsg *imsg)
 			(void)snprintf(text, sizeof(text), "cannot start a "
 			    "delivery agent for %s (#%s)", a->user,
 			    status == SQ_PERMFAIL ? "5.1.1" : "4.3.0");
-		mda_clean_text(text);
+		text_printable(text);
 		log_warnx("mda: %s", text);
 		mda_nagents--;
 		a->state = MDA_AGENT_NONE;
@@ -614,7 +615,7 @@ mda_dispatch_agent(struct mproc *p, struct imsg *imsg)
 		mda_agent_kill(a, why);
 		return;
 	}
-	mda_clean_text(text);
+	text_printable(text);
 	if (text[0] == '\0')
 		(void)strlcpy(text, status == SQ_OK ? MDA_SUCCESS_TEXT :
 		    "delivery failed (#4.3.0)", sizeof(text));
@@ -650,7 +651,7 @@ mda_agent_lost(struct mproc *p)
 		log_debug("mda: delivery agent for %s went away", a->user);
 	(void)snprintf(text, sizeof(text), "delivery agent for %s died "
 	    "(#4.3.0)", a->user);
-	mda_clean_text(text);
+	text_printable(text);
 	mda_agent_close(a);
 	mda_agent_fail(a, SQ_TEMPFAIL, text, 0);
 	mda_agent_settle(a);
@@ -667,7 +668,7 @@ mda_agent_kill(struct mda_agent *a, const char *why)
 	    a->user, why);
 	(void)snprintf(text, sizeof(text), "delivery agent for %s failed "
 	    "(#4.3.0)", a->user);
-	mda_clean_text(text);
+	text_printable(text);
 	mda_agent_close(a);
 	mda_agent_fail(a, SQ_TEMPFAIL, text, 0);
 	mda_agent_settle(a);

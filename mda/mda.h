@@ -113,6 +113,5 @@ const char *mda_hostname(void);
 const char *mda_strerror(int);
 const char *mda_errcode(int);
 int	 mda_write_all(int fd, const void *, size_t);
-void	 mda_clean_text(char *);
 
 #endif

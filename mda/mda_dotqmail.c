@@ -25,6 +25,7 @@
 #include "mailaddr.h"
 #include "mda.h"
 #include "sqmail.h"
+#include "textline.h"
 
 #define MDA_DQ_OUTPUT_MAX	400	/* octets of a program's output kept */
 #define MDA_DQ_PATH	"/usr/local/bin:/usr/bin:/bin"
@@ -389,7 +390,7 @@ mda_dq_run(const struct dotqmail *dq, const struct mda_qaddr *q,
 			}
 			x = mda_dq_program(a, homefd, msgfd, env->envp, out,
 			    sizeof(out), &code, text, len);
-			mda_clean_text(out);
+			text_printable(out);
 			switch (x) {
 			case DOTQMAIL_EXIT_OK:
 				nprog++;

@@ -411,12 +411,3 @@ mda_write_all(int fd, const void *buf, size_t len)
 	}
 	return 0;
 }
-
-/* Make a report text printable ASCII, as the queue stores it. */
-void
-mda_clean_text(char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = '?';
-}

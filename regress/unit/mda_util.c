@@ -15,6 +15,7 @@
 #include "../../mda/mda.h"
 #include "sqmail.h"
 #include "tap.h"
+#include "textline.h"
 
 struct expand_row {
 	const char		*name;
@@ -343,7 +344,7 @@ test_misc(void)
 {
 	char	 s[] = "ok\ttab\001\377";
 
-	mda_clean_text(s);
+	text_printable(s);
 	is_str(s, "ok?tab??", "clean_text_printable");
 	is_str(mda_strerror(ENOSPC), "disk full", "strerror_enospc");
 	is_str(mda_errcode(ENOSPC), "4.3.1", "errcode_enospc");
