@@ -135,6 +135,23 @@ lka_username_ok(const char *s)
 	return 1;
 }
 
+/* "451 4.3.0" for addr: a lookup failed, the client tries again. */
+static enum lka_res
+lka_temp(char *reply, size_t replylen, const char *addr)
+{
+	lka_reply(reply, replylen, "451 4.3.0", addr,
+	    "temporary lookup failure");
+	return LKA_R_TEMP;
+}
+
+/* "550 5.1.1" for addr: nobody here by that name. */
+static enum lka_res
+lka_unknown(char *reply, size_t replylen, const char *addr)
+{
+	lka_reply(reply, replylen, "550 5.1.1", addr, "no such user here");
+	return LKA_R_PERM;
+}
+
 /* 1: addr was seen already; 0: now it is; -1: out of room. */
 static int
 lka_seen(struct lka_expand *x, const char *addr)
@@ -316,9 +333,7 @@ lka_alias_special(struct lka_expand *x, const char *self, const char *ld,
 	}
 	return lka_add_dest(x, &dst);
  temp:
-	lka_reply(reply, replylen, "451 4.3.0", self,
-	    "temporary lookup failure");
-	return LKA_R_TEMP;
+	return lka_temp(reply, replylen, self);
 }
 
 /*
@@ -387,9 +402,7 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 		return LKA_R_NONE;
 	case -1:
 		if (x->nomem) {
-			lka_reply(reply, replylen, "451 4.3.0", atext,
-			    "temporary lookup failure");
-			return LKA_R_TEMP;
+			return lka_temp(reply, replylen, atext);
 		}
 		return LKA_R_PERM;
 	}
@@ -397,9 +410,7 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 	if ((tl = malloc(sizeof(*tl))) == NULL) {
 		log_warn("alias %s", self);
 		x->nomem = 1;
-		lka_reply(reply, replylen, "451 4.3.0", atext,
-		    "temporary lookup failure");
-		return LKA_R_TEMP;
+		return lka_temp(reply, replylen, atext);
 	}
 	(void)lka_alias_targets(self, val, tl, &nperm);
 	nitems = nperm + tl->n;
@@ -442,10 +453,8 @@ lka_alias(struct lka_expand *x, const char *ll, const char *ld,
 		case LKA_R_TEMP:
 			log_warnx("alias %s: target %s: %s", self, ttext,
 			    treply);
-			lka_reply(reply, replylen, "451 4.3.0", atext,
-			    "temporary lookup failure");
 			free(tl);
-			return LKA_R_TEMP;
+			return lka_temp(reply, replylen, atext);
 		case LKA_R_PERM:
 			log_info("alias %s: target %s skipped: %s", self,
 			    ttext, treply);
@@ -645,12 +654,9 @@ lka_user_qmail(struct sqconf *c, const char *local, const char *atext,
 		goto unknown;
 	}
  unknown:
-	lka_reply(reply, replylen, "550 5.1.1", atext, "no such user here");
-	return LKA_R_PERM;
+	return lka_unknown(reply, replylen, atext);
  temp:
-	lka_reply(reply, replylen, "451 4.3.0", atext,
-	    "temporary lookup failure");
-	return LKA_R_TEMP;
+	return lka_temp(reply, replylen, atext);
 }
 
 /*
@@ -723,12 +729,9 @@ lka_user(struct lka_expand *x, struct domain *d, const struct mailaddr *a,
 	}
 	return lka_user_qmail(c, local, atext, dst, reply, replylen);
  unknown:
-	lka_reply(reply, replylen, "550 5.1.1", atext, "no such user here");
-	return LKA_R_PERM;
+	return lka_unknown(reply, replylen, atext);
  temp:
-	lka_reply(reply, replylen, "451 4.3.0", atext,
-	    "temporary lookup failure");
-	return LKA_R_TEMP;
+	return lka_temp(reply, replylen, atext);
 }
 
 /* Resolve a (printed as atext) into x; depth counts aliases above it. */
@@ -794,11 +797,8 @@ lka_resolve1(struct lka_expand *x, const struct mailaddr *a,
 		if ((r = table_lookup(d->recipients, la.user, val,
 		    sizeof(val))) == -1)
 			goto temp;
-		if (r == 0) {
-			lka_reply(reply, replylen, "550 5.1.1", atext,
-			    "no such user here");
-			return LKA_R_PERM;
-		}
+		if (r == 0)
+			return lka_unknown(reply, replylen, atext);
 	}
 
 	if ((res = lka_user(x, d, a, &la, atext, &dst, reply,
@@ -815,9 +815,7 @@ lka_resolve1(struct lka_expand *x, const struct mailaddr *a,
 	dst.method = d->method != MBOX_NONE ? d->method : MBOX_MAILDIR;
 	return lka_add_dest(x, &dst);
  temp:
-	lka_reply(reply, replylen, "451 4.3.0", atext,
-	    "temporary lookup failure");
-	return LKA_R_TEMP;
+	return lka_temp(reply, replylen, atext);
 }
 
 int
